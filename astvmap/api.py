@@ -1,0 +1,537 @@
+"""The public entry point: ``vmap``.
+
+The wrapper does everything that depends on the *values* of the arguments: it
+matches ``in_axes`` to the argument pytrees, checks sizes, moves each mapped axis
+to the front, finds (or makes) the specialisation for these argument ranks, calls
+it, and moves each output's batch axis to ``out_axes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import linecache
+import sys
+import threading
+import types
+from typing import Any, Callable
+
+import numpy as np
+import optree
+
+from . import cache, pipeline
+from .cache import Compiled
+from .errors import UnsupportedError, VmapError
+from .values import ARRAY, OBJECT, SCALAR, Val
+
+NAMESPACE = "astvmap"
+_registered: set[type] = set()
+
+
+def _register_dataclass(cls: type) -> None:
+    """Dataclasses are containers (their fields are children), as in JAX."""
+    if cls in _registered:
+        return
+    names = [f.name for f in dataclasses.fields(cls)]
+
+    def flatten(obj: Any) -> tuple:
+        return [getattr(obj, n) for n in names], None, names
+
+    def unflatten(_: Any, children: Any) -> Any:
+        obj = object.__new__(cls)
+        for n, v in zip(names, children):
+            object.__setattr__(obj, n, v)
+        return obj
+
+    optree.register_pytree_node(cls, flatten, unflatten, namespace=NAMESPACE)
+    _registered.add(cls)
+
+
+def _register_dataclasses(tree: Any) -> None:
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        _register_dataclass(type(tree))
+        for f in dataclasses.fields(tree):
+            _register_dataclasses(getattr(tree, f.name))
+    elif isinstance(tree, (tuple, list)):
+        for x in tree:
+            _register_dataclasses(x)
+    elif isinstance(tree, dict):
+        for x in tree.values():
+            _register_dataclasses(x)
+
+
+def _flatten(tree: Any) -> tuple[list[Any], Any]:
+    _register_dataclasses(tree)
+    return optree.tree_flatten(tree, none_is_leaf=True, namespace=NAMESPACE)
+
+
+def _check_axes_spec(spec: Any, what: str) -> None:
+    leaves, _ = _flatten(spec)
+    for leaf in leaves:
+        if leaf is not None and (not isinstance(leaf, int) or isinstance(leaf, bool)):
+            raise ValueError(
+                f"vmap {what} must be an int, None, or a (nested) tuple/list/dict of those; "
+                f"got {leaf!r} of type {type(leaf).__name__}"
+            )
+
+
+# ---------------------------------------------------------------- targets
+@dataclasses.dataclass
+class Target:
+    """What ``vmap`` was given, reduced to a plain function plus bound extras."""
+
+    fn: types.FunctionType
+    prefix_args: tuple = ()  # bound before the mapped positional args (self, partial args)
+    prefix_kwargs: dict = dataclasses.field(default_factory=dict)
+
+
+def resolve_target(fun: Any) -> Target:
+    if isinstance(fun, VmappedFunction):
+        raise UnsupportedError(
+            "vmap of an already vmapped function (nesting) is not supported yet",
+            hint="vmap the per-example function once, with all batch axes flattened into one",
+        )
+    if isinstance(fun, functools.partial):
+        inner = resolve_target(fun.func)
+        return Target(inner.fn, inner.prefix_args + fun.args, {**inner.prefix_kwargs, **fun.keywords})
+    if isinstance(fun, types.MethodType):
+        inner = resolve_target(fun.__func__)
+        return Target(inner.fn, (fun.__self__, *inner.prefix_args), inner.prefix_kwargs)
+    if isinstance(fun, np.ufunc):
+        return Target(_ufunc_function(fun))
+    if isinstance(fun, types.FunctionType):
+        code = fun.__code__
+        if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
+            raise TypeError(f"vmap cannot map the generator function {fun.__qualname__}: it yields values lazily")
+        if code.co_flags & inspect.CO_COROUTINE:
+            raise TypeError(f"vmap cannot map the async function {fun.__qualname__}")
+        return Target(fun)
+    if isinstance(fun, (types.BuiltinFunctionType, types.BuiltinMethodType)):
+        raise VmapError(
+            f"vmap needs Python source, and {fun!r} is a built-in without it; "
+            "wrap it in a def that calls it"
+        )
+    if callable(fun) and hasattr(type(fun), "__call__"):
+        call = type(fun).__call__
+        if isinstance(call, types.FunctionType):
+            return resolve_target(types.MethodType(call, fun))
+    raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
+
+
+_ufunc_lock = threading.Lock()
+_ufunc_functions: dict[str, types.FunctionType] = {}
+
+
+def _ufunc_function(ufunc: np.ufunc) -> types.FunctionType:
+    """A def that calls ``ufunc``: it has source, so the pipeline can treat it like any other."""
+    name = ufunc.__name__
+    with _ufunc_lock:
+        if name not in _ufunc_functions:
+            params = ", ".join(f"x{i}" for i in range(ufunc.nin))
+            text = f"def {name}({params}):\n    return np.{name}({params})\n"
+            filename = f"<astvmap ufunc np.{name}>"
+            cache.register_lines(filename, text)
+            namespace: dict[str, Any] = {"np": np}
+            exec(compile(text, filename, "exec"), namespace)  # noqa: S102
+            _ufunc_functions[name] = namespace[name]
+        return _ufunc_functions[name]
+
+
+# ----------------------------------------------------------------- vmap
+def vmap(
+    fun: Callable | None = None,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    *,
+    axis_size: int | None = None,
+    axis_name: str | None = None,
+    chunk_size: int | None = None,
+    randomness: str = "error",
+) -> Any:
+    """Vectorise ``fun`` (written for one example) over a leading batch axis.
+
+    Usable as ``@vmap``, ``@vmap(in_axes=...)``, ``vmap(f, (0, None))``. See the
+    README for the supported NumPy functions and Python constructs.
+    """
+    if axis_name is not None:
+        raise NotImplementedError("vmap(axis_name=...) (collectives across the batch) is not implemented yet")
+    if chunk_size is not None:
+        raise NotImplementedError("vmap(chunk_size=...) is not implemented yet; call it on slices of the batch")
+    if randomness != "error":
+        raise NotImplementedError("vmap(randomness=...) is not implemented yet; random calls raise UnsupportedError")
+    _check_axes_spec(in_axes, "in_axes")
+    _check_axes_spec(out_axes, "out_axes")
+    if not isinstance(in_axes, (int, tuple, list, type(None))) or isinstance(in_axes, bool):
+        raise ValueError(
+            f"vmap in_axes must be an int, None, or a tuple/list with one entry per positional "
+            f"argument; got {type(in_axes).__name__}"
+        )
+    if axis_size is not None and (not isinstance(axis_size, int) or axis_size < 0):
+        raise ValueError(f"vmap axis_size must be a non-negative int, got {axis_size!r}")
+
+    def wrap(f: Callable) -> VmappedFunction:
+        return VmappedFunction(f, in_axes, out_axes, axis_size)
+
+    if fun is None:
+        return wrap
+    return wrap(fun)
+
+
+class VmappedFunction:
+    """The batched version of a per-example function."""
+
+    def __init__(self, fun: Callable, in_axes: Any, out_axes: Any, axis_size: int | None) -> None:
+        if not callable(fun):
+            raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
+        self.fun = fun
+        self.target = resolve_target(fun)
+        self.in_axes = in_axes
+        self.out_axes = out_axes
+        self.axis_size = axis_size
+        self.signature = inspect.signature(self.target.fn)
+        self._lock = threading.Lock()
+        functools.update_wrapper(self, fun, updated=())
+        self.__wrapped__ = fun
+
+    def __repr__(self) -> str:
+        return f"vmap({getattr(self.fun, '__qualname__', self.fun)!r}, in_axes={self.in_axes!r}, out_axes={self.out_axes!r})"
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        # @vmap on a method: bind like a function would.
+        if obj is None:
+            return self
+        return VmappedFunction(types.MethodType(self.fun, obj), self.in_axes, self.out_axes, self.axis_size)
+
+    # -------------------------------------------------------------- call
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        prepared = self.prepare(args, kwargs)
+        compiled = self.specialise(prepared)
+        try:
+            result = compiled.fn(*prepared.call_args, **prepared.call_kwargs)
+        except Exception as exc:
+            _add_location_note(exc, compiled)
+            raise
+        return finish(result, compiled.out, self.out_axes, prepared.size)
+
+    def prepare(self, args: tuple, kwargs: dict) -> Prepared:
+        return prepare(self, args, kwargs)
+
+    def specialise(self, p: Prepared) -> Compiled:
+        code = self.target.fn.__code__
+        for compiled in cache.memory_get(code, p.key):
+            if guards_hold(compiled, self.target.fn, p.arguments):
+                return compiled
+        with self._lock:  # one transform per specialisation, even with many threads
+            for compiled in cache.memory_get(code, p.key):
+                if guards_hold(compiled, self.target.fn, p.arguments):
+                    return compiled
+            options = pipeline.Options(in_axes=repr(self.in_axes), out_axes=repr(self.out_axes))
+            compiled = pipeline.transform(self.target.fn, p.params, p.spec_lines, p.key, options)
+            if not guards_hold(compiled, self.target.fn, p.arguments):
+                compiled = pipeline.transform(self.target.fn, p.params, p.spec_lines, (p.key, "fresh"), options)
+            cache.memory_put(code, p.key, compiled)
+            return compiled
+
+    def emit(self, *args: Any, **kwargs: Any) -> str:
+        """The generated module for these example arguments (as ``astvmap emit`` prints it)."""
+        return self.specialise(self.prepare(args, kwargs)).source
+
+
+def guards_hold(compiled: Compiled, fn: types.FunctionType, arguments: dict[str, Any]) -> bool:
+    from .rewrite import signature
+
+    for g in compiled.guards:
+        try:
+            obj = pipeline.origin_value(g.origin, fn, arguments)
+        except (KeyError, AttributeError, ValueError):
+            return False
+        if g.expect[0] == "is":
+            if id(obj) != g.expect[1]:
+                return False
+        elif g.expect[0] == "named":
+            if pipeline.describe(obj) != g.expect[1]:
+                return False
+        elif signature(obj) != g.expect:
+            return False
+    return True
+
+
+# -------------------------------------------------------------- arguments
+@dataclasses.dataclass
+class Prepared:
+    call_args: list[Any]
+    call_kwargs: dict[str, Any]
+    arguments: dict[str, Any]  # parameter name -> value passed to the generated code
+    params: dict[str, Val]
+    key: Any
+    spec_lines: list[str]
+    size: int
+
+
+def _axes_for(in_axes: Any, n_args: int) -> list[Any]:
+    if isinstance(in_axes, (tuple, list)):
+        if len(in_axes) != n_args:
+            raise ValueError(
+                f"vmap in_axes must have one entry per positional argument: got {len(in_axes)} "
+                f"entries for {n_args} positional argument(s) (in_axes={in_axes!r})"
+            )
+        return list(in_axes)
+    return [in_axes] * n_args
+
+
+def _leaf_axes(prefix: Any, arg: Any, i: int) -> list[Any]:
+    try:
+        full = optree.tree_broadcast_prefix(prefix, arg, none_is_leaf=True, namespace=NAMESPACE)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"vmap in_axes[{i}]={prefix!r} is not a tree prefix of argument {i} "
+            f"(of type {type(arg).__name__}): {exc}"
+        ) from None
+    return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
+
+
+def _is_arraylike(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__array__")
+
+
+def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
+    """Check the arguments against in_axes, move mapped axes first, build the key."""
+    t = vf.target
+    axes = _axes_for(vf.in_axes, len(args))
+    sizes: list[tuple[str, int]] = []
+    moved_args = []
+    marker_args = []  # the same trees with mapped leaves replaced by _Mapped markers
+    arg_keys = []
+    for i, (arg, prefix) in enumerate(zip(args, axes)):
+        leaves, treedef = _flatten(arg)
+        leaf_axes = _leaf_axes(prefix, arg, i)
+        new_leaves = []
+        markers: list[Any] = []
+        sig = []
+        for j, (leaf, ax) in enumerate(zip(leaves, leaf_axes)):
+            where = f"argument {i}" + (f" leaf {j}" if len(leaves) > 1 else "")
+            if ax is None:
+                new_leaves.append(leaf)
+                markers.append(leaf)
+                sig.append(_leaf_sig(leaf))
+                continue
+            if not _is_arraylike(leaf):
+                raise TypeError(
+                    f"vmap in_axes maps {where} along axis {ax}, but it is not an array: "
+                    f"got {type(leaf).__name__} ({leaf!r:.60})"
+                )
+            arr = leaf if isinstance(leaf, np.ndarray) else np.asarray(leaf)
+            if arr.ndim == 0:
+                raise ValueError(
+                    f"vmap was asked to map {where} along axis {ax}, but it is a scalar (rank 0)"
+                )
+            if not -arr.ndim <= ax < arr.ndim:
+                raise ValueError(
+                    f"vmap in_axes={ax} is out of range for {where} of shape {arr.shape} (rank {arr.ndim})"
+                )
+            sizes.append((where, arr.shape[ax]))
+            new_leaves.append(np.moveaxis(arr, ax, 0) if ax % arr.ndim else arr)
+            sig.append(("mapped", arr.ndim - 1))
+            markers.append(_Mapped(arr.ndim - 1))
+        moved_args.append(optree.tree_unflatten(treedef, new_leaves))
+        marker_args.append(optree.tree_unflatten(treedef, markers))
+        arg_keys.append((treedef, tuple(sig)))
+    size = _batch_size(vf, sizes)
+    kw_keys = []
+    for k, v in sorted(kwargs.items()):
+        leaves, treedef = _flatten(v)
+        kw_keys.append((k, treedef, tuple(_leaf_sig(x) for x in leaves)))
+    full_args = (*t.prefix_args, *moved_args)
+    full_kwargs = {**t.prefix_kwargs, **kwargs}
+    try:
+        bound = vf.signature.bind(*full_args, **full_kwargs)
+    except TypeError as exc:
+        raise TypeError(f"{t.fn.__qualname__}(): {exc}") from None
+    bound.apply_defaults()
+    prefix_keys = tuple(_leaf_sig_tree(a) for a in t.prefix_args)
+    key = (tuple(arg_keys), tuple(kw_keys), prefix_keys, repr(vf.in_axes), repr(vf.out_axes))
+    marked = vf.signature.bind(*t.prefix_args, *marker_args, **full_kwargs)
+    marked.apply_defaults()
+    params = {}
+    spec = []
+    for name, value in marked.arguments.items():
+        params[name] = _tree_val(value, ("arg", name))
+        spec.append(f"{name}: {params[name].describe()}")
+    return Prepared(
+        call_args=list(bound.args),
+        call_kwargs=dict(bound.kwargs),
+        arguments=dict(bound.arguments),
+        params=params,
+        key=key,
+        spec_lines=spec,
+        size=size,
+    )
+
+
+def _batch_size(vf: VmappedFunction, sizes: list[tuple[str, int]]) -> int:
+    distinct = {s for _, s in sizes}
+    if len(distinct) > 1:
+        detail = "\n".join(f"  {where} has size {s}" for where, s in sizes)
+        raise ValueError(f"vmap got inconsistent sizes for the mapped axes:\n{detail}")
+    if not sizes:
+        if vf.axis_size is None:
+            raise ValueError("vmap must have at least one non-None value in in_axes, or be given axis_size")
+        return vf.axis_size
+    size = distinct.pop()
+    if vf.axis_size is not None and vf.axis_size != size:
+        raise ValueError(f"vmap got axis_size={vf.axis_size} but the mapped arguments have size {size}")
+    return size
+
+
+def _leaf_sig(leaf: Any) -> tuple:
+    if isinstance(leaf, (np.ndarray, np.generic)):
+        return ("array", leaf.ndim)
+    if isinstance(leaf, (bool, int, float, complex)):
+        return ("scalar", type(leaf).__name__)
+    if isinstance(leaf, str) or leaf is None:
+        return ("value", leaf)
+    return ("object", type(leaf).__module__, type(leaf).__qualname__)
+
+
+def _leaf_sig_tree(x: Any) -> Any:
+    leaves, treedef = _flatten(x)
+    return (treedef, tuple(_leaf_sig(v) for v in leaves))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Mapped:
+    """Stands for a mapped leaf (of this per-example rank) while binding parameters."""
+
+    rank: int
+
+
+def _tree_val(value: Any, origin: tuple | None) -> Val:
+    """The abstract value of one parameter: containers are walked, leaves typed."""
+    if isinstance(value, _Mapped):
+        return Val.array(value.rank, batched=True)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        kids = [(i, _tree_val(v, None)) for i, v in enumerate(value)]
+        kids += [(f, kids[i][1]) for i, f in enumerate(value._fields)]
+        return Val.tree(type(value), kids)
+    if isinstance(value, (tuple, list)):
+        return Val.tree(type(value), [(i, _tree_val(v, None)) for i, v in enumerate(value)])
+    if isinstance(value, dict):
+        return Val.tree(dict, [(k, _tree_val(v, None)) for k, v in value.items()])
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        kids = [(f.name, _tree_val(getattr(value, f.name), None)) for f in dataclasses.fields(value)]
+        return Val.tree(type(value), kids)
+    # Unmapped leaves: only their type and rank are relied on (the key holds them).
+    return dataclasses.replace(Val.of_sample(value), origin=origin)
+
+
+# ---------------------------------------------------------------- outputs
+def finish(result: Any, structure: Any, out_axes: Any, size: int) -> Any:
+    """Move each batched output's axis to its out_axis; broadcast unbatched ones."""
+    return _finish(result, structure, out_axes, size, "output")
+
+
+def _finish(value: Any, structure: Any, spec: Any, size: int, where: str) -> Any:
+    kind = structure[0]
+    if kind == "tree":
+        children = dict((_key(k), s) for k, s in structure[1])
+        return _map_container(value, children, spec, size, where)
+    if kind == "seq":
+        return type(value)(_finish(v, structure[1], _sub_spec(spec, i, where), size, f"{where}[{i}]") for i, v in enumerate(value))
+    batched = structure[1]
+    if isinstance(spec, (tuple, list, dict)):
+        leaves, treedef = _flatten(value)
+        axes = _leaf_axes_out(spec, value, where)
+        return optree.tree_unflatten(treedef, [_finish_leaf(v, batched, a, size, where) for v, a in zip(leaves, axes)])
+    if batched or spec is None:
+        return _finish_leaf(value, batched, spec, size, where)
+    leaves, treedef = _flatten(value)
+    return optree.tree_unflatten(treedef, [_finish_leaf(v, False, spec, size, where) for v in leaves])
+
+
+def _key(k: Any) -> Any:
+    return k
+
+
+def _sub_spec(spec: Any, key: Any, where: str) -> Any:
+    if isinstance(spec, (tuple, list)):
+        if not isinstance(key, int) or key >= len(spec):
+            raise ValueError(f"vmap out_axes={spec!r} does not match the structure of the {where}")
+        return spec[key]
+    if isinstance(spec, dict):
+        if key not in spec:
+            raise ValueError(f"vmap out_axes={spec!r} has no entry {key!r} for the {where}")
+        return spec[key]
+    return spec
+
+
+def _map_container(value: Any, children: dict, spec: Any, size: int, where: str) -> Any:
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        if isinstance(spec, (tuple, list)) and len(spec) != len(value):
+            raise ValueError(f"vmap out_axes={spec!r} does not match the {len(value)} fields of the {where}")
+        return type(value)(*[_finish(v, children[i], _sub_spec(spec, i, where), size, f"{where}.{f}") for i, (f, v) in enumerate(zip(value._fields, value))])
+    if isinstance(value, (tuple, list)):
+        if isinstance(spec, (tuple, list)) and len(spec) != len(value):
+            raise ValueError(f"vmap out_axes={spec!r} has {len(spec)} entries but the {where} has {len(value)}")
+        return type(value)(_finish(v, children[i], _sub_spec(spec, i, where), size, f"{where}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, dict):
+        return {k: _finish(v, children[k], _sub_spec(spec, k, where), size, f"{where}[{k!r}]") for k, v in value.items()}
+    if dataclasses.is_dataclass(value):
+        out = object.__new__(type(value))
+        for f in dataclasses.fields(value):
+            sub = spec if not isinstance(spec, dict) else spec.get(f.name)
+            object.__setattr__(out, f.name, _finish(getattr(value, f.name), children[f.name], sub, size, f"{where}.{f.name}"))
+        return out
+    raise VmapError(f"internal: expected a container for the {where}, got {type(value).__name__}")
+
+
+def _leaf_axes_out(spec: Any, value: Any, where: str) -> list[Any]:
+    try:
+        full = optree.tree_broadcast_prefix(spec, value, none_is_leaf=True, namespace=NAMESPACE)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"vmap out_axes={spec!r} is not a tree prefix of the {where}: {exc}") from None
+    return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
+
+
+def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) -> Any:
+    if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
+        raise ValueError(f"vmap out_axes entries must be ints or None, got {axis!r}")
+    if batched:
+        if axis is None:
+            raise ValueError(
+                f"vmap out_axes=None for the {where}, but it varies across the batch; "
+                "use an int out_axis for it"
+            )
+        arr = np.asarray(value)
+        if not -arr.ndim <= axis < arr.ndim:
+            raise ValueError(f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim - 1}")
+        return np.moveaxis(arr, 0, axis) if axis % arr.ndim else arr
+    if axis is None:
+        return value
+    arr = np.asarray(value)
+    rank = arr.ndim + 1
+    if not -rank <= axis < rank:
+        raise ValueError(f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim}")
+    # An output that does not depend on the batch is repeated for every example.
+    stacked = np.repeat(arr[None], size, axis=0)
+    return np.moveaxis(stacked, 0, axis) if axis % rank else stacked
+
+
+# ---------------------------------------------------------------- tracebacks
+def _add_location_note(exc: BaseException, compiled: Compiled) -> None:
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == compiled.filename:
+            last = tb.tb_lineno
+        tb = tb.tb_next
+    if last is None:
+        return
+    user_line = compiled.line_map.get(last)
+    text = linecache.getline(compiled.filename, last).strip()
+    note = f"astvmap: raised by generated line {last} ({text})"
+    if user_line is not None:
+        original = linecache.getline(compiled.user_filename, user_line).strip()
+        note += f"\n  from {compiled.user_filename}:{user_line}: {original}"
+    if sys.version_info >= (3, 11):
+        exc.add_note(note)

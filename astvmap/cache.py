@@ -1,0 +1,259 @@
+"""Pass 7: compile generated code, register it with linecache, cache it.
+
+The generated module is compiled inside a factory function (built on the AST, so
+line numbers are exactly those of the text ``emit`` prints); each generated
+function is then rebuilt with ``types.FunctionType`` on the globals and closure
+cells of the user function it came from. So module globals stay live (a later
+change to a global is seen, as in the loop) and nothing is ever written into the
+user's namespace.
+
+Two caches: in memory (weakly keyed by the user's code object, then by the
+specialisation) and on disk (keyed by a hash of the source, the options and the
+astvmap version; verified before use).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import hashlib
+import json
+import linecache
+import os
+import tempfile
+import threading
+import types
+import warnings
+import weakref
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+
+FORMAT = 1
+
+
+@dataclasses.dataclass
+class Compiled:
+    """One specialisation of a user function, compiled and ready to call."""
+
+    source: str  # the module text, as ``emit`` prints it
+    filename: str  # the linecache name of ``source``
+    main: str  # the generated function to call
+    functions: dict[str, types.FunctionType]
+    out: Any  # the batched structure of the output (see api.finish)
+    guards: list  # [Guard]
+    line_map: dict[int, int]
+    user_filename: str
+
+    @property
+    def fn(self) -> types.FunctionType:
+        return self.functions[self.main]
+
+
+def load(
+    source: str,
+    filename: str,
+    origins: dict[str, types.FunctionType],
+) -> dict[str, types.FunctionType]:
+    """Compile ``source`` and rebuild each function on its origin's namespace."""
+    register_lines(filename, source)
+    tree = ast.parse(source, filename)
+    names = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
+    user_free = sorted({v for fn in origins.values() for v in fn.__code__.co_freevars} - set(names))
+    factory = ast.FunctionDef(
+        name="__astvmap_factory__",
+        args=ast.arguments(
+            posonlyargs=[],
+            args=[ast.arg(arg=v) for v in user_free],
+            kwonlyargs=[],
+            kw_defaults=[],
+            defaults=[],
+        ),
+        body=[
+            *tree.body,
+            ast.Return(
+                ast.Dict(
+                    keys=[ast.Constant(n) for n in names],
+                    values=[ast.Name(n, ast.Load()) for n in names],
+                )
+            ),
+        ],
+        decorator_list=[],
+        returns=None,
+        type_params=[],
+        lineno=1,
+        col_offset=0,
+    )
+    module = ast.Module(body=[factory], type_ignores=[])
+    ast.fix_missing_locations(module)
+    code = compile(module, filename, "exec")
+    namespace: dict[str, Any] = {"__builtins__": builtins}
+    exec(code, namespace)  # noqa: S102 - our own generated code
+    made = namespace["__astvmap_factory__"](*([None] * len(user_free)))
+    rebuilt: dict[str, types.FunctionType] = {}
+    for name, f in made.items():
+        origin = origins[name]
+        cells = []
+        for i, var in enumerate(f.__code__.co_freevars):
+            if var in origin.__code__.co_freevars and var not in names:
+                cells.append(origin.__closure__[origin.__code__.co_freevars.index(var)])  # type: ignore[index]
+            else:
+                cells.append(f.__closure__[i])  # type: ignore[index]
+        new = types.FunctionType(f.__code__, origin.__globals__, name, None, tuple(cells))
+        new.__module__ = origin.__module__
+        new.__qualname__ = name
+        rebuilt[name] = new
+    # Cells that hold generated helpers point at the rebuilt versions.
+    by_identity = {id(made[n]): rebuilt[n] for n in made}
+    for f in rebuilt.values():
+        for cell in f.__closure__ or ():
+            try:
+                contents = cell.cell_contents
+            except ValueError:
+                continue
+            if id(contents) in by_identity:
+                cell.cell_contents = by_identity[id(contents)]
+    return rebuilt
+
+
+def register_lines(filename: str, source: str) -> None:
+    """Make ``source`` visible to tracebacks, ``inspect`` and ``pdb`` (kept forever)."""
+    lines = [line + "\n" for line in source.split("\n")]
+    linecache.cache[filename] = (len(source), None, lines, filename)
+
+
+# ------------------------------------------------------------------ memory
+_lock = threading.RLock()
+_memory: weakref.WeakKeyDictionary[types.CodeType, dict[Any, list[Compiled]]] = weakref.WeakKeyDictionary()
+
+
+def memory_get(code: types.CodeType, key: Any) -> list[Compiled]:
+    table = _memory.get(code)
+    if table is None:
+        return []
+    return table.get(key, [])
+
+
+def memory_put(code: types.CodeType, key: Any, compiled: Compiled) -> None:
+    with _lock:
+        _memory.setdefault(code, {}).setdefault(key, []).append(compiled)
+
+
+def memory_clear() -> None:
+    with _lock:
+        _memory.clear()
+
+
+# -------------------------------------------------------------------- disk
+def cache_dir() -> Path | None:
+    """The on-disk cache directory, or None when disabled (``ASTVMAP_CACHE=0``)."""
+    if os.environ.get("ASTVMAP_CACHE", "1") == "0":
+        return None
+    override = os.environ.get("ASTVMAP_CACHE_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("astvmap"))
+
+
+def disk_key(parts: Any) -> str:
+    text = json.dumps([FORMAT, __version__, parts], sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+_warned: set[str] = set()
+
+
+def disk_get(key: str) -> dict[str, Any] | None:
+    """A verified entry, or None. A corrupt or foreign entry is deleted, never run."""
+    directory = cache_dir()
+    if directory is None:
+        return None
+    path = directory / f"{key}.json"
+    try:
+        raw = path.read_text()
+    except OSError:
+        return None
+    try:
+        entry = json.loads(raw)
+        payload = entry["payload"]
+        ok = (
+            entry.get("format") == FORMAT
+            and entry.get("version") == __version__
+            and entry.get("key") == key
+            and entry.get("digest") == _digest(payload)
+        )
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+        return None
+    return payload
+
+
+def disk_put(key: str, payload: dict[str, Any]) -> None:
+    """Write atomically (temp file + rename); on any failure warn once and go on."""
+    directory = cache_dir()
+    if directory is None:
+        return
+    entry = {"format": FORMAT, "version": __version__, "key": key, "digest": _digest(payload), "payload": payload}
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "w") as fh:
+                json.dump(entry, fh)
+            os.replace(tmp, directory / f"{key}.json")
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except (OSError, TypeError, ValueError) as exc:
+        if str(directory) not in _warned:
+            _warned.add(str(directory))
+            warnings.warn(
+                f"astvmap: could not write the disk cache in {directory} ({exc}); "
+                "generated code is kept in memory only",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+
+
+def info() -> dict[str, Any]:
+    directory = cache_dir()
+    if directory is None:
+        return {"location": None, "entries": 0, "bytes": 0, "enabled": False}
+    files = list(directory.glob("*.json")) if directory.exists() else []
+    return {
+        "location": str(directory),
+        "entries": len(files),
+        "bytes": sum(f.stat().st_size for f in files),
+        "enabled": True,
+    }
+
+
+def clear() -> int:
+    directory = cache_dir()
+    memory_clear()
+    if directory is None or not directory.exists():
+        return 0
+    count = 0
+    for f in directory.glob("*.json"):
+        try:
+            f.unlink()
+            count += 1
+        except OSError:
+            pass
+    return count

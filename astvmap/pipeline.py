@@ -1,0 +1,209 @@
+"""The passes, in order. Read this file top to bottom to see what happens to a
+function between ``@vmap`` and the first batched call.
+
+    source    fetch the function's source, closure values and globals
+    parse     libcst module of that source
+    resolve   called names resolved through the function's runtime namespace
+    analyse   batching analysis and rank inference (abstract interpretation)
+    rewrite   each node family by its rule
+    emit      module text with a header, formatted with black
+    load      compiled, registered with linecache, cached in memory and on disk
+
+``resolve``, ``analyse`` and ``rewrite`` run together in ``rewrite.Translator``:
+a name is resolved when the walk reaches it, and the code for an expression is
+produced together with its abstract value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+from typing import Any
+
+from . import cache, codegen, source
+from .cache import Compiled
+from .errors import UnsupportedError
+from .rewrite import Guard, Program, Translator
+from .values import NONE, TREE, Val
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Everything besides the function and its argument values that shapes the output."""
+
+    in_axes: str
+    out_axes: str
+    annotate: bool = False
+
+
+def transform(fn: types.FunctionType, params: dict[str, Val], spec: list[str], key: Any, options: Options) -> Compiled:
+    """Generate, compile and cache one specialisation of ``fn``."""
+    src = source.get_source(fn)  # source + parse
+    shown = display_path(src.filename)
+    dkey = cache.disk_key([shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)])
+    hit = _from_disk(dkey, src)
+    if hit is not None:
+        return hit
+    program = Program(src)
+    main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
+    fdef, ret = main.translate()
+    program.functions.append(fdef)
+    out = output_structure(ret, main)
+    head = codegen.header(
+        name=src.name if not src.is_lambda else "lambda",
+        filename=shown,
+        line=src.def_line,
+        in_axes=options.in_axes,
+        out_axes=options.out_axes,
+        specialisation=spec,
+    )
+    text = codegen.assemble(program.functions, head, program.np, program.uses_math)  # emit
+    text = codegen.format_code(text)
+    text, line_map = codegen.line_map(text, annotate=options.annotate)
+    filename = f"<astvmap {src.name} {dkey[:12]}>"
+    origins = {src.name: src.fn, **{n: s.fn for n, (s, _) in program.origins.items()}}
+    functions = cache.load(text, filename, origins)  # load
+    compiled = Compiled(
+        source=text,
+        filename=filename,
+        main=src.name,
+        functions=functions,
+        out=out,
+        guards=list(program.guards.values()),
+        line_map=line_map,
+        user_filename=src.filename,
+    )
+    _to_disk(dkey, compiled, program)
+    return compiled
+
+
+def display_path(filename: str) -> str:
+    """The user's file as shown in headers: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith("..") or filename.startswith("<") else rel
+
+
+def output_structure(val: Val, tr: Translator) -> Any:
+    """Which parts of the output carry the batch axis, in a JSON-able form."""
+    if val.kind == TREE and val.element is None and val.children:
+        return ["tree", [[k, output_structure(v, tr)] for k, v in val.children if not _alias_key(val, k)]]
+    if val.kind == TREE and val.element is not None:
+        return ["seq", output_structure(val.element, tr)]
+    if val.kind == TREE and val.batched:
+        raise tr.unsupported_at(tr.source.node, "the function returns a container of batched values whose structure is not known")
+    if val.kind == NONE:
+        return ["leaf", False]
+    return ["leaf", bool(val.batched)]
+
+
+def _alias_key(val: Val, key: Any) -> bool:
+    # NamedTuples are described both by index and by field name; keep the indices.
+    return isinstance(key, str) and val.container is not dict and val.container is not None and issubclass(val.container, tuple)
+
+
+# -------------------------------------------------------------------- disk
+def _to_disk(dkey: str, compiled: Compiled, program: Program) -> None:
+    deps = {src.filename: src.digest for src, _ in program.origins.values()}
+    deps[program.main.filename] = program.main.digest
+    guards = [[list(_jsonable(g.origin)), list(portable(g))] for g in compiled.guards]
+    payload = {
+        "source": compiled.source,
+        "main": compiled.main,
+        "owners": {n: list(owner) for n, (_, owner) in program.origins.items()},
+        "guards": guards,
+        "line_map": {str(k): v for k, v in compiled.line_map.items()},
+        "out": compiled.out,
+        "user_filename": compiled.user_filename,
+        "qualnames": {n: s.fn.__qualname__ for n, (s, _) in program.origins.items()},
+        "digests": {n: s.digest for n, (s, _) in program.origins.items()},
+    }
+    cache.disk_put(dkey, payload)
+
+
+def _jsonable(origin: tuple) -> tuple:
+    return tuple(list(x) if isinstance(x, tuple) else x for x in origin)
+
+
+def _from_disk(dkey: str, src: source.FunctionSource) -> Compiled | None:
+    payload = cache.disk_get(dkey)
+    if payload is None:
+        return None
+    try:
+        origins = {payload["main"]: src.fn}
+        for name, owner in payload["owners"].items():
+            fn = resolve_owner(src.fn, owner)
+            if not isinstance(fn, types.FunctionType) or fn.__qualname__ != payload["qualnames"][name]:
+                return None
+            if source.get_source(fn).digest != payload["digests"][name]:
+                return None
+            origins[name] = fn
+        guards = [Guard(_tupled(o), tuple(_tupled(e))) for o, e in payload["guards"]]
+        guards = [localise(g, src.fn) for g in guards]
+        filename = f"<astvmap {payload['main']} {dkey[:12]}>"
+        functions = cache.load(payload["source"], filename, origins)
+        return Compiled(
+            source=payload["source"],
+            filename=filename,
+            main=payload["main"],
+            functions=functions,
+            out=payload["out"],
+            guards=guards,
+            line_map={int(k): v for k, v in payload["line_map"].items()},
+            user_filename=payload["user_filename"],
+        )
+    except (KeyError, TypeError, ValueError, SyntaxError, UnsupportedError, source.VmapError):
+        return None
+
+
+def _tupled(x: Any) -> Any:
+    return tuple(_tupled(i) for i in x) if isinstance(x, list) else x
+
+
+def resolve_owner(fn: types.FunctionType, owner: list[str] | tuple[str, ...]) -> Any:
+    """Follow a chain of callee expressions (``helper``, ``mod.helper``) from ``fn``."""
+    current: Any = fn
+    for expr in owner:
+        first, *rest = expr.split(".")
+        current = source.lookup(current, first)
+        for attr in rest:
+            current = getattr(current, attr)
+    return current
+
+
+def describe(obj: Any) -> str:
+    """A name for a function, class or module that is the same in every process."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
+
+
+def portable(g: Guard) -> tuple:
+    """Identity guards are saved by name; ``localise`` turns them back on load."""
+    if g.expect[0] == "is":
+        return ("named", g.expect[2])
+    return g.expect
+
+
+def localise(g: Guard, fn: types.FunctionType) -> Guard:
+    if g.expect[0] != "named" or g.origin[0] != "ns":
+        return g
+    obj = origin_value(g.origin, fn, {})
+    if describe(obj) != g.expect[1]:
+        raise ValueError("a named object changed")
+    return Guard(g.origin, ("is", id(obj), g.expect[1]))
+
+
+def origin_value(origin: tuple, fn: types.FunctionType, arguments: dict[str, Any]) -> Any:
+    """The object a guard is about, found the way the generated code will find it."""
+    if origin[0] == "arg":
+        obj, attrs = arguments[origin[1]], origin[2:]
+    else:
+        holder = resolve_owner(fn, origin[1])
+        obj, attrs = source.lookup(holder, origin[2]), origin[3:]
+    for attr in attrs:
+        obj = getattr(obj, attr)
+    return obj

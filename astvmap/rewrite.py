@@ -1,0 +1,1451 @@
+"""Passes 4-5: batching analysis and rewrite.
+
+The ``Translator`` walks one function's statements in order, as an abstract
+interpreter: every expression is translated into batched code *and* given an
+abstract value (``Val``: batched?, per-example rank). Analysis and rewrite are one
+walk because each rule's output code and output rank are decided by the same
+facts; loops are first run "dry" to a fixpoint of the abstract environment, so
+the code for a loop body is generated once, from the final facts.
+
+Invariants of the generated code (DESIGN §4): batched values carry the batch axis
+first; unbatched code is left as written; mixed ranks are aligned explicitly.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import contextlib
+import dataclasses
+import types
+from typing import Any, Iterator
+
+import libcst as cst
+import libcst.helpers
+import numpy as np
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+import astvmap.rules as rules
+from astvmap.rules import Arg, CallSite
+
+from .errors import UnsupportedError
+from .source import FunctionSource, get_source
+from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
+
+# Modules whose functions are library code: never transformed, only matched to rules.
+LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy"}
+
+BINARY_UFUNCS = {
+    cst.Add: np.add,
+    cst.Subtract: np.subtract,
+    cst.Multiply: np.multiply,
+    cst.Divide: np.true_divide,
+    cst.FloorDivide: np.floor_divide,
+    cst.Modulo: np.remainder,
+    cst.Power: np.power,
+    cst.BitAnd: np.bitwise_and,
+    cst.BitOr: np.bitwise_or,
+    cst.BitXor: np.bitwise_xor,
+    cst.LeftShift: np.left_shift,
+    cst.RightShift: np.right_shift,
+}
+COMPARISONS = (
+    cst.LessThan,
+    cst.LessThanEqual,
+    cst.GreaterThan,
+    cst.GreaterThanEqual,
+    cst.Equal,
+    cst.NotEqual,
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Guard:
+    """A fact about an unbatched object that the generated code relies on.
+
+    ``origin`` says where the object is found at call time: ``("arg", name,
+    *attrs)`` or ``("ns", owner, name, *attrs)``, where ``owner`` is the chain of
+    callee expressions leading from the main function to the function in whose
+    namespace ``name`` is looked up. ``expect`` is ``signature(obj)``.
+    """
+
+    origin: tuple
+    expect: tuple
+
+
+def signature(obj: Any) -> tuple:
+    """The facts about an unbatched object the generated code depends on.
+
+    Arrays by rank; functions, modules and classes by identity (a redefined
+    helper must be transformed again); literals by value (they may be folded).
+    """
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return ("array", np.ndim(obj))
+    if isinstance(obj, (float, complex)):
+        return ("type", type(obj).__name__)
+    if isinstance(obj, (bool, int, str)) or obj is None:
+        return ("value", type(obj).__name__, obj)
+    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj):
+        return ("value", "tuple", obj)
+    if isinstance(obj, (types.ModuleType, types.FunctionType, type, np.ufunc, types.BuiltinFunctionType)) or callable(obj):
+        from .pipeline import describe
+
+        return ("is", id(obj), describe(obj))
+    return ("object", type(obj).__module__, type(obj).__qualname__)
+
+
+class Program:
+    """State shared by every function generated into one module."""
+
+    def __init__(self, main: FunctionSource) -> None:
+        self.main = main
+        self.np = "np"
+        self.functions: list[cst.FunctionDef] = []
+        # (code object, argument signature) -> (generated name, return value)
+        self.specialisations: dict[tuple, tuple[str, Val | None]] = {}
+        # generated name -> (source, owner chain from main)
+        self.origins: dict[str, tuple[FunctionSource, tuple[str, ...]]] = {}
+        self.guards: dict[tuple, Guard] = {}
+        self.taken: set[str] = set()
+        self.uses_math = False
+
+    def fresh(self, base: str) -> str:
+        name, i = base, 1
+        while name in self.taken:
+            i += 1
+            name = f"{base}{i}"
+        self.taken.add(name)
+        return name
+
+    def guard(self, origin: tuple, obj: Any) -> None:
+        if origin not in self.guards:
+            self.guards[origin] = Guard(origin, signature(obj))
+
+
+class _Dry(Exception):
+    """Raised to abandon a dry run."""
+
+
+class Translator:
+    """Translates one function (one specialisation) into batched code."""
+
+    def __init__(
+        self,
+        program: Program,
+        source: FunctionSource,
+        params: dict[str, Val],
+        name: str,
+        owner: tuple[str, ...] = (),
+    ) -> None:
+        self.program = program
+        self.source = source
+        self.params = params
+        self.name = name
+        self.owner = owner
+        self.np = program.np
+        self.env: dict[str, Val] = dict(params)
+        self.positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(
+            PositionProvider
+        )
+        self.current: cst.CSTNode = source.node
+        self.pending: list[cst.BaseSmallStatement] = []
+        self.return_val: Val | None = None  # the join of all return sites (pass 2)
+        self.returns: list[Val] = []
+        self.batch_name: str | None = None
+        self.weak: set[str] = set()  # batched names that stand for Python scalars
+        self.dry_depth = 0
+        for node in _walk_names(source.node):
+            program.taken.add(node)
+
+    # ------------------------------------------------------------------ driver
+    def translate(self) -> tuple[cst.FunctionDef, Val]:
+        node = self.source.node
+        if node.asynchronous is not None:
+            raise self.unsupported_at(node, "async functions cannot be vectorised")
+        # Pass 1 finds what every return site returns; pass 2 emits code knowing the join.
+        with self.dry():
+            self.block(node.body.body)
+        if self.returns:
+            joined = self.returns[0]
+            for val in self.returns[1:]:
+                joined = join(joined, val)
+        else:
+            joined = Val(NONE, static=None)
+        self.return_val = joined
+        self.env = dict(self.params)
+        self.weak = set()
+        body = self.block(node.body.body)
+        if self.batch_name is not None:
+            first = self.first_batched_param()
+            body.insert(
+                0,
+                _line(cst.parse_statement(f"{self.batch_name} = {first}.shape[0]").body[0]),
+            )
+        body = _keep_docstring_first(body)
+        fdef = node.with_changes(
+            name=cst.Name(self.name),
+            params=_strip_defaults(node.params),
+            body=node.body.with_changes(body=body),
+            returns=None,
+            decorators=(),
+        )
+        return fdef, joined
+
+    def first_batched_param(self) -> str:
+        for name, val in self.params.items():
+            path = _first_batched_path(val)
+            if path is not None:
+                return name + path
+        raise AssertionError("batch size needed in a function without batched arguments")
+
+    @contextlib.contextmanager
+    def dry(self) -> Iterator[None]:
+        """Translate for the abstract values only; the code produced is discarded."""
+        saved = (self.pending, self.batch_name, set(self.weak))
+        self.dry_depth += 1
+        try:
+            yield
+        finally:
+            self.dry_depth -= 1
+            self.pending, self.batch_name, self.weak = saved[0], saved[1], saved[2]
+
+    # ------------------------------------------------------------ rule context
+    def parse(self, template: str, **subs: cst.BaseExpression) -> cst.BaseExpression:
+        return libcst.helpers.parse_template_expression(template.replace("np.", f"{self.np}."), **subs)
+
+    def expand(self, code: cst.BaseExpression, count: int, after: int = 1) -> cst.BaseExpression:
+        """Insert ``count`` new axes after the first ``after`` axes (the batch axis)."""
+        if count <= 0:
+            return code
+        elems = [_slice_all() for _ in range(after)] + [_index(cst.Name("None")) for _ in range(count)]
+        return cst.Subscript(value=code, slice=elems)
+
+    def batch_size(self) -> cst.BaseExpression:
+        if self.batch_name is None:
+            self.batch_name = self.program.fresh("batch_size")
+        return cst.Name(self.batch_name)
+
+    def broadcast(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
+        """An unbatched value repeated along a new leading batch axis (a read-only view)."""
+        if val.kind == ARRAY and val.rank is not None:
+            return self.parse(
+                "np.broadcast_to({x}, ({b}, *{x}.shape))", x=code, b=self.batch_size()
+            )
+        return self.parse("np.broadcast_to({x}, ({b}, *np.shape({x})))", x=code, b=self.batch_size())
+
+    def materialise(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
+        """An unbatched value copied along a new leading batch axis (writable)."""
+        if val.kind == SCALAR:
+            return self.parse("np.full({b}, {x})", x=code, b=self.batch_size())
+        return self.parse("np.repeat(np.asarray({x})[None], {b}, axis=0)", x=code, b=self.batch_size())
+
+    def unsupported(self, message: str, hint: str | None = None) -> UnsupportedError:
+        return self.unsupported_at(self.current, message, hint)
+
+    def unsupported_at(
+        self, node: cst.CSTNode, message: str, hint: str | None = None
+    ) -> UnsupportedError:
+        line = self.file_line(node)
+        return UnsupportedError(
+            message,
+            filename=self.source.filename,
+            lineno=line,
+            source=self.source.line_text(line) if line else None,
+            hint=hint,
+        )
+
+    def file_line(self, node: cst.CSTNode) -> int:
+        pos = self.positions.get(node)
+        if pos is None:
+            pos = self.positions.get(self.current_stmt) if hasattr(self, "current_stmt") else None
+        if pos is None:
+            return self.source.def_line
+        return self.source.line_offset + pos.start.line
+
+    # -------------------------------------------------------------- statements
+    def block(self, stmts: Any) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt))
+        return out
+
+    def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        self.current_stmt = stmt
+        self.current = stmt
+        marker = self._marker(stmt)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            out: list[cst.BaseStatement] = []
+            smalls: list[cst.BaseSmallStatement] = []
+            for small in stmt.body:
+                self.current = small
+                new = self.small_statement(small)
+                smalls.extend(self.pending)
+                self.pending = []
+                smalls.extend(new)
+            for i, small in enumerate(smalls):
+                line = cst.SimpleStatementLine(body=[_strip_semicolon(small)])
+                if i == 0:
+                    line = line.with_changes(leading_lines=stmt.leading_lines)
+                if i == len(smalls) - 1:
+                    line = line.with_changes(trailing_whitespace=_with_marker(stmt.trailing_whitespace, marker))
+                else:
+                    line = line.with_changes(trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker))
+                out.append(line)
+            return out
+        handler = getattr(self, "stmt_" + type(stmt).__name__, None)
+        if handler is None:
+            raise self.unsupported_at(stmt, f"the statement {type(stmt).__name__} is not supported")
+        out = handler(stmt, marker)
+        return [_mark_header(s, marker) if type(s) is type(stmt) else s for s in out]
+
+    def _marker(self, stmt: cst.CSTNode) -> str:
+        return f"# @astvmap:{self.file_line(stmt)}"
+
+    def emit_pending(self, marker: str) -> list[cst.BaseStatement]:
+        lines = [
+            cst.SimpleStatementLine(
+                body=[s], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
+            )
+            for s in self.pending
+        ]
+        self.pending = []
+        return lines
+
+    def small_statement(self, node: cst.BaseSmallStatement) -> list[cst.BaseSmallStatement]:
+        if isinstance(node, cst.Assign):
+            return self.assign(node)
+        if isinstance(node, cst.AnnAssign):
+            if node.value is None:
+                return [node]
+            return self.assign(cst.Assign(targets=[cst.AssignTarget(node.target)], value=node.value))
+        if isinstance(node, cst.AugAssign):
+            return self.aug_assign(node)
+        if isinstance(node, cst.Return):
+            return [self.return_(node)]
+        if isinstance(node, cst.Expr):
+            code, _ = self.expr(node.value)
+            return [node.with_changes(value=code)]
+        if isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
+            return [node]
+        if isinstance(node, cst.Assert):
+            return [self.assert_(node)]
+        if isinstance(node, cst.Raise):
+            if node.exc is not None:
+                _, val = self.expr(node.exc)
+                if val.batched:
+                    raise self.unsupported("an exception built from batched values")
+            return [node]
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            self.bind_import(node)
+            return [node]
+        if isinstance(node, (cst.Global, cst.Nonlocal)):
+            raise self.unsupported(
+                "global/nonlocal statements are not supported in a vmapped function",
+                "return the value instead of writing it to an outer variable",
+            )
+        if isinstance(node, cst.Del):
+            return [node]
+        raise self.unsupported(f"the statement {type(node).__name__} is not supported")
+
+    def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
+        tmp: dict[str, Any] = {}
+        exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        for k, v in tmp.items():
+            if k != "__builtins__":
+                self.env[k] = Val.const(v)
+
+    # assignments ------------------------------------------------------------
+    def assign(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
+        code, val = self.expr(node.value)
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
+            target, code = self.setitem(node.targets[0].target, val, code)
+            return [node.with_changes(targets=[node.targets[0].with_changes(target=target)], value=code)]
+        if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Tuple, cst.List)):
+            code, val = self.unpackable(code, val, len(node.targets[0].target.elements))
+        targets = []
+        for target in node.targets:
+            targets.append(target.with_changes(target=self.bind_target(target.target, val)))
+        return [node.with_changes(targets=targets, value=code)]
+
+    def unpackable(self, code: cst.BaseExpression, val: Val, n: int) -> tuple[cst.BaseExpression, Val]:
+        """Unpacking a batched array iterates its first per-example axis."""
+        if val.kind == ARRAY and val.batched:
+            if not val.rank:
+                raise self.unsupported("cannot unpack a batched scalar")
+            elem = Val.array(val.rank - 1, True)
+            return self.parse("np.moveaxis({x}, 1, 0)", x=code), Val(
+                TREE, batched=True, children=tuple((i, elem) for i in range(n)), container=tuple
+            )
+        return code, val
+
+    def bind_target(self, target: cst.BaseAssignTargetExpression, val: Val) -> cst.BaseAssignTargetExpression:
+        if isinstance(target, cst.Name):
+            self.env[target.value] = val
+            self.weak.discard(target.value)
+            return target
+        if isinstance(target, (cst.Tuple, cst.List)):
+            if any(isinstance(e, cst.StarredElement) for e in target.elements):
+                if val.batched:
+                    raise self.unsupported("starred unpacking of batched values")
+                for e in target.elements:
+                    self._bind_unknown(e.value)
+                return target
+            elems = []
+            for i, elem in enumerate(target.elements):
+                elems.append(elem.with_changes(value=self.bind_target(elem.value, _element_val(val, i))))
+            return target.with_changes(elements=elems)
+        if isinstance(target, cst.Subscript):
+            raise self.unsupported("item assignment inside an unpacking target", "assign the item on its own line")
+        if isinstance(target, cst.Attribute):
+            obj_code, _ = self.expr(target.value)
+            if val.batched:
+                raise self.unsupported(
+                    "assigning a batched value to an attribute would leak it out of the function",
+                    "return the value instead",
+                )
+            return target.with_changes(value=obj_code)
+        raise self.unsupported(f"cannot assign to {type(target).__name__}")
+
+    def _bind_unknown(self, target: cst.BaseExpression) -> None:
+        if isinstance(target, cst.Name):
+            self.env[target.value] = Val(OBJECT)
+
+    def setitem(
+        self, target: cst.Subscript, val: Val, code: cst.BaseExpression
+    ) -> tuple[cst.Subscript, cst.BaseExpression]:
+        """``buf[index] = value``: the batch axis of ``buf`` is kept by a leading ``:``."""
+        buf_code, buf = self.expr(target.value)
+        if buf.kind == TREE:
+            if buf.batched or val.batched:
+                raise self.unsupported("item assignment into a container holding batched values")
+            return target.with_changes(value=buf_code), code
+        index, region_rank, _ = self.index(target, buf)
+        if any(v.batched for v in index.vals):
+            raise self.unsupported(
+                "assignment with a batched index (a scatter) is not supported yet",
+                "build the result with np.where over a comparison with np.arange",
+            )
+        if not buf.batched and not val.batched:
+            return target.with_changes(value=buf_code, slice=index.codes), code
+        if not buf.batched:
+            # The buffer becomes batched: a private writable copy per example.
+            if not isinstance(target.value, cst.Name) or buf.sample is not NOVALUE:
+                raise self.unsupported(
+                    "writing a batched value into an array that comes from outside the function",
+                    "copy it first (buf = buf.copy()) or build a new array",
+                )
+            name = target.value.value
+            self.pending.append(
+                cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(buf_code, buf))
+            )
+            buf = buf.with_batched(True)
+            self.env[name] = buf
+            buf_code = cst.Name(name)
+        if val.batched and region_rank is not None and val.rank is not None and val.rank < region_rank:
+            code = self.expand(code, region_rank - val.rank)
+        elif val.batched and (region_rank is None or val.rank is None):
+            raise self.unsupported("cannot infer the rank of the assigned region")
+        return target.with_changes(value=buf_code, slice=index.batched_slice(self)), code
+
+    def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
+        op = type(node.operator)
+        binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
+        if isinstance(node.target, cst.Name):
+            name = node.target.value
+            before = self.env.get(name)
+            code, val = self.expr(binop)
+            assert isinstance(code, cst.BinaryOperation)
+            if before is not None and (before.batched or not val.batched) and name not in self.weak:
+                if before.kind != SCALAR:
+                    self.env[name] = dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
+                    return [node.with_changes(value=code.right, target=code.left)]
+            # A Python scalar, or an unbatched array growing a batch axis: rebind.
+            self.env[name] = val
+            return [cst.Assign([cst.AssignTarget(cst.Name(name))], code)]
+        if isinstance(node.target, cst.Subscript):
+            buf_code, buf = self.expr(node.target.value)
+            index, region_rank, _ = self.index(node.target, buf)
+            rhs_code, rhs = self.expr(node.value)
+            if not buf.batched and not rhs.batched and not any(v.batched for v in index.vals):
+                return [node.with_changes(target=node.target.with_changes(value=buf_code), value=rhs_code)]
+            return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
+        code, val = self.expr(node.value)
+        if val.batched:
+            raise self.unsupported("augmented assignment of a batched value to an attribute")
+        return [node.with_changes(value=code)]
+
+    def assert_(self, node: cst.Assert) -> cst.BaseSmallStatement:
+        code, val = self.expr(node.test)
+        if val.batched:
+            # The loop fails if any example fails; so does the batch.
+            return node.with_changes(test=self.parse("np.all({c})", c=code))
+        return node.with_changes(test=code)
+
+    def return_(self, node: cst.Return) -> cst.Return:
+        if node.value is None:
+            self.returns.append(Val(NONE, static=None))
+            return node
+        code, val = self.expr(node.value)
+        self.returns.append(val)
+        if self.return_val is not None and not self.dry_depth:
+            code = self.conform(code, val, self.return_val)
+        return node.with_changes(value=code)
+
+    def conform(self, code: cst.BaseExpression, val: Val, target: Val) -> cst.BaseExpression:
+        """Make ``code`` (with value ``val``) batched wherever ``target`` is."""
+        if not target.batched or val.batched == target.batched and val.kind != TREE:
+            return code
+        if val.kind == TREE and target.kind == TREE and isinstance(code, (cst.Tuple, cst.List)):
+            elems = [
+                e.with_changes(value=self.conform(e.value, _element_val(val, i), _element_val(target, i)))
+                for i, e in enumerate(code.elements)
+            ]
+            return code.with_changes(elements=elems)
+        if val.kind == TREE:
+            if val.batched == target.batched:
+                return code
+            raise self.unsupported("returns differ in which parts are batched")
+        if not val.batched:
+            return self.materialise(code, val)
+        return code
+
+    # compound statements -----------------------------------------------------
+    def stmt_If(self, node: cst.If, marker: str) -> list[cst.BaseStatement]:
+        self.current = node
+        test_code, test = self.expr(node.test)
+        pre = self.emit_pending(marker)
+        if test.batched:
+            raise self.unsupported_at(
+                node,
+                "an `if` on a batched value is not supported yet",
+                "use np.where(condition, value_if_true, value_if_false)",
+            )
+        before = dict(self.env)
+        body = self.block(node.body.body)
+        env_then = self.env
+        self.env = dict(before)
+        orelse = None
+        if node.orelse is not None:
+            if isinstance(node.orelse, cst.If):
+                orelse_stmts = self.stmt_If(node.orelse, self._marker(node.orelse))
+                orelse = node.orelse  # replaced below
+                else_block: list[cst.BaseStatement] | cst.If = orelse_stmts
+            else:
+                else_block = self.block(node.orelse.body.body)
+        else:
+            else_block = []
+        env_else = self.env
+        merged = _join_envs(env_then, env_else)
+        body += self.widen(env_then, merged, marker)
+        if isinstance(else_block, list):
+            else_block += self.widen(env_else, merged, marker)
+        self.env = merged
+        new = node.with_changes(test=test_code, body=node.body.with_changes(body=body))
+        if node.orelse is None:
+            if else_block:
+                new = new.with_changes(orelse=cst.Else(body=cst.IndentedBlock(else_block)))
+        elif isinstance(node.orelse, cst.If):
+            if len(else_block) == 1 and isinstance(else_block[0], cst.If):
+                new = new.with_changes(orelse=else_block[0])
+            else:
+                new = new.with_changes(orelse=cst.Else(body=cst.IndentedBlock(else_block)))
+        else:
+            new = new.with_changes(orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=else_block)))
+        return [*pre, new]
+
+    def widen(self, env: dict[str, Val], merged: dict[str, Val], marker: str) -> list[cst.BaseStatement]:
+        """Statements that make names batched where the merged environment says so."""
+        out: list[cst.BaseStatement] = []
+        for name, val in env.items():
+            target = merged.get(name)
+            if target is not None and target.batched and not val.batched and val.kind in (ARRAY, SCALAR):
+                stmt = cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(cst.Name(name), val))
+                out.append(cst.SimpleStatementLine([stmt], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)))
+                if val.kind == SCALAR:
+                    self.weak.add(name)
+        return out
+
+    def loop_fixpoint(self, run_body: Any) -> dict[str, Val]:
+        """The environment at the loop head, joined over all iterations."""
+        head = dict(self.env)
+        for _ in range(20):
+            self.env = dict(head)
+            with self.dry():
+                run_body()
+            new_head = _join_envs(head, self.env)
+            if new_head == head:
+                return head
+            head = new_head
+        raise self.unsupported("the batching of this loop's variables does not settle")
+
+    def stmt_For(self, node: cst.For, marker: str) -> list[cst.BaseStatement]:
+        self.current = node
+        if node.asynchronous is not None:
+            raise self.unsupported_at(node, "async for is not supported")
+        iter_code, it = self.expr(node.iter)
+        pre = self.emit_pending(marker)
+        if it.batched:
+            if it.kind == ARRAY and it.rank:
+                iter_code = self.parse("np.moveaxis({x}, 1, 0)", x=iter_code)
+                elem = Val.array(it.rank - 1, True)
+            else:
+                raise self.unsupported_at(
+                    node,
+                    "a `for` loop over a batched range is not supported yet",
+                    "loop to a fixed bound and mask with np.where",
+                )
+        else:
+            elem = _iter_element(it)
+        entry = dict(self.env)
+
+        def run_body() -> None:
+            self.bind_target(node.target, elem)
+            self.block(node.body.body)
+
+        head = self.loop_fixpoint(run_body)
+        self.env = dict(entry)
+        pre += self.widen(entry, head, marker)
+        self.env = dict(head)
+        self.bind_target(node.target, elem)
+        body = self.block(node.body.body)
+        self.env = _join_envs(head, self.env)
+        orelse = node.orelse
+        if orelse is not None:
+            orelse = orelse.with_changes(body=orelse.body.with_changes(body=self.block(orelse.body.body)))
+        return [*pre, node.with_changes(iter=iter_code, body=node.body.with_changes(body=body), orelse=orelse)]
+
+    def stmt_While(self, node: cst.While, marker: str) -> list[cst.BaseStatement]:
+        self.current = node
+        entry = dict(self.env)
+
+        def run_body() -> None:
+            _, test = self.expr(node.test)
+            if test.batched:
+                raise self.unsupported_at(
+                    node,
+                    "a `while` loop on a batched condition is not supported yet",
+                    "loop a fixed number of times and mask updates with np.where",
+                )
+            self.block(node.body.body)
+
+        head = self.loop_fixpoint(run_body)
+        self.env = dict(entry)
+        pre = self.widen(entry, head, marker)
+        self.env = dict(head)
+        test_code, _ = self.expr(node.test)
+        if self.pending:
+            raise self.unsupported_at(node, "this `while` condition needs temporaries")
+        body = self.block(node.body.body)
+        self.env = _join_envs(head, self.env)
+        return [*pre, node.with_changes(test=test_code, body=node.body.with_changes(body=body))]
+
+    def stmt_With(self, node: cst.With, marker: str) -> list[cst.BaseStatement]:
+        items = []
+        for item in node.items:
+            code, val = self.expr(item.item)
+            if val.batched:
+                raise self.unsupported_at(node, "a `with` over a batched value")
+            if item.asname is not None:
+                self._bind_unknown(item.asname.name)
+            items.append(item.with_changes(item=code))
+        pre = self.emit_pending(marker)
+        body = self.block(node.body.body)
+        return [*pre, node.with_changes(items=items, body=node.body.with_changes(body=body))]
+
+    def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
+        # A nested def is kept as written; calling it with batched values is refused
+        # at the call (it is not found through the function's namespace).
+        self.env[node.name.value] = Val(OBJECT, static=_LOCAL_DEF)
+        return [node]
+
+    # ------------------------------------------------------------- expressions
+    def expr(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
+        method = getattr(self, "expr_" + type(node).__name__, None)
+        if method is None:
+            raise self.unsupported(f"the expression {type(node).__name__} is not supported")
+        return method(node)
+
+    def expr_Name(self, node: cst.Name) -> tuple[cst.BaseExpression, Val]:
+        name = node.value
+        if name in self.env:
+            return node, self.env[name]
+        if name in ("True", "False", "None"):
+            return node, Val.const({"True": True, "False": False, "None": None}[name])
+        try:
+            obj = self.source.lookup(name)
+        except KeyError:
+            return node, Val(OBJECT)
+        val = dataclasses.replace(_namespace_val(obj, name), origin=("ns", self.owner, name))
+        self.program.guard(val.origin, obj)
+        return node, val
+
+    def expr_Integer(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
+        return node, Val.const(ast.literal_eval(_code(node)))
+
+    expr_Float = expr_Imaginary = expr_Integer
+
+    def expr_SimpleString(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
+        return node, Val.const(ast.literal_eval(_code(node)))
+
+    expr_ConcatenatedString = expr_SimpleString
+
+    def expr_FormattedString(self, node: cst.FormattedString) -> tuple[cst.BaseExpression, Val]:
+        for part in node.parts:
+            if isinstance(part, cst.FormattedStringExpression):
+                _, val = self.expr(part.expression)
+                if val.batched:
+                    raise self.unsupported("formatting a batched value into a string")
+        return node, Val(OBJECT)
+
+    def expr_Ellipsis(self, node: cst.Ellipsis) -> tuple[cst.BaseExpression, Val]:
+        return node, Val.const(Ellipsis)
+
+    def expr_Tuple(self, node: cst.Tuple | cst.List) -> tuple[cst.BaseExpression, Val]:
+        elems, kids = [], []
+        for i, e in enumerate(node.elements):
+            if isinstance(e, cst.StarredElement):
+                code, val = self.expr(e.value)
+                if val.batched:
+                    raise self.unsupported("starred batched values in a literal")
+                elems.append(e.with_changes(value=code))
+                kids = None  # unknown length
+                continue
+            code, val = self.expr(e.value)
+            elems.append(e.with_changes(value=code))
+            if kids is not None:
+                kids.append((i, val))
+        container = tuple if isinstance(node, cst.Tuple) else list
+        if kids is None:
+            return node.with_changes(elements=elems), Val(TREE, container=container)
+        return node.with_changes(elements=elems), Val.tree(container, kids)
+
+    expr_List = expr_Tuple
+
+    def expr_Dict(self, node: cst.Dict) -> tuple[cst.BaseExpression, Val]:
+        elems, kids = [], []
+        for e in node.elements:
+            if not isinstance(e, cst.DictElement):
+                raise self.unsupported("** in a dict literal")
+            kcode, kval = self.expr(e.key)
+            vcode, vval = self.expr(e.value)
+            if kval.batched:
+                raise self.unsupported("a batched dict key")
+            kids.append((kval.static if kval.is_static else object(), vval))
+            elems.append(e.with_changes(key=kcode, value=vcode))
+        return node.with_changes(elements=elems), Val.tree(dict, kids)
+
+    def expr_Attribute(self, node: cst.Attribute) -> tuple[cst.BaseExpression, Val]:
+        base_code, base = self.expr(node.value)
+        attr = node.attr.value
+        new = node.with_changes(value=base_code)
+        if base.kind in (ARRAY, SCALAR) and (base.batched or base.static is NOVALUE):
+            return rules.shape_ops.array_attribute(self, new, base_code, base, attr)
+        if base.kind == TREE:
+            child = base.child(attr)
+            if child is not None:
+                return new, child
+            if base.batched:
+                raise self.unsupported(f"attribute {attr!r} of a batched container")
+            return new, Val(OBJECT)
+        holder = base.static if base.is_static else base.sample
+        if holder is NOVALUE:
+            return new, Val(OBJECT)
+        try:
+            obj = getattr(holder, attr)
+        except AttributeError:
+            return new, Val(OBJECT)
+        origin = (*base.origin, attr) if base.origin is not None else None
+        val = dataclasses.replace(_namespace_val(obj, attr), origin=origin)
+        if origin is not None and not isinstance(holder, types.ModuleType):
+            self.program.guard(origin, obj)
+        return new, val
+
+    def expr_Subscript(self, node: cst.Subscript) -> tuple[cst.BaseExpression, Val]:
+        base_code, base = self.expr(node.value)
+        if base.kind == TREE or (base.kind == OBJECT and not base.batched):
+            return self.subscript_container(node, base_code, base)
+        index, rank, adv_pos = self.index(node, base)
+        if not base.batched and not any(v.batched for v in index.vals):
+            return node.with_changes(value=base_code, slice=index.codes_as_slice()), Val.array(rank)
+        if any(v.batched for v in index.vals):
+            raise self.unsupported(
+                "indexing with a batched index (a gather) is not supported yet",
+                "use np.take_along_axis, or an index that does not depend on the batch",
+            )
+        if adv_pos:
+            raise self.unsupported(
+                "advanced indices separated by a slice change the axis order under vmap",
+                "index in two steps (x[idx1][:, idx2])",
+            )
+        return node.with_changes(value=base_code, slice=index.batched_slice(self)), Val.array(rank, True)
+
+    def subscript_container(self, node: cst.Subscript, base_code: cst.BaseExpression, base: Val) -> tuple[cst.BaseExpression, Val]:
+        if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+            if base.batched:
+                raise self.unsupported("slicing a batched container")
+            return node.with_changes(value=base_code), Val(OBJECT)
+        key_code, key = self.expr(node.slice[0].slice.value)
+        new = node.with_changes(
+            value=base_code,
+            slice=[node.slice[0].with_changes(slice=node.slice[0].slice.with_changes(value=key_code))],
+        )
+        if key.batched:
+            raise self.unsupported("indexing a container with a batched index")
+        if key.is_static:
+            shape_item = rules.shape_ops.shape_item(self, base_code, key.static)
+            if shape_item is not None:
+                return shape_item, Val(SCALAR, rank=0)
+        if base.kind == TREE and key.is_static:
+            k = key.static
+            if base.element is not None:
+                return new, base.element
+            if isinstance(k, int) and base.container in (tuple, list) and k < 0:
+                k += len(base.children)
+            child = base.child(k)
+            if child is not None:
+                return new, child
+        if base.kind == TREE and key.is_static and isinstance(key.static, slice):
+            return new, Val(TREE, batched=base.batched)
+        if base.batched:
+            raise self.unsupported("indexing a batched container with a value known only at run time")
+        if base.sample is not NOVALUE and key.is_static:
+            try:
+                return new, Val.of_sample(base.sample[key.static])
+            except Exception:  # noqa: BLE001 - the loop would raise the same at run time
+                return new, Val(OBJECT)
+        if base.static is not NOVALUE and key.is_static:
+            try:
+                return new, _namespace_val(base.static[key.static], "item")
+            except Exception:  # noqa: BLE001
+                return new, Val(OBJECT)
+        return new, Val(OBJECT)
+
+    def index(self, node: cst.Subscript, base: Val) -> tuple[Index, int | None, bool]:
+        return Index.build(self, node, base)
+
+    def expr_BinaryOperation(self, node: cst.BinaryOperation) -> tuple[cst.BaseExpression, Val]:
+        left_code, left = self.expr(node.left)
+        right_code, right = self.expr(node.right)
+        if isinstance(node.operator, cst.MatrixMultiply):
+            return rules.linalg.matmul_operator(self, node, Arg(left_code, left), Arg(right_code, right))
+        if left.kind == TREE or right.kind == TREE or left.kind == OBJECT or right.kind == OBJECT:
+            if left.batched or right.batched:
+                if left.kind == TREE or right.kind == TREE:
+                    raise self.unsupported(
+                        "an operator on a tuple or list holding batched values",
+                        "build an array with np.array([...]) first",
+                    )
+            return node.with_changes(left=left_code, right=right_code), _opaque_result(left, right)
+        (lc, rc), val = rules.elementwise.align_binary(self, Arg(left_code, left), Arg(right_code, right))
+        return node.with_changes(left=lc, right=rc), val
+
+    def expr_UnaryOperation(self, node: cst.UnaryOperation) -> tuple[cst.BaseExpression, Val]:
+        code, val = self.expr(node.expression)
+        if isinstance(node.operator, cst.Not):
+            if val.batched:
+                if val.rank not in (0, None):
+                    raise self.unsupported("`not` of a batched array (its truth value is ambiguous)")
+                return self.parse("np.logical_not({x})", x=code), Val.array(0, True)
+            return node.with_changes(expression=code), Val(SCALAR, rank=0)
+        result = val if not val.is_static else Val(val.kind, rank=val.rank)
+        if val.is_static and val.kind == SCALAR:
+            result = Val.const(_eval_unary(node, val.static))
+        return node.with_changes(expression=code), result
+
+    def expr_Comparison(self, node: cst.Comparison) -> tuple[cst.BaseExpression, Val]:
+        left_code, left = self.expr(node.left)
+        operands = [(left_code, left)]
+        for target in node.comparisons:
+            operands.append(self.expr(target.comparator))
+        any_batched = any(v.batched for _, v in operands)
+        if not any_batched:
+            comps = [c.with_changes(comparator=code) for c, (code, _) in zip(node.comparisons, operands[1:])]
+            return node.with_changes(left=left_code, comparisons=comps), Val(SCALAR, rank=0) if all(
+                v.kind == SCALAR for _, v in operands
+            ) else Val.array(_max_rank([v for _, v in operands]))
+        for c in node.comparisons:
+            if not isinstance(c.operator, COMPARISONS):
+                raise self.unsupported(
+                    f"`{_code(c.operator).strip()}` on a batched value",
+                    "compare elementwise with == and np.isin",
+                )
+        pieces = []
+        val = None
+        for i, comp in enumerate(node.comparisons):
+            (a, b), v = rules.elementwise.align_binary(self, Arg(*operands[i]), Arg(*operands[i + 1]))
+            pieces.append(cst.Comparison(left=a, comparisons=[comp.with_changes(comparator=b)]))
+            val = v if val is None else rules.elementwise.broadcast_val([val, v])
+        if len(pieces) == 1:
+            return pieces[0].with_changes(lpar=node.lpar, rpar=node.rpar), val  # type: ignore[return-value]
+        # A chained comparison is the elementwise `and` of its links.
+        result: cst.BaseExpression = pieces[0]
+        for piece in pieces[1:]:
+            result = cst.BinaryOperation(left=result, operator=cst.BitAnd(), right=piece)
+        return result, val  # type: ignore[return-value]
+
+    def expr_BooleanOperation(self, node: cst.BooleanOperation) -> tuple[cst.BaseExpression, Val]:
+        left_code, left = self.expr(node.left)
+        right_code, right = self.expr(node.right)
+        if left.batched or right.batched:
+            raise self.unsupported(
+                "`and`/`or` on batched values is not supported yet",
+                "use & and | (or np.logical_and / np.logical_or) on boolean arrays",
+            )
+        return node.with_changes(left=left_code, right=right_code), join(left, right) if left.kind == right.kind else Val(OBJECT)
+
+    def expr_IfExp(self, node: cst.IfExp) -> tuple[cst.BaseExpression, Val]:
+        test_code, test = self.expr(node.test)
+        if test.batched:
+            raise self.unsupported(
+                "a conditional expression on a batched value is not supported yet",
+                "use np.where(condition, a, b)",
+            )
+        body_code, body = self.expr(node.body)
+        else_code, orelse = self.expr(node.orelse)
+        if body.batched != orelse.batched:
+            if not body.batched:
+                body_code = self.materialise(body_code, body)
+            else:
+                else_code = self.materialise(else_code, orelse)
+        return node.with_changes(test=test_code, body=body_code, orelse=else_code), join(body, orelse)
+
+    def expr_ListComp(self, node: cst.ListComp) -> tuple[cst.BaseExpression, Val]:
+        saved = dict(self.env)
+        fors = []
+        comp: cst.CompFor | None = node.for_in
+        while comp is not None:
+            iter_code, it = self.expr(comp.iter)
+            if it.batched:
+                raise self.unsupported("a comprehension over a batched value is not supported yet")
+            self.bind_target(comp.target, _iter_element(it))
+            ifs = []
+            for cond in comp.ifs:
+                c, v = self.expr(cond.test)
+                if v.batched:
+                    raise self.unsupported("a comprehension filtered by a batched condition")
+                ifs.append(cond.with_changes(test=c))
+            fors.append((comp, iter_code, ifs))
+            comp = comp.inner_for_in
+        elt_code, elt = self.expr(node.elt)
+        self.env = saved
+        # Rebuild the chain of `for` clauses innermost first.
+        inner = None
+        for comp, iter_code, ifs in reversed(fors):
+            inner = comp.with_changes(iter=iter_code, ifs=ifs, inner_for_in=inner)
+        return node.with_changes(elt=elt_code, for_in=inner), Val(TREE, batched=elt.batched, container=list, element=elt)
+
+    expr_GeneratorExp = expr_ListComp
+
+    def expr_Call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
+        return self.call(node)
+
+    def expr_Lambda(self, node: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
+        return node, Val(OBJECT, static=_LOCAL_DEF)
+
+    # calls ---------------------------------------------------------------------
+    def call_args(self, node: cst.Call) -> tuple[list[Arg], dict[str, Arg]]:
+        args: list[Arg] = []
+        kwargs: dict[str, Arg] = {}
+        for a in node.args:
+            code, val = self.expr(a.value)
+            if a.star == "*":
+                if val.kind == TREE and val.children and val.element is None:
+                    for i, (_, child) in enumerate(val.children):
+                        args.append(Arg(self.parse("{x}[%d]" % i, x=code), child))
+                    continue
+                if val.batched:
+                    raise self.unsupported("*args built from a batched value")
+                raise _Opaque()
+            if a.star == "**":
+                if val.batched:
+                    raise self.unsupported("**kwargs holding batched values")
+                raise _Opaque()
+            if a.keyword is not None:
+                kwargs[a.keyword.value] = Arg(code, val)
+            else:
+                args.append(Arg(code, val))
+        return args, kwargs
+
+    def call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
+        func = node.func
+        self.current = node
+        if isinstance(func, cst.Attribute):
+            recv_code, recv = self.expr(func.value)
+            if recv.kind in (ARRAY, SCALAR) and (recv.batched or not recv.is_static):
+                return self.method_call(node, func.attr.value, Arg(recv_code, recv))
+            func_code, callee = self.expr_Attribute(func)
+        else:
+            func_code, callee = self.expr(func)
+        try:
+            args, kwargs = self.call_args(node)
+        except _Opaque:
+            return self.opaque_call(node, func_code)
+        self.current = node
+        target = callee.static if callee.is_static else callee.sample
+        batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
+        rule = rules.lookup(target)
+        if rule is not None:
+            site = CallSite(self, func_code, target, args, kwargs)
+            return rule(site)
+        if not batched:
+            return _rebuild_call(node, func_code, args, kwargs), _unknown_result(target)
+        if target is _LOCAL_DEF:
+            raise self.unsupported(
+                "calling a function defined inside the vmapped function with batched values",
+                "define the helper at module level; it is then transformed too",
+            )
+        if _is_user_function(target):
+            return self.user_call(node, func_code, target, args, kwargs)
+        if isinstance(target, type) and _is_struct_class(target):
+            return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
+        name = _code(func).strip()
+        raise self.unsupported(
+            f"no batching rule for `{name}` ({_describe_callee(target)})",
+            "use NumPy functions that astvmap knows (see the README's table), "
+            "or move the call out of the vmapped function",
+        )
+
+    def opaque_call(self, node: cst.Call, func_code: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
+        return node.with_changes(func=func_code), Val(OBJECT)
+
+    def method_call(self, node: cst.Call, name: str, recv: Arg) -> tuple[cst.BaseExpression, Val]:
+        try:
+            args, kwargs = self.call_args(node)
+        except _Opaque:
+            if recv.batched:
+                raise self.unsupported(f"method .{name}() with *args on a batched value") from None
+            return node, Val(OBJECT)
+        self.current = node
+        rule = rules.METHODS.get(name)
+        func = node.func
+        assert isinstance(func, cst.Attribute)
+        site = CallSite(self, func.with_changes(value=recv.code), name, [recv, *args], kwargs, method=name)
+        if rule is not None:
+            return rule(site)
+        if not site.any_batched:
+            return site.render(), Val(OBJECT)
+        raise self.unsupported(
+            f"no batching rule for the array method .{name}()",
+            "use the NumPy function form, or see the README's table of supported functions",
+        )
+
+    def user_call(
+        self,
+        node: cst.Call,
+        func_code: cst.BaseExpression,
+        fn: types.FunctionType,
+        args: list[Arg],
+        kwargs: dict[str, Arg],
+    ) -> tuple[cst.BaseExpression, Val]:
+        """A call to another user function with batched arguments: specialise it too."""
+        import inspect
+
+        sig = inspect.signature(fn)
+        try:
+            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
+        except TypeError as exc:
+            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
+        params: dict[str, Val] = {}
+        for pname, p in sig.parameters.items():
+            if pname in bound.arguments:
+                v = bound.arguments[pname]
+                if p.kind == p.VAR_POSITIONAL:
+                    v = Val.tree(tuple, list(enumerate(v)))
+                elif p.kind == p.VAR_KEYWORD:
+                    v = Val.tree(dict, list(v.items()))
+                params[pname] = v
+            elif p.default is not p.empty:
+                params[pname] = _namespace_val(p.default, pname)
+        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        if key not in self.program.specialisations:
+            name = self.program.fresh(f"{fn.__name__}_vmap")
+            self.program.specialisations[key] = (name, None)
+            owner = (*self.owner, _code(func_code).strip())
+            src = get_source(fn)
+            sub = Translator(self.program, src, params, name, owner)
+            fdef, ret = sub.translate()
+            self.program.functions.append(fdef)
+            self.program.origins[name] = (src, owner)
+            self.program.specialisations[key] = (name, ret)
+        name, ret = self.program.specialisations[key]
+        if ret is None:
+            raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
+        # Defaults are passed explicitly: the generated def has none.
+        call_args = [cst.Arg(value=a.code) for a in args]
+        call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
+        for pname, p in sig.parameters.items():
+            if pname not in bound.arguments and p.default is not p.empty:
+                raise self.unsupported(
+                    f"{fn.__name__}() is called with batched values and relies on the default of {pname!r}",
+                    f"pass {pname}= explicitly",
+                )
+        return cst.Call(func=cst.Name(name), args=call_args), ret
+
+
+class _Opaque(Exception):
+    """A call whose arguments cannot be enumerated (``*args`` of unknown length)."""
+
+
+_LOCAL_DEF = object()
+
+_BINOP_FOR_AUG = {
+    cst.AddAssign: cst.Add,
+    cst.SubtractAssign: cst.Subtract,
+    cst.MultiplyAssign: cst.Multiply,
+    cst.DivideAssign: cst.Divide,
+    cst.FloorDivideAssign: cst.FloorDivide,
+    cst.ModuloAssign: cst.Modulo,
+    cst.PowerAssign: cst.Power,
+    cst.MatrixMultiplyAssign: cst.MatrixMultiply,
+    cst.BitAndAssign: cst.BitAnd,
+    cst.BitOrAssign: cst.BitOr,
+    cst.BitXorAssign: cst.BitXor,
+    cst.LeftShiftAssign: cst.LeftShift,
+    cst.RightShiftAssign: cst.RightShift,
+}
+
+
+# ---------------------------------------------------------------- indexing
+@dataclasses.dataclass
+class Index:
+    """A subscript's index elements, translated, with their abstract values."""
+
+    node: cst.Subscript
+    codes: list[cst.SubscriptElement]
+    vals: list[Val]
+
+    @staticmethod
+    def build(tr: Translator, node: cst.Subscript, base: Val) -> tuple[Index, int | None, bool]:
+        codes: list[cst.SubscriptElement] = []
+        vals: list[Val] = []
+        consumed = 0  # per-example axes consumed by the index
+        added = 0  # new axes (None)
+        adv_rank: int | None = 0
+        adv_positions: list[int] = []
+        has_ellipsis = False
+        for pos, el in enumerate(node.slice):
+            sl = el.slice
+            if isinstance(sl, cst.Slice):
+                parts = {}
+                for part in ("lower", "upper", "step"):
+                    sub = getattr(sl, part)
+                    if sub is not None:
+                        code, v = tr.expr(sub)
+                        if v.batched:
+                            raise tr.unsupported("a slice bound that depends on the batch")
+                        parts[part] = code
+                codes.append(el.with_changes(slice=sl.with_changes(**parts)))
+                vals.append(Val.const(slice(None)))
+                consumed += 1
+                continue
+            code, v = tr.expr(sl.value)
+            codes.append(el.with_changes(slice=sl.with_changes(value=code)))
+            vals.append(v)
+            if v.kind == NONE:
+                added += 1
+            elif v.static is Ellipsis:
+                has_ellipsis = True
+            elif v.kind == SCALAR or (v.kind == ARRAY and v.rank == 0):
+                if v.kind == ARRAY and not v.batched and v.sample is NOVALUE and v.static is NOVALUE:
+                    pass
+                consumed += 1
+            elif v.kind in (ARRAY, TREE):
+                if v.kind == TREE:
+                    if v.batched:
+                        raise tr.unsupported("indexing with a list holding batched values")
+                    r = _tree_array_rank(v)
+                else:
+                    r = v.rank
+                    if base.rank is not None and r is not None and r > 0 and _maybe_bool(v):
+                        raise tr.unsupported(
+                            "boolean-mask indexing gives a result whose shape depends on the data",
+                            "use np.where(mask, x, 0) (or another fill value) instead",
+                        )
+                consumed += 1
+                adv_positions.append(pos)
+                if r is None or adv_rank is None:
+                    adv_rank = None
+                else:
+                    adv_rank = max(adv_rank, r)
+            else:
+                if v.batched:
+                    raise tr.unsupported("an index of unknown kind that depends on the batch")
+                consumed += 1
+                adv_rank = None
+        index = Index(node, codes, vals)
+        separated = len(adv_positions) > 1 and adv_positions[-1] - adv_positions[0] + 1 != len(adv_positions)
+        if base.rank is None or adv_rank is None:
+            return index, None, bool(adv_positions) and base.batched and separated
+        rank = base.rank - consumed + added + (adv_rank if adv_positions else 0)
+        if base.kind == ARRAY and consumed > base.rank and not has_ellipsis:
+            raise tr.unsupported(f"too many indices for a per-example array of rank {base.rank}")
+        return index, rank, base.batched and separated
+
+    def codes_as_slice(self) -> list[cst.SubscriptElement]:
+        return self.codes
+
+    def batched_slice(self, tr: Translator) -> list[cst.SubscriptElement]:
+        """The index for the batched array: a leading ``:`` keeps the batch axis."""
+        if self.vals and self.vals[0].static is Ellipsis:
+            return self.codes
+        first = cst.SubscriptElement(slice=cst.Slice(lower=None, upper=None))
+        return [first, *self.codes]
+
+
+# ---------------------------------------------------------------- helpers
+def _maybe_bool(v: Val) -> bool:
+    sample = v.sample if v.sample is not NOVALUE else v.static
+    if isinstance(sample, np.ndarray):
+        return sample.dtype == bool
+    return bool(getattr(v, "boolean", False))
+
+
+def _tree_array_rank(v: Val) -> int | None:
+    if v.static is not NOVALUE:
+        try:
+            return np.ndim(v.static)
+        except Exception:  # noqa: BLE001
+            return None
+    return None
+
+
+def _namespace_val(obj: Any, name: str) -> Val:
+    if isinstance(obj, (np.ndarray, np.generic)):
+        return Val(ARRAY, rank=np.ndim(obj), sample=obj)
+    if isinstance(obj, (bool, int, float, complex, str, type(None))):
+        return Val.const(obj)
+    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj):
+        return Val.const(obj)
+    if isinstance(obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, np.ufunc)) or callable(obj):
+        return Val(OBJECT, static=obj)
+    if isinstance(obj, (tuple, list, dict)):
+        return Val(OBJECT, sample=obj)
+    return Val(OBJECT, sample=obj)
+
+
+def _element_val(val: Val, i: int) -> Val:
+    if val.element is not None:
+        return val.element
+    if val.kind == TREE:
+        child = val.child(i)
+        if child is not None:
+            return child
+        if val.batched:
+            raise UnsupportedError("cannot unpack this batched container")
+        return Val(OBJECT)
+    if val.batched:
+        raise UnsupportedError("cannot unpack a batched value of unknown structure")
+    if val.sample is not NOVALUE:
+        try:
+            return Val.of_sample(val.sample[i])
+        except Exception:  # noqa: BLE001
+            return Val(OBJECT)
+    if val.static is not NOVALUE:
+        try:
+            return Val.const(val.static[i])
+        except Exception:  # noqa: BLE001
+            return Val(OBJECT)
+    return Val(OBJECT)
+
+
+def _iter_element(it: Val) -> Val:
+    if it.kind == TREE:
+        if it.element is not None:
+            return it.element
+        vals = [v for _, v in it.children]
+        if vals:
+            out = vals[0]
+            for v in vals[1:]:
+                out = join(out, v)
+            return out
+        return Val(OBJECT)
+    if it.kind == ARRAY and it.rank:
+        return Val.array(it.rank - 1)
+    if it.kind == OBJECT and isinstance(it.static, range):
+        return Val(SCALAR, rank=0)
+    return Val(SCALAR, rank=0) if it.kind == OBJECT and it.sample is NOVALUE else Val(OBJECT)
+
+
+def _join_envs(a: dict[str, Val], b: dict[str, Val]) -> dict[str, Val]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = join(out[k], v) if k in out else v
+    return out
+
+
+def _max_rank(vals: list[Val]) -> int | None:
+    ranks = [v.rank for v in vals if v.kind in (ARRAY, SCALAR)]
+    if any(r is None for r in ranks):
+        return None
+    return max(ranks, default=0)
+
+
+def _opaque_result(a: Val, b: Val) -> Val:
+    if a.is_static and b.is_static and a.kind == TREE:
+        return Val(TREE, container=a.container)
+    return Val(OBJECT)
+
+
+def _unknown_result(target: Any) -> Val:
+    if isinstance(target, type) and issubclass(target, (int, float, bool, complex)):
+        return Val(SCALAR, rank=0)
+    return Val(OBJECT)
+
+
+def _is_user_function(obj: Any) -> bool:
+    if not isinstance(obj, types.FunctionType):
+        return False
+    root = (obj.__module__ or "").split(".")[0]
+    return root not in LIBRARY_ROOTS
+
+
+def _is_struct_class(cls: type) -> bool:
+    return (issubclass(cls, tuple) and hasattr(cls, "_fields")) or dataclasses.is_dataclass(cls)
+
+
+def _struct_val(cls: type, args: list[Arg], kwargs: dict[str, Arg]) -> Val:
+    fields = list(cls._fields) if hasattr(cls, "_fields") else [f.name for f in dataclasses.fields(cls)]
+    kids = list(zip(fields, [a.val for a in args]))
+    kids += [(k, a.val) for k, a in kwargs.items()]
+    if issubclass(cls, tuple):
+        kids = [(i, v) for i, (_, v) in enumerate(kids)] + kids
+    return Val.tree(cls, kids)
+
+
+def _describe_callee(obj: Any) -> str:
+    if obj is None or obj is NOVALUE:
+        return "not known while transforming"
+    module = getattr(obj, "__module__", None)
+    return f"{type(obj).__name__} from {module}" if module else type(obj).__name__
+
+
+def _rebuild_call(node: cst.Call, func_code: cst.BaseExpression, args: list[Arg], kwargs: dict[str, Arg]) -> cst.Call:
+    new_args = []
+    ai = 0
+    for a in node.args:
+        if a.keyword is not None:
+            new_args.append(a.with_changes(value=kwargs[a.keyword.value].code))
+        elif a.star:
+            new_args.append(a)
+        else:
+            new_args.append(a.with_changes(value=args[ai].code))
+            ai += 1
+    return node.with_changes(func=func_code, args=new_args)
+
+
+def _val_key(v: Val) -> Any:
+    if v.kind == TREE:
+        return ("tree", getattr(v.container, "__qualname__", None), tuple((k, _val_key(c)) for k, c in v.children))
+    if v.kind == OBJECT and v.static is not NOVALUE:
+        return ("static", id(v.static))
+    if v.kind == SCALAR and v.static is not NOVALUE:
+        return ("const", repr(v.static))
+    return (v.kind, v.batched, v.rank)
+
+
+def _first_batched_path(val: Val) -> str | None:
+    if val.kind in (ARRAY, SCALAR):
+        return "" if val.batched else None
+    if val.kind == TREE:
+        for k, child in val.children:
+            sub = _first_batched_path(child)
+            if sub is not None:
+                if isinstance(k, str) and val.container is not dict:
+                    return f".{k}{sub}"
+                return f"[{k!r}]{sub}"
+    return None
+
+
+def _walk_names(node: cst.CSTNode) -> Iterator[str]:
+    class V(cst.CSTVisitor):
+        def __init__(self) -> None:
+            self.names: list[str] = []
+
+        def visit_Name(self, n: cst.Name) -> None:
+            self.names.append(n.value)
+
+    v = V()
+    node.visit(v)
+    return iter(v.names)
+
+
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module(body=[]).code_for_node(node)
+
+
+def _eval_unary(node: cst.UnaryOperation, value: Any) -> Any:
+    op = type(node.operator)
+    if op is cst.Minus:
+        return -value
+    if op is cst.Plus:
+        return +value
+    if op is cst.BitInvert:
+        return ~value
+    return not value
+
+
+def _slice_all() -> cst.SubscriptElement:
+    return cst.SubscriptElement(slice=cst.Slice(lower=None, upper=None))
+
+
+def _index(value: cst.BaseExpression) -> cst.SubscriptElement:
+    return cst.SubscriptElement(slice=cst.Index(value=value))
+
+
+def _line(small: cst.BaseSmallStatement) -> cst.SimpleStatementLine:
+    return cst.SimpleStatementLine(body=[small])
+
+
+def _strip_semicolon(small: cst.BaseSmallStatement) -> cst.BaseSmallStatement:
+    if hasattr(small, "semicolon"):
+        return small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
+    return small
+
+
+def _with_marker(ws: cst.TrailingWhitespace, marker: str) -> cst.TrailingWhitespace:
+    if ws.comment is not None:
+        return ws.with_changes(comment=cst.Comment(ws.comment.value + "  " + marker))
+    return ws.with_changes(whitespace=cst.SimpleWhitespace("  "), comment=cst.Comment(marker))
+
+
+def _mark_header(stmt: cst.BaseStatement, marker: str) -> cst.BaseStatement:
+    body = getattr(stmt, "body", None)
+    if isinstance(body, cst.IndentedBlock) and not isinstance(stmt, cst.FunctionDef):
+        return stmt.with_changes(body=body.with_changes(header=_with_marker(body.header, marker)))
+    return stmt
+
+
+def _strip_defaults(params: cst.Parameters) -> cst.Parameters:
+    """Defaults are bound by the wrapper from the original function, never re-evaluated."""
+
+    def strip(p: cst.Param) -> cst.Param:
+        return p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT, annotation=None)
+
+    star = params.star_arg
+    if isinstance(star, cst.Param):
+        star = star.with_changes(annotation=None)
+    star_kw = params.star_kwarg.with_changes(annotation=None) if params.star_kwarg else None
+    return params.with_changes(
+        params=[strip(p) for p in params.params],
+        posonly_params=[strip(p) for p in params.posonly_params],
+        kwonly_params=[strip(p) for p in params.kwonly_params],
+        star_arg=star,
+        star_kwarg=star_kw,
+    )
+
+
+def _keep_docstring_first(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    for i, stmt in enumerate(body):
+        if (
+            isinstance(stmt, cst.SimpleStatementLine)
+            and isinstance(stmt.body[0], cst.Expr)
+            and isinstance(stmt.body[0].value, (cst.SimpleString, cst.ConcatenatedString))
+            and i > 0
+        ):
+            return [stmt, *body[:i], *body[i + 1 :]]
+        if i > 0:
+            break
+    return body
+
+
+__all__ = ["Program", "Translator", "Guard", "signature", "builtins"]

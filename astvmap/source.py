@@ -1,0 +1,162 @@
+"""Pass 1: fetch a function's source, closure values and globals.
+
+The source is found through the *code object* (never ``__wrapped__``), so a
+``functools.wraps`` wrapper is read as itself. Lambdas are located by the
+positions of their code object's instructions, so two lambdas on one line, or
+a lambda spread over several lines, are told apart exactly.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import dataclasses
+import hashlib
+import inspect
+import linecache
+import textwrap
+import types
+from typing import Any
+
+import libcst as cst
+
+from .errors import VmapError
+
+
+@dataclasses.dataclass
+class FunctionSource:
+    """A user function ready to be transformed."""
+
+    fn: types.FunctionType
+    filename: str
+    # ``line_offset + line`` is the file line of line ``line`` (1-based) of ``text``.
+    line_offset: int
+    text: str
+    module: cst.Module  # ``text`` parsed; its only statement is ``node``
+    node: cst.FunctionDef  # decorators stripped; a lambda is turned into a def
+    is_lambda: bool
+
+    @property
+    def name(self) -> str:
+        return self.node.name.value
+
+    @property
+    def def_line(self) -> int:
+        return self.line_offset + 1
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.text.encode()).hexdigest()[:16]
+
+    def lookup(self, name: str) -> Any:
+        return lookup(self.fn, name)
+
+    def line_text(self, file_line: int) -> str:
+        return linecache.getline(self.filename, file_line, self.fn.__globals__).rstrip()
+
+
+def lookup(fn: types.FunctionType, name: str) -> Any:
+    """Resolve a free name of ``fn`` the way ``fn`` would at run time.
+
+    Raises ``KeyError`` when the name is not bound anywhere.
+    """
+    code = fn.__code__
+    if name in code.co_freevars and fn.__closure__ is not None:
+        cell = fn.__closure__[code.co_freevars.index(name)]
+        try:
+            return cell.cell_contents
+        except ValueError:  # an empty cell: the loop would raise NameError too
+            raise KeyError(name) from None
+    if name in fn.__globals__:
+        return fn.__globals__[name]
+    return vars(builtins)[name]
+
+
+def get_source(fn: types.FunctionType) -> FunctionSource:
+    """Find and parse the source of a plain Python function or lambda."""
+    code = fn.__code__
+    filename = code.co_filename
+    if fn.__name__ == "<lambda>" or code.co_name == "<lambda>":
+        return _lambda_source(fn)
+    try:
+        lines, first = inspect.getsourcelines(code)
+    except (OSError, TypeError) as exc:
+        raise VmapError(_no_source_message(fn)) from exc
+    text = textwrap.dedent("".join(lines))
+    try:
+        module = cst.parse_module(text)
+    except cst.ParserSyntaxError as exc:
+        raise VmapError(f"could not parse the source of {fn.__qualname__}: {exc}") from exc
+    node = module.body[0]
+    if not isinstance(node, cst.FunctionDef):
+        raise VmapError(f"the source of {fn.__qualname__} at {filename}:{first} is not a def")
+    node = node.with_changes(decorators=())
+    line_offset = first - 1
+    return FunctionSource(fn, filename, line_offset, text, module, node, is_lambda=False)
+
+
+def _no_source_message(fn: Any) -> str:
+    return (
+        f"the source of {getattr(fn, '__qualname__', fn)!r} is not available "
+        f"(file {fn.__code__.co_filename!r}). astvmap rewrites source code, so the "
+        "function must come from a file, an IPython cell, or exec'd text that is "
+        "registered in linecache (linecache.cache[filename] = (size, None, lines, "
+        "filename))."
+    )
+
+
+def _lambda_source(fn: types.FunctionType) -> FunctionSource:
+    code = fn.__code__
+    filename = code.co_filename
+    lines = linecache.getlines(filename, fn.__globals__)
+    if not lines:
+        raise VmapError(_no_source_message(fn))
+    text = "".join(lines)
+    node = _find_lambda(ast.parse(text), code)
+    if node is None:
+        raise VmapError(
+            f"could not locate the lambda defined at {filename}:{code.co_firstlineno}; "
+            "write it as a def"
+        )
+    segment = ast.get_source_segment(text, node)
+    assert segment is not None
+    # Parenthesised so that a lambda spread over several lines parses alone.
+    expr = cst.parse_expression("(" + segment + ")")
+    assert isinstance(expr, cst.Lambda)
+    body = cst.IndentedBlock(
+        [cst.SimpleStatementLine([cst.Return(expr.body.with_changes(lpar=(), rpar=()))])]
+    )
+    fdef = cst.FunctionDef(name=cst.Name("lambda_"), params=expr.params, body=body)
+    # The def renders its body on line 2, where the lambda had it on its own line.
+    return FunctionSource(
+        fn,
+        filename,
+        node.lineno - 2,
+        segment,
+        cst.Module(body=[fdef]),
+        fdef,
+        is_lambda=True,
+    )
+
+
+def _find_lambda(tree: ast.AST, code: types.CodeType) -> ast.Lambda | None:
+    """The innermost lambda whose span contains every instruction of ``code``."""
+    positions = [
+        (line, col, end_line, end_col)
+        for line, end_line, col, end_col in code.co_positions()
+        if line is not None and col is not None and end_line is not None
+    ]
+    candidates = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Lambda) or node.lineno != code.co_firstlineno:
+            continue
+        start = (node.lineno, node.col_offset)
+        end = (node.end_lineno, node.end_col_offset)
+        if all(start <= (p[0], p[1]) and (p[2], p[3]) <= end for p in positions):
+            candidates.append(node)
+    if not candidates:
+        return None
+    return min(
+        candidates,
+        key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset),  # type: ignore[operator]
+    )

@@ -1,0 +1,148 @@
+"""Abstract values: what the transformer knows about each expression.
+
+Batching analysis and rank inference run as one abstract interpretation: every
+expression is given a ``Val`` saying whether it carries the batch axis, its
+per-example rank, and, for values known while transforming (modules, functions,
+literals), the object itself.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+ARRAY = "array"  # an ndarray or NumPy scalar (batched values are always arrays)
+SCALAR = "scalar"  # a Python bool/int/float/complex
+TREE = "tree"  # a tuple, list, dict, NamedTuple or dataclass of values
+OBJECT = "object"  # anything else: modules, functions, classes, user objects
+NONE = "none"
+
+
+class _NoValue:
+    def __repr__(self) -> str:
+        return "NOVALUE"
+
+
+NOVALUE: Any = _NoValue()
+
+
+@dataclasses.dataclass(frozen=True)
+class Val:
+    """What is known statically about one value.
+
+    ``rank`` is the per-example ``ndim`` (``None`` when unknown). ``static`` is
+    the value itself when it is a transform-time constant. ``sample`` is a
+    runtime object seen at transform time (an unbatched argument or global); only
+    its type and rank are relied on, and they are guarded (see ``Guard``).
+    ``children`` describe containers: ``(key, Val)`` pairs where the key is an
+    index, a dict key or an attribute name.
+    """
+
+    kind: str
+    batched: bool = False
+    rank: int | None = None
+    static: Any = NOVALUE
+    sample: Any = NOVALUE
+    children: tuple[tuple[Any, Val], ...] = ()
+    container: type | None = None
+    # A homogeneous sequence of unknown length (np.split's result): its element.
+    element: Val | None = None
+    # Where an unbatched sample came from, for guards: ("arg", name, *attrs) or
+    # ("ns", owner, name, *attrs).
+    origin: tuple | None = None
+
+    # --- constructors -------------------------------------------------------
+    @staticmethod
+    def array(rank: int | None, batched: bool = False) -> Val:
+        return Val(ARRAY, batched=batched, rank=rank)
+
+    @staticmethod
+    def const(value: Any) -> Val:
+        """A transform-time constant (a literal, a module, a function)."""
+        if value is None:
+            return Val(NONE, static=None)
+        if isinstance(value, (bool, int, float, complex)):
+            return Val(SCALAR, rank=0, static=value)
+        if isinstance(value, (tuple, list)) and all(_is_literal(v) for v in value):
+            items = tuple((i, Val.const(v)) for i, v in enumerate(value))
+            return Val(TREE, rank=None, static=value, children=items, container=type(value))
+        if isinstance(value, str):
+            return Val(OBJECT, static=value)
+        return Val(OBJECT, static=value)
+
+    @staticmethod
+    def tree(container: type, children: list[tuple[Any, Val]]) -> Val:
+        batched = any(v.batched for _, v in children)
+        static = NOVALUE
+        if container in (tuple, list) and all(v.static is not NOVALUE for _, v in children):
+            static = container(v.static for _, v in children)
+        return Val(
+            TREE, batched=batched, children=tuple(children), container=container, static=static
+        )
+
+    @staticmethod
+    def of_sample(obj: Any) -> Val:
+        """The abstract value of an unbatched runtime object seen at transform time."""
+        if obj is None:
+            return Val(NONE, static=None)
+        if isinstance(obj, (np.ndarray, np.generic)):
+            return Val(ARRAY, rank=np.ndim(obj), sample=obj)
+        if isinstance(obj, (bool, int, float, complex)):
+            return Val(SCALAR, rank=0, sample=obj)
+        return Val(OBJECT, sample=obj)
+
+    # --- queries ------------------------------------------------------------
+    @property
+    def is_static(self) -> bool:
+        return self.static is not NOVALUE
+
+    @property
+    def is_arraylike(self) -> bool:
+        return self.kind in (ARRAY, SCALAR)
+
+    def child(self, key: Any) -> Val | None:
+        for k, v in self.children:
+            if k == key:
+                return v
+        return None
+
+    def with_batched(self, batched: bool) -> Val:
+        return dataclasses.replace(self, batched=batched, static=NOVALUE, sample=NOVALUE, origin=None)
+
+    def describe(self) -> str:
+        if self.kind == TREE:
+            inner = ", ".join(f"{k}: {v.describe()}" for k, v in self.children)
+            return f"{getattr(self.container, '__name__', 'tree')}({inner})"
+        if self.kind in (ARRAY, SCALAR):
+            where = "batched" if self.batched else "unbatched"
+            return f"{where} rank {self.rank if self.rank is not None else '?'}"
+        return "unbatched object"
+
+
+def _is_literal(v: Any) -> bool:
+    return isinstance(v, (bool, int, float, complex, str, type(None))) or (
+        isinstance(v, (tuple, list)) and all(_is_literal(x) for x in v)
+    )
+
+
+def join(a: Val, b: Val) -> Val:
+    """The least upper bound of two values (at a merge point or loop head)."""
+    if a == b:
+        return a
+    if a.kind == TREE and b.kind == TREE and [k for k, _ in a.children] == [
+        k for k, _ in b.children
+    ]:
+        kids = [(k, join(va, vb)) for (k, va), (_, vb) in zip(a.children, b.children)]
+        return Val.tree(a.container or tuple, kids)
+    batched = a.batched or b.batched
+    if a.is_arraylike and b.is_arraylike:
+        rank = a.rank if a.rank == b.rank else None
+        kind = ARRAY if (batched or a.kind != b.kind) else a.kind
+        return Val(kind, batched=batched, rank=rank)
+    if a.kind == b.kind == OBJECT and a.static is b.static and a.static is not NOVALUE:
+        return a
+    if a.kind == b.kind and not batched:
+        return Val(a.kind)
+    return Val(ARRAY if batched else OBJECT, batched=batched, rank=None)

@@ -1,0 +1,410 @@
+"""Axis-taking operations: cumsum, sort, diff, flip, roll, take, repeat, tile, pad,
+and the joining family (concatenate, stack, hstack, vstack, column_stack, split).
+
+``axis=None`` means "flattened" for most of these: per example that flattens one
+example, so the batched code flattens all but the batch axis first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import libcst as cst
+import numpy as np
+
+from astvmap.values import ARRAY, SCALAR, TREE, Val
+
+from . import Arg, CallSite, Out, first_param, literal, maybe, register
+from .reductions import normalise_axes
+from .shape_ops import _batch_dim, _need_rank, _shift
+
+
+def _flat(site: CallSite, x: Arg) -> cst.BaseExpression:
+    return site.ctx.parse("{x}.reshape({b}, -1)", x=x.code, b=_batch_dim(site.ctx, x))
+
+
+def _others_unbatched(site: CallSite, x: Arg, name: str) -> None:
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not x):
+        raise site.unsupported(f"a batched argument other than the array to {name}")
+
+
+def axis_rule(fn: Callable, default_none_flattens: bool, rank_of: Callable[[int, Any, Any], int]) -> Callable:
+    """A rule for ``fn(a, ..., axis=...)`` returning an array.
+
+    ``rank_of(rank, axis, binding)`` is the per-example output rank.
+    """
+
+    first = first_param(fn)
+
+    def rule(site: CallSite) -> Out:
+        b = site.bind(fn)
+        x = b.get(first)
+        assert x is not None
+        _others_unbatched(site, x, fn.__name__)
+        if not x.batched:
+            rank = x.rank
+            return b.render(), Val.array(None if rank is None else maybe(lambda: rank_of(rank, b.value("axis", None), b)))
+        r = _need_rank(site, x)
+        axis = b.value("axis", None)
+        if axis is None and default_none_flattens:
+            b.set(first, _flat(site, x))
+            b.set("axis", literal(1))
+            return b.render(), Val.array(rank_of(r, None, b), True)
+        normalise_axes(site, axis, r)
+        if "axis" in b or axis >= 0:
+            b.set("axis", literal(_shift(axis)))
+        return b.render(), Val.array(rank_of(r, axis, b), True)
+
+    return rule
+
+
+def _same(r: int, axis: Any, b: Any) -> int:
+    return r
+
+
+def _flattened(r: int, axis: Any, b: Any) -> int:
+    return 1 if axis is None else r
+
+
+for _fn in (np.cumsum, np.cumprod, np.nancumsum, np.nancumprod):
+    register(_fn)(axis_rule(_fn, True, _flattened))
+for _fn in (np.sort, np.argsort):
+    register(_fn)(axis_rule(_fn, True, _flattened))
+register(np.diff)(axis_rule(np.diff, False, _same))
+register(np.repeat)(axis_rule(np.repeat, True, _flattened))
+
+
+def _method(fn: Callable) -> Callable:
+    base = axis_rule(fn, True, _flattened)
+
+    def rule(site: CallSite) -> Out:
+        return base(site)
+
+    return rule
+
+
+register(methods=("cumsum",))(_method(np.cumsum))
+register(methods=("cumprod",))(_method(np.cumprod))
+register(methods=("argsort",))(_method(np.argsort))
+register(methods=("repeat",))(_method(np.repeat))
+
+
+@register(methods=("sort",))
+def sort_method(site: CallSite) -> Out:
+    """``x.sort(axis=-1)`` sorts in place and returns None."""
+    x = site.args[0]
+    b = site.bind(np.sort)
+    if x.batched:
+        r = _need_rank(site, x)
+        axis = b.value("axis", -1)
+        if axis is None:
+            raise site.unsupported("x.sort(axis=None)")
+        normalise_axes(site, axis, r)
+        if "axis" in b:
+            b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.const(None)
+
+
+@register(np.flip)
+def flip_rule(site: CallSite) -> Out:
+    b = site.bind(np.flip)
+    x = b.get("m")
+    assert x is not None
+    _others_unbatched(site, x, "flip")
+    if not x.batched:
+        return b.render(), Val.array(x.rank)
+    r = _need_rank(site, x)
+    axis = b.value("axis", None)
+    axes = normalise_axes(site, axis, r)
+    if axis is None:
+        new = tuple(k + 1 for k in axes)
+        b.set("axis", literal(new if len(new) != 1 else new[0]))
+    else:
+        b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.flipud)
+def flipud_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), Val.array(x.rank)
+    return site.ctx.parse("np.flip({x}, axis=1)", x=x.code), Val.array(x.rank, True)
+
+
+@register(np.fliplr)
+def fliplr_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), Val.array(x.rank)
+    return site.ctx.parse("np.flip({x}, axis=2)", x=x.code), Val.array(x.rank, True)
+
+
+@register(np.roll)
+def roll_rule(site: CallSite) -> Out:
+    b = site.bind(np.roll)
+    x = b.get("a")
+    assert x is not None
+    _others_unbatched(site, x, "roll")
+    if not x.batched:
+        return b.render(), Val.array(x.rank)
+    r = _need_rank(site, x)
+    axis = b.value("axis", None)
+    if axis is None:
+        b.set("a", _flat(site, x))
+        b.set("axis", literal(1))
+        return site.ctx.parse("{r}.reshape({x}.shape)", r=b.render(), x=x.code), Val.array(r, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.take, methods=("take",))
+def take_rule(site: CallSite) -> Out:
+    b = site.bind(np.take)
+    x, idx = b.get("a"), b.get("indices")
+    assert x is not None and idx is not None
+    idx_rank = 0 if idx.val.kind == SCALAR else idx.rank
+    if idx.val.kind == TREE and idx.val.is_static:
+        idx_rank = np.ndim(idx.val.static)
+    axis = b.value("axis", None)
+    if not x.batched and not idx.batched:
+        if x.rank is None or idx_rank is None:
+            return b.render(), Val.array(None)
+        return b.render(), Val.array(idx_rank if axis is None else x.rank - 1 + idx_rank)
+    if idx.batched:
+        raise site.unsupported(
+            "np.take with batched indices (a gather) is not supported yet",
+            "use np.take_along_axis, or indices that do not depend on the batch",
+        )
+    r = _need_rank(site, x)
+    if idx_rank is None:
+        raise site.unsupported("cannot infer the rank of the indices")
+    if axis is None:
+        b.set("a", _flat(site, x))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(idx_rank, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r - 1 + idx_rank, True)
+
+
+@register(np.tile)
+def tile_rule(site: CallSite) -> Out:
+    b = site.bind(np.tile)
+    x, reps_arg = b.get("A"), b.get("reps")
+    assert x is not None and reps_arg is not None
+    _others_unbatched(site, x, "tile")
+    reps = b.value("reps")
+    reps = tuple(reps) if isinstance(reps, (tuple, list)) else (reps,)
+    if not x.batched:
+        return b.render(), Val.array(None if x.rank is None else max(x.rank, len(reps)))
+    r = _need_rank(site, x)
+    d = len(reps)
+    code = x.code
+    if d > r:
+        code = site.ctx.expand(code, d - r)
+    full = (1,) * (r - d) + reps if d < r else reps
+    b.set("A", code)
+    b.set("reps", literal((1, *full)))
+    return b.render(), Val.array(max(r, d), True)
+
+
+@register(np.pad)
+def pad_rule(site: CallSite) -> Out:
+    b = site.bind(np.pad)
+    x, width = b.get("array"), b.get("pad_width")
+    assert x is not None and width is not None
+    _others_unbatched(site, x, "pad")
+    if not x.batched:
+        return b.render(), Val.array(x.rank)
+    r = _need_rank(site, x)
+    if width.val.is_static:
+        pairs = np.broadcast_to(np.asarray(width.val.static), (r, 2)).tolist()
+        b.set("pad_width", literal(tuple([(0, 0)] + [tuple(p) for p in pairs])))
+    else:
+        b.set(
+            "pad_width",
+            site.ctx.parse("[(0, 0), *np.broadcast_to({w}, (%d, 2)).tolist()]" % r, w=width.code),
+        )
+    return b.render(), Val.array(r, True)
+
+
+# ------------------------------------------------------------------- joining
+def _pieces(site: CallSite, seq: Arg) -> tuple[list[Arg], cst.BaseExpression | None]:
+    """The arrays being joined, when written as a list/tuple literal."""
+    code = seq.code
+    if isinstance(code, (cst.List, cst.Tuple)) and seq.val.kind == TREE and seq.val.children:
+        if any(isinstance(e, cst.StarredElement) for e in code.elements):
+            return [], None
+        return [Arg(e.value, v) for e, (_, v) in zip(code.elements, seq.val.children)], code
+    return [], None
+
+
+def _piece_rank(a: Arg) -> int | None:
+    if a.val.kind == SCALAR:
+        return 0
+    if a.val.kind == ARRAY:
+        return a.rank
+    if a.val.kind == TREE and a.val.is_static:
+        return np.ndim(a.val.static)
+    return None
+
+
+def _join(
+    site: CallSite,
+    seq: Arg,
+    prepare: Callable[[Arg, int], cst.BaseExpression],
+    prepare_unbatched: Callable[[Arg, int], cst.BaseExpression],
+) -> tuple[cst.BaseExpression, list[int]]:
+    """The batched list of pieces (each piece made batched and prepared)."""
+    pieces, literal_code = _pieces(site, seq)
+    if seq.val.kind == TREE and seq.val.element is not None:
+        if not seq.val.element.batched:
+            raise site.unsupported("joining a mix of batched and unbatched arrays from a comprehension")
+        r = seq.val.element.rank
+        if r is None:
+            raise site.unsupported("cannot infer the rank of the joined arrays")
+        return seq.code, [r]
+    if literal_code is None:
+        raise site.unsupported(
+            "joining a sequence of arrays that is not a literal list or tuple",
+            "write the pieces out: np.concatenate([a, b], ...)",
+        )
+    elems = []
+    ranks = []
+    for p in pieces:
+        r = _piece_rank(p)
+        if r is None:
+            raise site.unsupported("cannot infer the rank of a joined array")
+        ranks.append(r)
+        if p.batched:
+            elems.append(prepare(p, r))
+        else:
+            elems.append(site.ctx.broadcast(prepare_unbatched(p, r), Val.array(None)))
+    return cst.List([cst.Element(e) for e in elems]), ranks
+
+
+def _identity(p: Arg, r: int) -> cst.BaseExpression:
+    return p.code
+
+
+@register(np.concatenate)
+def concatenate_rule(site: CallSite) -> Out:
+    b = site.bind(np.concatenate)
+    seq = b.get("arrays")
+    assert seq is not None
+    if not seq.batched:
+        ranks = [_piece_rank(p) for p in _pieces(site, seq)[0]]
+        return b.render(), Val.array(ranks[0] if ranks and None not in ranks else None)
+    axis = b.value("axis", 0)
+    if axis is None:
+        code, ranks = _join(
+            site,
+            seq,
+            lambda p, r: site.ctx.parse("{x}.reshape({x}.shape[0], -1)", x=p.code),
+            lambda p, r: site.ctx.parse("np.ravel({x})", x=p.code),
+        )
+        b.set("arrays", code)
+        b.set("axis", literal(1))
+        return b.render(), Val.array(1, True)
+    code, ranks = _join(site, seq, _identity, _identity)
+    normalise_axes(site, axis, ranks[0])
+    b.set("arrays", code)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(ranks[0], True)
+
+
+@register(np.stack)
+def stack_rule(site: CallSite) -> Out:
+    b = site.bind(np.stack)
+    seq = b.get("arrays")
+    assert seq is not None
+    if not seq.batched:
+        ranks = [_piece_rank(p) for p in _pieces(site, seq)[0]]
+        return b.render(), Val.array(ranks[0] + 1 if ranks and None not in ranks else None)
+    axis = b.value("axis", 0)
+    code, ranks = _join(site, seq, _identity, _identity)
+    normalise_axes(site, axis, ranks[0] + 1)
+    b.set("arrays", code)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(ranks[0] + 1, True)
+
+
+def _as_concatenate(site: CallSite, code: cst.BaseExpression, axis: int, rank: int) -> Out:
+    return site.ctx.parse("np.concatenate({xs}, axis=%d)" % axis, xs=code), Val.array(rank, True)
+
+
+@register(np.hstack)
+def hstack_rule(site: CallSite) -> Out:
+    seq = site.args[0]
+    if not seq.batched:
+        return site.render(), Val.array(None)
+    pieces = _pieces(site, seq)[0]
+    ranks = [_piece_rank(p) for p in pieces]
+    one_d = all(r is not None and r <= 1 for r in ranks)
+    code, ranks = _join(
+        site,
+        seq,
+        lambda p, r: site.ctx.expand(p.code, 1) if r == 0 else p.code,
+        lambda p, r: site.ctx.parse("np.atleast_1d({x})", x=p.code),
+    )
+    rank = max(max(ranks), 1)
+    return _as_concatenate(site, code, 1 if one_d else 2, rank)
+
+
+@register(np.vstack, np.row_stack) if hasattr(np, "row_stack") else register(np.vstack)
+def vstack_rule(site: CallSite) -> Out:
+    seq = site.args[0]
+    if not seq.batched:
+        return site.render(), Val.array(None)
+    code, ranks = _join(
+        site,
+        seq,
+        lambda p, r: site.ctx.expand(p.code, 2 - r) if r < 2 else p.code,
+        lambda p, r: site.ctx.parse("np.atleast_2d({x})", x=p.code),
+    )
+    return _as_concatenate(site, code, 1, max(max(ranks), 2))
+
+
+@register(np.column_stack)
+def column_stack_rule(site: CallSite) -> Out:
+    seq = site.args[0]
+    if not seq.batched:
+        return site.render(), Val.array(2)
+
+    def column(p: Arg, r: int) -> cst.BaseExpression:
+        if r == 0:
+            return site.ctx.parse("{x}[:, None, None]", x=p.code)
+        if r == 1:
+            return site.ctx.parse("{x}[:, :, None]", x=p.code)
+        return p.code
+
+    def column_unbatched(p: Arg, r: int) -> cst.BaseExpression:
+        return site.ctx.parse("np.column_stack([{x}])", x=p.code)
+
+    code, ranks = _join(site, seq, column, column_unbatched)
+    return _as_concatenate(site, code, 2, 2)
+
+
+@register(np.split, np.array_split)
+def split_rule(site: CallSite) -> Out:
+    b = site.bind(site.callee)
+    x, sections = b.get("ary"), b.get("indices_or_sections")
+    assert x is not None and sections is not None
+    _others_unbatched(site, x, "split")
+    count = None
+    if sections.val.is_static:
+        s = sections.val.static
+        count = s if isinstance(s, int) else len(s) + 1
+    if not x.batched:
+        element = Val.array(x.rank)
+    else:
+        r = _need_rank(site, x)
+        axis = b.value("axis", 0)
+        normalise_axes(site, axis, r)
+        b.set("axis", literal(_shift(axis)))
+        element = Val.array(r, True)
+    if count is None:
+        return b.render(), Val(TREE, batched=x.batched, container=list, element=element)
+    return b.render(), Val.tree(list, [(i, element) for i in range(count)])

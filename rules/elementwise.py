@@ -1,0 +1,249 @@
+"""Elementwise rules: every ufunc, the Python operators, np.where/clip, math.*.
+
+Per example the operands broadcast from the right; batched, each operand has the
+batch axis first, so a batched operand of lower per-example rank than the result
+gets new axes right after the batch axis (``s[:, None] * v``). Unbatched operands
+are left as written: they broadcast against the batch from the right.
+"""
+
+from __future__ import annotations
+
+import math
+
+import libcst as cst
+import numpy as np
+
+from astvmap.values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val
+
+from . import Arg, CallSite, Out, register
+
+
+def rank_of(ctx, arg: Arg) -> int | None:
+    """The per-example rank of an operand (``None`` when unknown)."""
+    val = arg.val
+    if val.kind in (ARRAY, SCALAR):
+        return val.rank
+    if val.kind == NONE:
+        return 0
+    if val.kind == TREE and val.static is not None and val.is_static:
+        return np.ndim(val.static)
+    if val.kind == TREE and not val.batched and val.children:
+        ranks = [v.rank for _, v in val.children]
+        if all(r == 0 for r in ranks):
+            return 1
+    return None
+
+
+def broadcast_val(vals: list[Val]) -> Val:
+    ranks = [v.rank for v in vals]
+    batched = any(v.batched for v in vals)
+    rank = None if any(r is None for r in ranks) else max(ranks, default=0)
+    if not batched and all(v.kind == SCALAR for v in vals):
+        return Val(SCALAR, rank=0)
+    return Val.array(rank, batched)
+
+
+def align(ctx, args: list[Arg]) -> tuple[list[cst.BaseExpression], Val]:
+    """Codes for ``args`` with batched operands raised to the common rank."""
+    batched = any(a.batched for a in args)
+    ranks = [rank_of(ctx, a) for a in args]
+    if not batched:
+        known = [r for r in ranks if r is not None]
+        rank = max(known) if len(known) == len(ranks) else None
+        kinds = {a.val.kind for a in args}
+        if kinds <= {SCALAR}:
+            return [a.code for a in args], Val(SCALAR, rank=0)
+        return [a.code for a in args], Val.array(rank)
+    if any(r is None for r in ranks):
+        raise ctx.unsupported(
+            "cannot infer the per-example rank of an operand",
+            "make its rank visible (for example pass it as an argument, or use np.asarray)",
+        )
+    rank = max(r for r in ranks if r is not None)
+    codes = []
+    for a, r in zip(args, ranks):
+        if a.batched and r is not None and r < rank:
+            codes.append(ctx.expand(a.code, rank - r))
+        else:
+            codes.append(a.code)
+    return codes, Val.array(rank, True)
+
+
+def align_binary(ctx, a: Arg, b: Arg) -> tuple[tuple[cst.BaseExpression, cst.BaseExpression], Val]:
+    (ca, cb), val = align(ctx, [a, b])
+    if not a.batched and not b.batched and a.val.kind == SCALAR and b.val.kind == SCALAR:
+        return (ca, cb), Val(SCALAR, rank=0)
+    return (ca, cb), val
+
+
+# ----------------------------------------------------------------- ufuncs
+def ufunc_rule(site: CallSite) -> Out:
+    ufunc: np.ufunc = site.callee
+    ins = site.args[: ufunc.nin]
+    if len(site.args) > ufunc.nin:
+        raise site.unsupported(f"positional `out` arguments to {ufunc.__name__}", "omit out=")
+    where = site.kwargs.get("where")
+    out = site.kwargs.get("out")
+    if out is not None and site.any_batched:
+        raise site.unsupported(f"out= in a batched call to {ufunc.__name__}", "assign the result instead")
+    operands = ins + ([where] if where is not None else [])
+    codes, val = align(site.ctx, operands)
+    kwargs = {k: a.code for k, a in site.kwargs.items()}
+    if where is not None:
+        kwargs["where"] = codes[-1]
+        codes = codes[:-1]
+    code = site.render(codes, kwargs)
+    if ufunc.nout > 1:
+        kids = [(i, val) for i in range(ufunc.nout)]
+        return code, Val.tree(tuple, kids)
+    return code, val
+
+
+for _name, _obj in sorted(vars(np).items()):
+    if isinstance(_obj, np.ufunc):
+        register(_obj, family="elementwise")(ufunc_rule)
+
+
+def elementwise_rule(site: CallSite, n_inputs: int | None = None) -> Out:
+    """A function elementwise in its positional array arguments (keywords pass through)."""
+    ins = site.args if n_inputs is None else site.args[:n_inputs]
+    for k, a in site.kwargs.items():
+        if a.batched:
+            raise site.unsupported(f"a batched {k}= argument")
+    codes, val = align(site.ctx, ins)
+    return site.render(codes + [a.code for a in site.args[len(ins) :]]), val
+
+
+@register(np.where)
+def where_rule(site: CallSite) -> Out:
+    if len(site.args) != 3:
+        raise site.unsupported(
+            "np.where with one argument returns indices whose number depends on the data",
+            "use the three-argument form np.where(condition, x, y)",
+        )
+    return elementwise_rule(site)
+
+
+@register(np.clip, methods=("clip",))
+def clip_rule(site: CallSite) -> Out:
+    names = ["a", "a_min", "a_max", "min", "max"]
+    b = site.bind(np.clip)
+    present = [n for n in names if n in b]
+    args = [b.get(n) for n in present]
+    usable = [a for a in args if a is not None and a.val.kind != NONE]
+    codes, val = align(site.ctx, usable)
+    it = iter(codes)
+    for n, a in zip(present, args):
+        if a is not None and a.val.kind != NONE:
+            b.set(n, next(it))
+    return b.render(), val
+
+
+@register(
+    np.nan_to_num,
+    np.real,
+    np.imag,
+    np.angle,
+    np.sinc,
+    np.round,
+    np.around,
+    np.fix,
+    np.isreal,
+    np.iscomplex,
+    np.isclose,
+    np.i0,
+)
+def elementwise_first_args(site: CallSite) -> Out:
+    fn = site.callee
+    n = 2 if fn is np.isclose else 1
+    return elementwise_rule(site, n)
+
+
+@register(methods=("round", "conj", "conjugate"))
+def elementwise_method(site: CallSite) -> Out:
+    return elementwise_rule(site, 1)
+
+
+@register(methods=("astype",))
+def astype_rule(site: CallSite) -> Out:
+    recv = site.args[0]
+    for a in site.args[1:] + list(site.kwargs.values()):
+        if a.batched:
+            raise site.unsupported("a batched dtype")
+    return site.render(), Val.array(recv.rank, recv.batched)
+
+
+@register(np.interp)
+def interp_rule(site: CallSite) -> Out:
+    if any(a.batched for a in site.args[1:]) or any(a.batched for a in site.kwargs.values()):
+        raise site.unsupported("np.interp with batched sample points", "batch only the x argument")
+    x = site.args[0]
+    return site.render(), Val.array(x.rank, x.batched)
+
+
+# ------------------------------------------------------------------ math.*
+# math functions on batched scalars become the NumPy ufunc of the same meaning.
+MATH_TO_NUMPY = {
+    "sqrt": "sqrt",
+    "exp": "exp",
+    "expm1": "expm1",
+    "log2": "log2",
+    "log10": "log10",
+    "log1p": "log1p",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "asin": "arcsin",
+    "acos": "arccos",
+    "atan": "arctan",
+    "atan2": "arctan2",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "asinh": "arcsinh",
+    "acosh": "arccosh",
+    "atanh": "arctanh",
+    "fabs": "fabs",
+    "hypot": "hypot",
+    "copysign": "copysign",
+    "degrees": "degrees",
+    "radians": "radians",
+    "isnan": "isnan",
+    "isinf": "isinf",
+    "isfinite": "isfinite",
+    "fmod": "fmod",
+    "gcd": "gcd",
+    "lcm": "lcm",
+    "exp2": "exp2",
+    "cbrt": "cbrt",
+}
+# These return a Python int per example.
+MATH_INTEGER = {"floor": "floor", "ceil": "ceil", "trunc": "trunc"}
+
+
+def math_rule(site: CallSite) -> Out:
+    name = site.callee.__name__
+    if not site.any_batched:
+        vals = [a.val for a in site.args]
+        return site.keep(Val(SCALAR, rank=0) if all(v.kind == SCALAR for v in vals) else Val.array(0))
+    for a in site.args:
+        if a.val.rank not in (0, None) or a.val.kind in (TREE, OBJECT):
+            raise site.unsupported(f"math.{name} of a batched array (it takes scalars)")
+    codes, val = align(site.ctx, site.args)
+    ctx = site.ctx
+    if name in MATH_INTEGER:
+        inner = cst.Call(func=ctx.parse(f"np.{MATH_INTEGER[name]}"), args=[cst.Arg(c) for c in codes])
+        return ctx.parse("{x}.astype(int)", x=inner), val
+    if name == "log":
+        if len(codes) == 2:
+            return ctx.parse("np.log({x}) / np.log({b})", x=codes[0], b=codes[1]), val
+        return ctx.parse("np.log({x})", x=codes[0]), val
+    if name == "pow":
+        return ctx.parse("np.power({x}, {y}, dtype=float)", x=codes[0], y=codes[1]), val
+    func = ctx.parse(f"np.{MATH_TO_NUMPY[name]}")
+    return cst.Call(func=func, args=[cst.Arg(c) for c in codes]), val
+
+
+for _name in [*MATH_TO_NUMPY, *MATH_INTEGER, "log", "pow"]:
+    if hasattr(math, _name):
+        register(getattr(math, _name), family="elementwise")(math_rule)

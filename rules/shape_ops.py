@@ -1,0 +1,369 @@
+"""Shape operations and array attributes: reshape, ravel, transpose, .T, .shape, ...
+
+Per-example shapes are what the user's code sees: ``x.shape`` of a batched ``x``
+is ``x.shape[1:]``; a reshape to ``(n, m)`` becomes a reshape to ``(B, n, m)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import libcst as cst
+import libcst.matchers as m
+import numpy as np
+
+from astvmap.values import ARRAY, SCALAR, TREE, Val
+
+from . import Arg, CallSite, Out, literal, register
+from .reductions import normalise_axes
+
+
+def shape_val(rank: int | None) -> Val:
+    if rank is None:
+        return Val(TREE, container=tuple)
+    return Val.tree(tuple, [(i, Val(SCALAR, rank=0)) for i in range(rank)])
+
+
+def array_attribute(ctx: Any, node: cst.Attribute, code: cst.BaseExpression, val: Val, attr: str) -> Out:
+    """``x.<attr>`` for an array ``x``."""
+    r = val.rank
+    if not val.batched:
+        if attr == "shape":
+            return node, shape_val(r)
+        if attr == "ndim":
+            return node, Val.const(r) if r is not None else Val(SCALAR, rank=0)
+        if attr in ("size", "itemsize", "nbytes"):
+            return node, Val(SCALAR, rank=0)
+        if attr in ("T", "real", "imag", "mT"):
+            return node, Val.array(r)
+        return node, Val(ARRAY if attr != "dtype" else "object", rank=None)
+    if r is None:
+        raise ctx.unsupported(f"cannot infer the rank of the array whose .{attr} is taken")
+    if attr == "shape":
+        return ctx.parse("{x}.shape[1:]", x=code), shape_val(r)
+    if attr == "ndim":
+        return ctx.parse("{x}.ndim - 1", x=code), Val.const(r)
+    if attr == "size":
+        ctx.program.uses_math = True
+        return ctx.parse("math.prod({x}.shape[1:])", x=code), Val(SCALAR, rank=0)
+    if attr in ("real", "imag"):
+        return node, Val.array(r, True)
+    if attr == "mT":
+        return node, Val.array(r, True)
+    if attr == "T":
+        if r < 2:
+            return code, Val.array(r, True)
+        if r == 2:
+            return ctx.parse("{x}.mT", x=code), Val.array(r, True)
+        axes = (0, *range(r, 0, -1))
+        return ctx.parse("{x}.transpose%s" % (axes,), x=code), Val.array(r, True)
+    if attr == "dtype":
+        return node, Val("object")
+    raise ctx.unsupported(f"the attribute .{attr} of a batched array")
+
+
+SHAPE_OF_BATCHED = m.Subscript(
+    value=m.Attribute(attr=m.Name("shape")),
+    slice=[m.SubscriptElement(slice=m.Slice(lower=m.Integer("1"), upper=None, step=None))],
+)
+
+
+def shape_item(ctx: Any, base_code: cst.BaseExpression, key: int) -> cst.BaseExpression | None:
+    """``x.shape[k]`` of a batched ``x`` reads ``x.shape[k + 1]``, not ``x.shape[1:][k]``."""
+    if isinstance(key, int) and not isinstance(key, bool) and m.matches(base_code, SHAPE_OF_BATCHED):
+        shape = base_code.value  # type: ignore[attr-defined]
+        return cst.Subscript(value=shape, slice=[cst.SubscriptElement(cst.Index(literal(key + 1 if key >= 0 else key)))])
+    return None
+
+
+def _batch_dim(ctx: Any, x: Arg) -> cst.BaseExpression:
+    if isinstance(x.code, (cst.Name, cst.Attribute)):
+        return ctx.parse("{x}.shape[0]", x=x.code)
+    return ctx.batch_size()
+
+
+def _shape_elements(site: CallSite, shape: Arg) -> tuple[list[cst.BaseExpression], int | None]:
+    """The dims of a per-example shape argument as code, and their number."""
+    code = shape.code
+    if isinstance(code, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement) for e in code.elements):
+        return [e.value for e in code.elements], len(code.elements)
+    if shape.val.kind == SCALAR or (shape.val.kind == ARRAY and shape.val.rank == 0):
+        return [code], 1
+    n = len(shape.val.children) if shape.val.kind == TREE and shape.val.children else None
+    if isinstance(shape.val.static, tuple):
+        n = len(shape.val.static)
+    return [cst.StarredElement(code)], n  # type: ignore[list-item]
+
+
+def _args_with(dims: list[Any]) -> list[cst.Arg]:
+    out = []
+    for d in dims:
+        if isinstance(d, cst.StarredElement):
+            out.append(cst.Arg(value=d.value, star="*"))
+        else:
+            out.append(cst.Arg(value=d))
+    return out
+
+
+@register(np.reshape)
+def reshape_rule(site: CallSite) -> Out:
+    b = site.bind(np.reshape)
+    x, shape = b.get("a"), b.get("shape") or b.get("newshape")
+    assert x is not None and shape is not None
+    if b.value("order", "C") not in ("C", None):
+        raise site.unsupported("reshape with order='F' under vmap", "transpose explicitly, then reshape")
+    dims, n = _shape_elements(site, shape)
+    if shape.batched:
+        raise site.unsupported("a reshape to a shape that depends on the batch")
+    if not x.batched:
+        return b.render(), Val.array(n)
+    new_shape = cst.Tuple([cst.Element(_batch_dim(site.ctx, x))] + [
+        cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d) for d in dims
+    ])
+    b.set("shape" if "shape" in b else "newshape", new_shape)
+    return b.render(), Val.array(n, True)
+
+
+@register(methods=("reshape",))
+def reshape_method(site: CallSite) -> Out:
+    x = site.args[0]
+    if "order" in site.kwargs and site.kwargs["order"].static not in ("C", None):
+        raise site.unsupported("reshape with order='F' under vmap", "transpose explicitly, then reshape")
+    rest = site.args[1:]
+    if any(a.batched for a in rest):
+        raise site.unsupported("a reshape to a shape that depends on the batch")
+    if len(rest) == 1:
+        dims, n = _shape_elements(site, rest[0])
+    else:
+        dims, n = [a.code for a in rest], len(rest)
+        if "shape" in site.kwargs:
+            dims, n = _shape_elements(site, site.kwargs["shape"])
+    if not x.batched:
+        return site.render(), Val.array(n)
+    call = cst.Call(
+        func=cst.Attribute(value=x.code, attr=cst.Name("reshape")),
+        args=[cst.Arg(_batch_dim(site.ctx, x)), *_args_with(dims)]
+        + [cst.Arg(a.code, keyword=cst.Name(k)) for k, a in site.kwargs.items() if k not in ("shape",)],
+    )
+    return call, Val.array(n, True)
+
+
+@register(np.ravel, methods=("ravel", "flatten"))
+def ravel_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), Val.array(1)
+    code = site.ctx.parse("{x}.reshape({b}, -1)", x=x.code, b=_batch_dim(site.ctx, x))
+    if site.method == "flatten":
+        code = site.ctx.parse("{x}.copy()", x=code)
+    return code, Val.array(1, True)
+
+
+def _axes_literal(site: CallSite, axes: Any, rank: int) -> tuple[int, ...]:
+    if axes is None:
+        return tuple(range(rank - 1, -1, -1))
+    norm = normalise_axes(site, tuple(axes), rank)
+    if sorted(norm) != list(range(rank)):
+        raise site.unsupported(f"axes {axes!r} are not a permutation of {rank} axes")
+    return norm
+
+
+@register(np.transpose, np.permute_dims)
+def transpose_rule(site: CallSite) -> Out:
+    b = site.bind(site.callee)
+    x = b.get("a")
+    assert x is not None
+    axes = b.value("axes", None)
+    if not x.batched:
+        return b.render(), Val.array(x.rank)
+    r = _need_rank(site, x)
+    perm = _axes_literal(site, axes, r)
+    b.set("axes", literal((0, *(k + 1 for k in perm))))
+    return b.render(), Val.array(r, True)
+
+
+@register(methods=("transpose",))
+def transpose_method(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), Val.array(x.rank)
+    r = _need_rank(site, x)
+    rest = site.args[1:]
+    if len(rest) == 1 and isinstance(rest[0].static, (tuple, list)):
+        axes = rest[0].static
+    elif rest:
+        if any(a.static is None or not isinstance(a.static, int) for a in rest):
+            raise site.unsupported("transpose axes must be literal ints")
+        axes = tuple(a.static for a in rest)
+    else:
+        axes = None
+    perm = _axes_literal(site, axes, r)
+    return site.ctx.parse("{x}.transpose%s" % ((0, *(k + 1 for k in perm)),), x=x.code), Val.array(r, True)
+
+
+def _need_rank(site: CallSite, x: Arg) -> int:
+    if x.rank is None:
+        raise site.unsupported("cannot infer the rank of this batched array")
+    return x.rank
+
+
+def _shift(axis: Any) -> Any:
+    if isinstance(axis, tuple):
+        return tuple(_shift(a) for a in axis)
+    if isinstance(axis, list):
+        return [_shift(a) for a in axis]
+    return axis + 1 if axis >= 0 else axis
+
+
+def shifting_rule(fn: Any, axis_params: tuple[str, ...], rank_change: Any = 0) -> Any:
+    """Rules whose only batch-dependence is an axis argument that shifts by one."""
+
+    def rule(site: CallSite) -> Out:
+        b = site.bind(fn)
+        first = next(iter(b.site.args), None)
+        x = first
+        assert x is not None
+        others = [a for a in [*site.args[1:], *site.kwargs.values()]]
+        if any(a.batched for a in others):
+            raise site.unsupported(f"a batched argument other than the array to {fn.__name__}")
+        values = {p: b.value(p) for p in axis_params if p in b}
+        rank = x.rank if rank_change == 0 or x.rank is None else x.rank + rank_change(values)
+        if not x.batched:
+            return b.render(), Val.array(rank)
+        r = _need_rank(site, x)
+        for p, v in values.items():
+            if v is None:
+                raise site.unsupported(f"{fn.__name__} with {p}=None under vmap", f"pass {p}= explicitly")
+            out_rank = rank if rank is not None else r
+            check_rank = out_rank if fn is np.expand_dims else r
+            _check(site, v, check_rank)
+            b.set(p, literal(_shift(v)))
+        return b.render(), Val.array(rank, True)
+
+    return rule
+
+
+def _check(site: CallSite, axis: Any, rank: int) -> None:
+    for a in axis if isinstance(axis, (tuple, list)) else (axis,):
+        if not isinstance(a, int) or not -rank <= a < rank:
+            raise site.unsupported(f"axis {a!r} is out of range for a per-example array of rank {rank}")
+
+
+def _count(v: Any) -> int:
+    return len(v) if isinstance(v, (tuple, list)) else 1
+
+
+register(np.swapaxes, methods=("swapaxes",))(shifting_rule(np.swapaxes, ("axis1", "axis2")))
+register(np.moveaxis)(shifting_rule(np.moveaxis, ("source", "destination")))
+register(np.expand_dims)(shifting_rule(np.expand_dims, ("axis",), lambda v: _count(v["axis"])))
+
+
+@register(np.squeeze, methods=("squeeze",))
+def squeeze_rule(site: CallSite) -> Out:
+    b = site.bind(np.squeeze)
+    x = b.get("a")
+    assert x is not None
+    if not x.batched:
+        return b.render(), Val.array(None)
+    axis = b.value("axis", None)
+    if axis is None:
+        raise site.unsupported(
+            "np.squeeze without axis: which axes go depends on the data, and would take "
+            "the batch axis when the batch has one example",
+            "pass axis= (the per-example axes of length 1)",
+        )
+    r = _need_rank(site, x)
+    _check(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r - _count(axis), True)
+
+
+@register(np.broadcast_to)
+def broadcast_to_rule(site: CallSite) -> Out:
+    b = site.bind(np.broadcast_to)
+    x, shape = b.get("array"), b.get("shape")
+    assert x is not None and shape is not None
+    dims, n = _shape_elements(site, shape)
+    if shape.batched:
+        raise site.unsupported("broadcast_to a shape that depends on the batch")
+    if not x.batched:
+        return b.render(), Val.array(n)
+    if n is None:
+        raise site.unsupported("cannot infer the length of the target shape")
+    r = _need_rank(site, x)
+    b.set("array", site.ctx.expand(x.code, n - r))
+    b.set(
+        "shape",
+        cst.Tuple(
+            [cst.Element(site.ctx.parse("{x}.shape[0]", x=x.code) if isinstance(x.code, cst.Name) else site.ctx.batch_size())]
+            + [cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d) for d in dims]
+        ),
+    )
+    return b.render(), Val.array(n, True)
+
+
+def _atleast(n: int) -> Any:
+    def rule(site: CallSite) -> Out:
+        if len(site.args) != 1:
+            raise site.unsupported("np.atleast_*d with several arrays", "call it once per array")
+        x = site.args[0]
+        if not x.batched:
+            return site.render(), Val.array(None if x.rank is None else max(x.rank, n))
+        r = _need_rank(site, x)
+        if r >= n:
+            return x.code, x.val
+        if n == 3 and r == 2:  # (M, N) -> (M, N, 1)
+            return site.ctx.parse("{x}[..., None]", x=x.code), Val.array(3, True)
+        if n == 3 and r == 1:  # (N,) -> (1, N, 1)
+            return site.ctx.parse("{x}[:, None, :, None]", x=x.code), Val.array(3, True)
+        return site.ctx.expand(x.code, n - r), Val.array(n, True)
+
+    return rule
+
+
+register(np.atleast_1d)(_atleast(1))
+register(np.atleast_2d)(_atleast(2))
+register(np.atleast_3d)(_atleast(3))
+
+
+@register(np.copy, methods=("copy",))
+def copy_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    return site.render(), Val.array(x.rank, x.batched)
+
+
+@register(np.shape)
+def shape_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), shape_val(x.rank)
+    return site.ctx.parse("np.shape({x})[1:]", x=x.code), shape_val(_need_rank(site, x))
+
+
+@register(np.ndim)
+def ndim_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), Val.const(x.rank) if x.rank is not None else Val(SCALAR, rank=0)
+    return literal(_need_rank(site, x)), Val.const(x.rank)
+
+
+@register(np.size)
+def size_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched or len(site.args) > 1 or site.kwargs:
+        if x.batched:
+            raise site.unsupported("np.size with an axis under vmap", "use x.shape[axis]")
+        return site.render(), Val(SCALAR, rank=0)
+    site.ctx.program.uses_math = True
+    return site.ctx.parse("math.prod(np.shape({x})[1:])", x=x.code), Val(SCALAR, rank=0)
+
+
+@register(methods=("item",))
+def item_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if not x.batched:
+        return site.render(), Val(SCALAR, rank=0)
+    if len(site.args) > 1:
+        raise site.unsupported(".item(index) of a batched array", "index it first")
+    return site.ctx.parse("{x}.reshape({b})", x=x.code, b=_batch_dim(site.ctx, x)), Val.array(0, True)
