@@ -27,6 +27,8 @@ from .values import ARRAY, OBJECT, SCALAR, Val
 
 NAMESPACE = "astvmap"
 _registered: set[type] = set()
+# The rewrite is not reentrant-safe across threads (libcst/black state); one at a time.
+_transform_lock = threading.RLock()
 
 
 def _register_dataclass(cls: type) -> None:
@@ -191,6 +193,8 @@ class VmappedFunction:
         self.axis_size = axis_size
         self.signature = inspect.signature(self.target.fn)
         self._lock = threading.Lock()
+        # Fast path: argument signature -> [(compiled, trailing default values)].
+        self._entries: dict[Any, list[tuple[Compiled, tuple]]] = {}
         functools.update_wrapper(self, fun, updated=())
         self.__wrapped__ = fun
 
@@ -205,31 +209,88 @@ class VmappedFunction:
 
     # -------------------------------------------------------------- call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        fast = self._fast_map(args) if not kwargs else None
+        if fast is not None:
+            moved, key, size = fast
+            for compiled, plan in self._entries.get(key, ()):
+                if not compiled.guards or guards_hold(compiled, self.target.fn, self._arguments(moved, plan)):
+                    return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
         prepared = self.prepare(args, kwargs)
         compiled = self.specialise(prepared)
+        if fast is not None and not self.target.prefix_kwargs:
+            plan = tuple(prepared.call_args[len(self.target.prefix_args) + len(args) :])
+            if not prepared.call_kwargs and len(self._entries) < 64:
+                self._entries.setdefault(fast[1], []).append((compiled, plan))
+        return self._run(compiled, prepared.call_args, prepared.call_kwargs, prepared.size)
+
+    def _run(self, compiled: Compiled, args: Any, kwargs: dict, size: int) -> Any:
         try:
-            result = compiled.fn(*prepared.call_args, **prepared.call_kwargs)
+            result = compiled.fn(*args, **kwargs)
         except Exception as exc:
             _add_location_note(exc, compiled)
             raise
-        return finish(result, compiled.out, self.out_axes, prepared.size)
+        return finish(result, compiled.out, self.out_axes, size)
+
+    def _arguments(self, moved: tuple, plan: tuple) -> dict[str, Any]:
+        values = (*self.target.prefix_args, *moved, *plan)
+        return dict(zip(self.signature.parameters, values))
+
+    def _fast_map(self, args: tuple) -> tuple[tuple, Any, int] | None:
+        """The common case in a few microseconds: plain arrays, int/None axes.
+
+        Returns None when any argument needs the general (pytree) path.
+        """
+        in_axes = self.in_axes
+        if isinstance(in_axes, (tuple, list)):
+            if len(in_axes) != len(args):
+                return None
+            axes = in_axes
+        else:
+            axes = (in_axes,) * len(args)
+        moved = []
+        sigs = []
+        size = -1
+        for arg, ax in zip(args, axes):
+            if type(arg) is not np.ndarray or not (ax is None or type(ax) is int):
+                return None
+            if ax is None:
+                moved.append(arg)
+                sigs.append(arg.ndim)
+                continue
+            nd = arg.ndim
+            if not -nd <= ax < nd:
+                return None
+            n = arg.shape[ax]
+            if size != n:
+                if size >= 0:
+                    return None
+                size = n
+            moved.append(arg if ax == 0 or ax == -nd else np.moveaxis(arg, ax, 0))
+            sigs.append(-nd)  # negative: mapped, of rank nd - 1 per example
+        if size < 0:
+            return None
+        return tuple(moved), tuple(sigs), size
 
     def prepare(self, args: tuple, kwargs: dict) -> Prepared:
         return prepare(self, args, kwargs)
 
     def specialise(self, p: Prepared) -> Compiled:
+        """The compiled specialisation for these arguments: memory, disk, or a fresh transform."""
         code = self.target.fn.__code__
         for compiled in cache.memory_get(code, p.key):
             if guards_hold(compiled, self.target.fn, p.arguments):
                 return compiled
-        with self._lock:  # one transform per specialisation, even with many threads
+        with _transform_lock:  # one transform per specialisation, even with many threads
             for compiled in cache.memory_get(code, p.key):
                 if guards_hold(compiled, self.target.fn, p.arguments):
                     return compiled
             options = pipeline.Options(in_axes=repr(self.in_axes), out_axes=repr(self.out_axes))
             compiled = pipeline.transform(self.target.fn, p.params, p.spec_lines, p.key, options)
             if not guards_hold(compiled, self.target.fn, p.arguments):
-                compiled = pipeline.transform(self.target.fn, p.params, p.spec_lines, (p.key, "fresh"), options)
+                raise VmapError(
+                    f"internal: the specialisation of {self.target.fn.__qualname__} does not hold "
+                    "for the arguments it was made for"
+                )
             cache.memory_put(code, p.key, compiled)
             return compiled
 
