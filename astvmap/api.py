@@ -276,16 +276,24 @@ class VmappedFunction:
 
     def specialise(self, p: Prepared) -> Compiled:
         """The compiled specialisation for these arguments: memory, disk, or a fresh transform."""
-        code = self.target.fn.__code__
+        fn = self.target.fn
+        code = fn.__code__
         for compiled in cache.memory_get(code, p.key):
-            if guards_hold(compiled, self.target.fn, p.arguments):
-                return compiled
+            if guards_hold(compiled, fn, p.arguments):
+                return compiled.bound_to(fn)
         with _transform_lock:  # one transform per specialisation, even with many threads
             for compiled in cache.memory_get(code, p.key):
-                if guards_hold(compiled, self.target.fn, p.arguments):
-                    return compiled
+                if guards_hold(compiled, fn, p.arguments):
+                    return compiled.bound_to(fn)
             options = pipeline.Options(in_axes=repr(self.in_axes), out_axes=repr(self.out_axes))
-            compiled = pipeline.transform(self.target.fn, p.params, p.spec_lines, p.key, options)
+            compiled = pipeline.transform(
+                self.target.fn,
+                p.params,
+                p.spec_lines,
+                p.key,
+                options,
+                accept=lambda c: guards_hold(c, self.target.fn, p.arguments),
+            )
             if not guards_hold(compiled, self.target.fn, p.arguments):
                 raise VmapError(
                     f"internal: the specialisation of {self.target.fn.__qualname__} does not hold "
@@ -353,7 +361,7 @@ def _leaf_axes(prefix: Any, arg: Any, i: int) -> list[Any]:
 
 
 def _is_arraylike(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, np.generic)) or hasattr(x, "__array__")
+    return isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)) or hasattr(x, "__array__")
 
 
 def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:

@@ -46,10 +46,32 @@ class Compiled:
     guards: list  # [Guard]
     line_map: dict[int, int]
     user_filename: str
+    origin: Any = None  # weakref to the user function the functions were built on
 
     @property
     def fn(self) -> types.FunctionType:
         return self.functions[self.main]
+
+    def bound_to(self, user_fn: types.FunctionType) -> Compiled:
+        """This specialisation for another function object with the same code.
+
+        Closures made in a loop share one conversion; each gets its own cells
+        and globals here (a cheap ``FunctionType`` rebuild, no transform).
+        """
+        main = self.fn
+        if self.origin is not None and self.origin() is user_fn:
+            return self
+        code = user_fn.__code__
+        generated = set(self.functions)
+        cells = []
+        for i, var in enumerate(main.__code__.co_freevars):
+            if var in code.co_freevars and var not in generated:
+                cells.append(user_fn.__closure__[code.co_freevars.index(var)])  # type: ignore[index]
+            else:
+                cells.append(main.__closure__[i])  # type: ignore[index]
+        new = types.FunctionType(main.__code__, user_fn.__globals__, main.__name__, None, tuple(cells))
+        new.__module__, new.__qualname__ = main.__module__, main.__qualname__
+        return dataclasses.replace(self, functions={**self.functions, self.main: new}, origin=weakref.ref(user_fn))
 
 
 def load(
@@ -171,12 +193,21 @@ def _digest(payload: dict[str, Any]) -> str:
 _warned: set[str] = set()
 
 
-def disk_get(key: str) -> dict[str, Any] | None:
-    """A verified entry, or None. A corrupt or foreign entry is deleted, never run."""
+def disk_entries(key: str) -> list[dict[str, Any]]:
+    """The verified entries stored under ``key`` (one per set of guard values)."""
     directory = cache_dir()
-    if directory is None:
-        return None
-    path = directory / f"{key}.json"
+    if directory is None or not directory.is_dir():
+        return []
+    out = []
+    for path in sorted(directory.glob(f"{key}-*.json")):
+        payload = _read_entry(path, key)
+        if payload is not None:
+            out.append(payload)
+    return out
+
+
+def _read_entry(path: Path, key: str) -> dict[str, Any] | None:
+    """A verified entry, or None. A corrupt or foreign entry is deleted, never run."""
     try:
         raw = path.read_text()
     except OSError:
@@ -201,7 +232,7 @@ def disk_get(key: str) -> dict[str, Any] | None:
     return payload
 
 
-def disk_put(key: str, payload: dict[str, Any]) -> None:
+def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
     """Write atomically (temp file + rename); on any failure warn once and go on."""
     directory = cache_dir()
     if directory is None:
@@ -213,7 +244,7 @@ def disk_put(key: str, payload: dict[str, Any]) -> None:
         try:
             with os.fdopen(fd, "w") as fh:
                 json.dump(entry, fh)
-            os.replace(tmp, directory / f"{key}.json")
+            os.replace(tmp, directory / f"{key}-{variant}.json")
         except BaseException:
             try:
                 os.unlink(tmp)

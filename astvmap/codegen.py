@@ -149,32 +149,46 @@ def format_code(code: str) -> str:
     return black.format_str(code, mode=black.Mode(line_length=88))
 
 
-def line_map(code: str, annotate: bool = False) -> tuple[str, dict[int, int]]:
-    """Strip the markers; map each generated line to the user's line.
+def finish(code: str, annotate: bool = False) -> tuple[str, dict[int, int]]:
+    """Format with black; return the text and a map from its lines to the user's lines.
 
-    A marker sits on the last line of the statement it belongs to; every line of
-    that statement maps to the marker's user line.
+    Markers are removed *before* black (so they never change its line breaks);
+    black preserves the AST, so the n-th statement before and after formatting is
+    the same statement, and carries the same user line.
     """
-    lines = code.split("\n")
-    marks: dict[int, int] = {}
-    clean = []
-    for i, text in enumerate(lines, start=1):
-        match = MARKER.search(text)
-        if match:
-            marks[i] = int(match.group(1))
-            text = MARKER.sub(f"  # line {match.group(1)}" if annotate else "", text).rstrip()
-        clean.append(text)
-    result = "\n".join(clean)
+    origins = [_statement_origin(node, code) for node in _statements(ast.parse(code))]
+    if annotate:
+        clean = MARKER.sub(lambda m: f"  # line {m.group(1)}", code)
+    else:
+        clean = MARKER.sub("", code)
+    formatted = format_code(clean)
     mapping: dict[int, int] = {}
-    tree = ast.parse(result)
-    for node in ast.walk(tree):
-        if isinstance(node, ast.stmt):
-            end = node.end_lineno or node.lineno
-            if isinstance(node, (ast.If, ast.For, ast.While, ast.With, ast.FunctionDef)):
-                end = node.body[0].lineno - 1
-            origin = next((marks[i] for i in range(end, node.lineno - 1, -1) if i in marks), None)
-            if origin is None:
-                continue
-            for i in range(node.lineno, end + 1):
-                mapping.setdefault(i, origin)
-    return result, mapping
+    for node, origin in zip(_statements(ast.parse(formatted)), origins):
+        if origin is None:
+            continue
+        first, last = _header_span(node)
+        for line in range(first, last + 1):
+            mapping.setdefault(line, origin)
+    return formatted, mapping
+
+
+def _statements(tree: ast.AST) -> list[ast.stmt]:
+    return [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+
+
+def _header_span(node: ast.stmt) -> tuple[int, int]:
+    end = node.end_lineno or node.lineno
+    body = getattr(node, "body", None)
+    if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+        end = body[0].lineno - 1
+    return node.lineno, max(end, node.lineno)
+
+
+def _statement_origin(node: ast.stmt, code: str) -> int | None:
+    lines = code.split("\n")
+    first, last = _header_span(node)
+    for i in range(last, first - 1, -1):
+        match = MARKER.search(lines[i - 1])
+        if match:
+            return int(match.group(1))
+    return None

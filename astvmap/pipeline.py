@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import types
+import weakref
 from typing import Any
 
 from . import cache, codegen, source
@@ -37,14 +38,25 @@ class Options:
     annotate: bool = False
 
 
-def transform(fn: types.FunctionType, params: dict[str, Val], spec: list[str], key: Any, options: Options) -> Compiled:
-    """Generate, compile and cache one specialisation of ``fn``."""
+def transform(
+    fn: types.FunctionType,
+    params: dict[str, Val],
+    spec: list[str],
+    key: Any,
+    options: Options,
+    accept: Any = None,
+) -> Compiled:
+    """Generate, compile and cache one specialisation of ``fn``.
+
+    ``accept(compiled)`` says whether a disk entry's guards hold for the call.
+    """
     src = source.get_source(fn)  # source + parse
     shown = display_path(src.filename)
     dkey = cache.disk_key([shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)])
-    hit = _from_disk(dkey, src)
-    if hit is not None:
-        return hit
+    for payload in cache.disk_entries(dkey):
+        hit = _from_disk(dkey, payload, src)
+        if hit is not None and (accept is None or accept(hit)):
+            return hit
     program = Program(src)
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
     fdef, ret = main.translate()
@@ -59,8 +71,7 @@ def transform(fn: types.FunctionType, params: dict[str, Val], spec: list[str], k
         specialisation=spec,
     )
     text = codegen.assemble(program.functions, head, program.np, program.uses_math)  # emit
-    text = codegen.format_code(text)
-    text, line_map = codegen.line_map(text, annotate=options.annotate)
+    text, line_map = codegen.finish(text, annotate=options.annotate)
     filename = f"<astvmap {src.name} {dkey[:12]}>"
     origins = {src.name: src.fn, **{n: s.fn for n, (s, _) in program.origins.items()}}
     functions = cache.load(text, filename, origins)  # load
@@ -73,6 +84,7 @@ def transform(fn: types.FunctionType, params: dict[str, Val], spec: list[str], k
         guards=list(program.guards.values()),
         line_map=line_map,
         user_filename=src.filename,
+        origin=weakref.ref(fn),
     )
     _to_disk(dkey, compiled, program)
     return compiled
@@ -121,17 +133,15 @@ def _to_disk(dkey: str, compiled: Compiled, program: Program) -> None:
         "qualnames": {n: s.fn.__qualname__ for n, (s, _) in program.origins.items()},
         "digests": {n: s.digest for n, (s, _) in program.origins.items()},
     }
-    cache.disk_put(dkey, payload)
+    variant = cache.disk_key(guards)[:12]
+    cache.disk_put(dkey, payload, variant)
 
 
 def _jsonable(origin: tuple) -> tuple:
     return tuple(list(x) if isinstance(x, tuple) else x for x in origin)
 
 
-def _from_disk(dkey: str, src: source.FunctionSource) -> Compiled | None:
-    payload = cache.disk_get(dkey)
-    if payload is None:
-        return None
+def _from_disk(dkey: str, payload: dict[str, Any], src: source.FunctionSource) -> Compiled | None:
     try:
         origins = {payload["main"]: src.fn}
         for name, owner in payload["owners"].items():
@@ -154,6 +164,7 @@ def _from_disk(dkey: str, src: source.FunctionSource) -> Compiled | None:
             guards=guards,
             line_map={int(k): v for k, v in payload["line_map"].items()},
             user_filename=payload["user_filename"],
+            origin=weakref.ref(src.fn),
         )
     except (KeyError, TypeError, ValueError, SyntaxError, UnsupportedError, source.VmapError):
         return None

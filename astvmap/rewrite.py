@@ -736,6 +736,9 @@ class Translator:
 
     def expr_Attribute(self, node: cst.Attribute) -> tuple[cst.BaseExpression, Val]:
         base_code, base = self.expr(node.value)
+        return self.attribute(node, base_code, base)
+
+    def attribute(self, node: cst.Attribute, base_code: cst.BaseExpression, base: Val) -> tuple[cst.BaseExpression, Val]:
         attr = node.attr.value
         new = node.with_changes(value=base_code)
         if base.kind in (ARRAY, SCALAR) and (base.batched or base.static is NOVALUE):
@@ -900,6 +903,11 @@ class Translator:
                 "a conditional expression on a batched value is not supported yet",
                 "use np.where(condition, a, b)",
             )
+        if test.is_static:
+            # Only the branch Python would evaluate is translated.
+            taken = node.body if test.static else node.orelse
+            code, val = self.expr(taken)
+            return node.with_changes(test=test_code, body=code if test.static else node.body, orelse=node.orelse if test.static else code), val
         body_code, body = self.expr(node.body)
         else_code, orelse = self.expr(node.orelse)
         if body.batched != orelse.batched:
@@ -969,11 +977,13 @@ class Translator:
     def call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
         func = node.func
         self.current = node
+        receiver = None
         if isinstance(func, cst.Attribute):
             recv_code, recv = self.expr(func.value)
             if recv.kind in (ARRAY, SCALAR) and (recv.batched or not recv.is_static):
                 return self.method_call(node, func.attr.value, Arg(recv_code, recv))
-            func_code, callee = self.expr_Attribute(func)
+            func_code, callee = self.attribute(func, recv_code, recv)
+            receiver = Arg(recv_code, recv)
         else:
             func_code, callee = self.expr(func)
         try:
@@ -982,13 +992,22 @@ class Translator:
             return self.opaque_call(node, func_code)
         self.current = node
         target = callee.static if callee.is_static else callee.sample
+        # A method of a user object, or a callable object: a user function with `self` first.
+        if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
+            self_arg = receiver if receiver is not None else Arg(func_code, Val.of_sample(target.__self__))
+            target, args = target.__func__, [self_arg, *args]
+        elif _is_callable_object(target):
+            target, args = type(target).__call__, [Arg(func_code, callee), *args]
         batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
         rule = rules.lookup(target)
         if rule is not None:
             site = CallSite(self, func_code, target, args, kwargs)
             return rule(site)
         if not batched:
-            return _rebuild_call(node, func_code, args, kwargs), _unknown_result(target)
+            code = _rebuild_call(node, func_code, args, kwargs)
+            if _is_user_function(target):
+                return code, self.unbatched_result(target, func_code, args, kwargs)
+            return code, _unknown_result(target)
         if target is _LOCAL_DEF:
             raise self.unsupported(
                 "calling a function defined inside the vmapped function with batched values",
@@ -1028,6 +1047,54 @@ class Translator:
             f"no batching rule for the array method .{name}()",
             "use the NumPy function form, or see the README's table of supported functions",
         )
+
+    def unbatched_result(
+        self, fn: types.FunctionType, func_code: cst.BaseExpression, args: list[Arg], kwargs: dict[str, Arg]
+    ) -> Val:
+        """What an unbatched call to a user function returns (its rank), found by analysing it.
+
+        The call itself is left as written; the analysis only feeds rank inference.
+        """
+        try:
+            params, key = self.bind_params(fn, args, kwargs)
+        except UnsupportedError:
+            return Val(OBJECT)
+        key = ("unbatched", *key)
+        if key in self.program.specialisations:
+            return self.program.specialisations[key][1] or Val(OBJECT)
+        self.program.specialisations[key] = ("", None)
+        try:
+            src = get_source(fn)
+            sub = Translator(self.program, src, params, src.name, (*self.owner, _code(func_code).strip()))
+            with sub.dry():
+                _, ret = sub.translate()
+        except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
+            ret = Val(OBJECT)
+        ret = _strip_samples(ret)
+        self.program.specialisations[key] = ("", ret)
+        return ret
+
+    def bind_params(self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]) -> tuple[dict[str, Val], tuple]:
+        import inspect
+
+        sig = inspect.signature(fn)
+        try:
+            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
+        except TypeError as exc:
+            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
+        params: dict[str, Val] = {}
+        for pname, p in sig.parameters.items():
+            if pname in bound.arguments:
+                v = bound.arguments[pname]
+                if p.kind == p.VAR_POSITIONAL:
+                    v = Val.tree(tuple, list(enumerate(v)))
+                elif p.kind == p.VAR_KEYWORD:
+                    v = Val.tree(dict, list(v.items()))
+                params[pname] = v
+            elif p.default is not p.empty:
+                params[pname] = _namespace_val(p.default, pname)
+        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        return params, key
 
     def user_call(
         self,
@@ -1299,6 +1366,13 @@ def _is_user_function(obj: Any) -> bool:
     return root not in LIBRARY_ROOTS
 
 
+def _is_callable_object(obj: Any) -> bool:
+    if isinstance(obj, (types.FunctionType, types.MethodType, type, types.BuiltinFunctionType, np.ufunc)):
+        return False
+    call = getattr(type(obj), "__call__", None)
+    return isinstance(call, types.FunctionType) and _is_user_function(call)
+
+
 def _is_struct_class(cls: type) -> bool:
     return (issubclass(cls, tuple) and hasattr(cls, "_fields")) or dataclasses.is_dataclass(cls)
 
@@ -1310,6 +1384,13 @@ def _struct_val(cls: type, args: list[Arg], kwargs: dict[str, Arg]) -> Val:
     if issubclass(cls, tuple):
         kids = [(i, v) for i, (_, v) in enumerate(kids)] + kids
     return Val.tree(cls, kids)
+
+
+def _strip_samples(val: Val) -> Val:
+    """A value returned by an unbatched call: what it is, not where it came from."""
+    if val.kind == TREE:
+        return dataclasses.replace(val, children=tuple((k, _strip_samples(v)) for k, v in val.children), origin=None, sample=NOVALUE)
+    return dataclasses.replace(val, origin=None, sample=NOVALUE) if val.kind in (ARRAY, SCALAR) else Val(val.kind)
 
 
 def _describe_callee(obj: Any) -> str:

@@ -145,6 +145,7 @@ def _find_lambda(tree: ast.AST, code: types.CodeType) -> ast.Lambda | None:
         (line, col, end_line, end_col)
         for line, end_line, col, end_col in code.co_positions()
         if line is not None and col is not None and end_line is not None
+        and (col, end_col) != (0, 0)  # RESUME and friends carry no real position
     ]
     candidates = []
     for node in ast.walk(tree):

@@ -1,0 +1,281 @@
+"""The public contract (DESIGN §2): forms of vmap, axes, pytrees, errors."""
+
+from __future__ import annotations
+
+import functools
+import linecache
+import os
+import subprocess
+import sys
+import traceback
+
+import numpy as np
+import pytest
+
+import astvmap
+from astvmap import UnsupportedError, VmapError, vmap
+
+from .oracle import check
+from .programs import names
+
+rng = np.random.default_rng(0)
+
+
+def test_decorator_forms():
+    @vmap
+    def f(x):
+        return x * 2
+
+    @vmap(in_axes=(0, None))
+    def g(x, y):
+        return x + y
+
+    X = rng.standard_normal((3, 2))
+    np.testing.assert_allclose(f(X), X * 2)
+    np.testing.assert_allclose(g(X, 1.0), X + 1)
+    np.testing.assert_allclose(vmap(names.scaled, (0, None))(X, 3.0), X * 3)
+    np.testing.assert_allclose(vmap(names.scaled, in_axes=[0, None])(X, 3.0), X * 3)
+
+
+@pytest.mark.parametrize("fn", [names.np_sum, names.numpy_sum, names.aliased_sum])
+def test_names_resolve_to_the_same_rule(fn):
+    X = rng.standard_normal((4, 3))
+    check(fn, X)
+    assert "axis=1" in vmap(fn).emit(X)
+
+
+def test_globals_are_read_at_call_time():
+    X = rng.standard_normal((4, 3))
+    f = vmap(names.uses_global)
+    np.testing.assert_allclose(f(X), X * 2.0)
+    names.SCALE = 5.0
+    try:
+        np.testing.assert_allclose(f(X), X * 5.0)
+    finally:
+        names.SCALE = 2.0
+
+
+def test_user_functions_are_transformed_transitively():
+    X, Y = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    check(names.calls_helper, X, Y)
+    check(names.calls_helper, X, Y[0], in_axes=(0, None))
+    W = rng.standard_normal((3, 3))
+    check(names.helper_twice, X, W, in_axes=(0, None))
+
+
+def test_two_lambdas_on_one_line():
+    X = rng.standard_normal((4, 3))
+    add, mul = names.pair
+    check(add, X)
+    check(mul, X)
+    assert "x * 10" in vmap(mul).emit(X)
+    assert "x + 1" in vmap(add).emit(X)
+
+
+def test_closure_and_nested_def():
+    X = rng.standard_normal((5, 3))
+    check(names.make_closure(3.0), X)
+    # Closures made by the same def share one conversion but keep their own cells.
+    check(names.make_closure(-1.0), X)
+
+
+def test_ufunc_directly():
+    X, Y = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    check(np.sin, X)
+    check(np.add, X, Y[0], in_axes=(0, None))
+
+
+def test_bound_method_and_callable_object():
+    W, b = rng.standard_normal((3, 2)), rng.standard_normal(2)
+    model = names.Linear(W, b)
+    X = rng.standard_normal((6, 3))
+    np.testing.assert_allclose(vmap(model)(X), X @ W + b)
+    np.testing.assert_allclose(vmap(model.apply)(X), np.tanh(X @ W + b))
+    # self's attributes are read at call time (a guard re-specialises on new ranks).
+    f = vmap(model)
+    model.b = 1.5
+    np.testing.assert_allclose(f(X), X @ W + 1.5)
+
+
+def test_partial():
+    X = rng.standard_normal((4, 3))
+    f = functools.partial(names.scaled, scale=4.0)
+    np.testing.assert_allclose(vmap(f)(X), X * 4)
+
+
+def test_wraps_wrapper_is_read_as_itself():
+    X = rng.standard_normal((4, 3))
+    check(names.wrapper_of_np_sum, X)
+
+
+def test_pytree_arguments_with_prefix_in_axes():
+    X = rng.standard_normal((5, 3))
+    p = names.Params(rng.standard_normal((3, 2)), rng.standard_normal(2))
+    check(names.apply_params, p, X, in_axes=(None, 0))
+    per_example = names.Params(rng.standard_normal((5, 3, 2)), rng.standard_normal((5, 2)))
+    check(names.apply_params, per_example, X, in_axes=(names.Params(0, 0), 0))
+    d = {"W": rng.standard_normal((5, 3, 2)), "b": rng.standard_normal(2)}
+    check(names.dict_params, d, X, in_axes=({"W": 0, "b": None}, 0))
+
+
+def test_outputs_tuple_namedtuple_and_broadcast():
+    X = rng.standard_normal((4, 3))
+    check(names.two_outputs, X)
+    check(names.two_outputs, X, out_axes=(0, 1))
+    out = vmap(names.stats)(X)
+    assert isinstance(out, names.Stats)
+    np.testing.assert_allclose(out.mean, X.mean(axis=1))
+    ones, s = vmap(names.constant_output)(X)
+    assert ones.shape == (4, 3)
+    ones, s = vmap(names.constant_output, out_axes=(None, 0))(X)
+    assert ones.shape == (3,)
+
+
+def test_keyword_arguments_are_unmapped():
+    X = rng.standard_normal((4, 3))
+    np.testing.assert_allclose(vmap(names.with_kwargs)(X, scale=2.0, shift=np.arange(3.0)), X * 2 + np.arange(3.0))
+    np.testing.assert_allclose(vmap(names.with_kwargs)(X), X)
+
+
+def test_negative_and_nonzero_axes():
+    X = rng.standard_normal((3, 5))
+    check(names.np_sum, X, in_axes=-1)
+    check(names.two_outputs, X, in_axes=1, out_axes=-1)
+
+
+def test_axis_size_with_all_unmapped():
+    out = vmap(names.np_sum, in_axes=None, axis_size=3)(np.arange(4.0))
+    np.testing.assert_allclose(out, [6.0, 6.0, 6.0])
+
+
+# ------------------------------------------------------------------ errors
+def test_inconsistent_sizes():
+    with pytest.raises(ValueError, match="argument 0 has size 3.*\n.*argument 1 has size 4"):
+        vmap(names.calls_helper)(np.ones((3, 2)), np.ones((4, 2)))
+
+
+def test_bad_in_axes():
+    with pytest.raises(ValueError, match="one entry per positional argument"):
+        vmap(names.calls_helper, in_axes=(0,))(np.ones((3, 2)), np.ones((3, 2)))
+    with pytest.raises(ValueError, match="out of range"):
+        vmap(names.np_sum, in_axes=2)(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="not a tree prefix"):
+        vmap(names.np_sum, in_axes=((0, 0),))(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="must be an int"):
+        vmap(names.np_sum, in_axes="0")
+    with pytest.raises(ValueError, match="at least one non-None"):
+        vmap(names.np_sum, in_axes=None)(np.ones(3))
+    with pytest.raises(ValueError, match="axis_size=4"):
+        vmap(names.np_sum, axis_size=4)(np.ones((3, 2)))
+
+
+def test_mapped_leaf_must_be_an_array():
+    with pytest.raises(TypeError, match="argument 0.*not an array"):
+        vmap(names.np_sum)("abc")
+    with pytest.raises(ValueError, match="scalar"):
+        vmap(names.np_sum)(3.0)
+
+
+def test_out_axes_none_on_batched_output():
+    with pytest.raises(ValueError, match="out_axes=None.*varies across the batch"):
+        vmap(names.np_sum, out_axes=None)(np.ones((3, 2)))
+
+
+def test_not_callable_generator_async():
+    with pytest.raises(TypeError, match="callable"):
+        vmap(3)
+    with pytest.raises(TypeError, match="generator"):
+        vmap(names.generator)
+    with pytest.raises(TypeError, match="async"):
+        vmap(names.coroutine)
+
+
+@pytest.mark.parametrize("kw", [{"axis_name": "i"}, {"chunk_size": 2}, {"randomness": "same"}])
+def test_not_yet_implemented_options(kw):
+    with pytest.raises(NotImplementedError):
+        vmap(names.np_sum, **kw)
+
+
+def test_unsupported_error_names_file_line_source_and_hint():
+    with pytest.raises(UnsupportedError) as info:
+        vmap(names.branch_on_batched)(np.ones((3, 2)))
+    message = str(info.value)
+    assert "names.py:" in message
+    assert "if x.sum() > 0:" in message
+    assert "hint:" in message
+    assert isinstance(info.value, VmapError)
+
+
+def test_unbatched_control_flow_stays_python():
+    X = rng.standard_normal((4, 5))
+    check(names.branch_on_shape, X)
+    check(names.loop_accumulate, X, 4, in_axes=(0, None))
+
+
+def test_source_unavailable():
+    namespace: dict = {}
+    exec("def f(x):\n    return x\n", namespace)
+    with pytest.raises(VmapError, match="source"):
+        vmap(namespace["f"])(np.ones((2, 2)))
+
+
+def test_exec_code_registered_in_linecache():
+    text = "import numpy as np\ndef f(x):\n    return np.cos(x)\n"
+    filename = "<astvmap-test-exec>"
+    linecache.cache[filename] = (len(text), None, text.splitlines(True), filename)
+    namespace: dict = {}
+    exec(compile(text, filename, "exec"), namespace)
+    X = rng.standard_normal((3, 2))
+    np.testing.assert_allclose(vmap(namespace["f"])(X), np.cos(X))
+
+
+def test_traceback_names_the_original_line():
+    with pytest.raises(ValueError) as info:
+        vmap(names.raises_inside)(np.ones((4, 3)))
+    notes = "\n".join(getattr(info.value, "__notes__", []))
+    assert "names.py" in notes and "return y.reshape(2, 2)" in notes
+    text = "".join(traceback.format_exception(info.value))
+    assert "y.reshape(y.shape[0], 2, 2)" in text  # the generated line is shown from linecache
+
+
+def test_inputs_are_not_modified():
+    X = rng.standard_normal((4, 3))
+    check(names.two_outputs, X)
+
+
+def test_disk_cache_in_a_fresh_process(tmp_path):
+    env = {**os.environ, "ASTVMAP_CACHE_DIR": str(tmp_path)}
+    code = (
+        "import numpy as np, time\n"
+        "from astvmap import vmap\n"
+        "from tests.programs import names\n"
+        "t = time.perf_counter(); vmap(names.calls_helper)(np.ones((3, 2)), np.ones((3, 2)))\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    root = os.path.dirname(os.path.dirname(__file__))
+    first = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    assert list(tmp_path.glob("*.json")), first.stderr
+    second = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    assert float(second.stdout) < float(first.stdout)
+
+
+def test_corrupt_cache_entry_is_discarded(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTVMAP_CACHE_DIR", str(tmp_path))
+    X = rng.standard_normal((3, 3))
+    fn = names.make_closure(2.0)
+    astvmap.cache.memory_clear()
+    vmap(fn)(X)
+    entries = list(tmp_path.glob("*.json"))
+    assert entries
+    for e in entries:
+        e.write_text(e.read_text()[:-20])
+    astvmap.cache.memory_clear()
+    check(fn, X)
+
+
+def test_cache_disabled(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASTVMAP_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("ASTVMAP_CACHE", "0")
+    astvmap.cache.memory_clear()
+    check(names.helper, rng.standard_normal((3, 2)))
+    assert not list(tmp_path.glob("*.json"))
