@@ -191,6 +191,20 @@ def cmd_cache(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rules(args: argparse.Namespace) -> int:
+    from astvmap import rules
+
+    if args.update_readme:
+        readme = REPO / "README.md"
+        text = readme.read_text()
+        start = text.index("<!-- rules-table -->\n") + len("<!-- rules-table -->\n")
+        end = text.index("<!-- /rules-table -->")
+        readme.write_text(text[:start] + rules.table() + text[end:])
+        return 0
+    sys.stdout.write(rules.table())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="astvmap", description="vmap for plain NumPy, by source rewriting")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd = sub.add_parser("cache", help="show or clear the on-disk cache")
     cache_cmd.add_argument("action", choices=["info", "clear"])
     cache_cmd.set_defaults(run=cmd_cache)
+    rules_cmd = sub.add_parser("rules", help="print the table of supported functions (markdown)")
+    rules_cmd.add_argument("--update-readme", action="store_true", help="rewrite the table in README.md")
+    rules_cmd.set_defaults(run=cmd_rules)
     return parser
 
 

@@ -210,6 +210,28 @@ def _is_no_value(obj: Any) -> bool:
     return type(obj).__name__ == "_NoValueType"
 
 
+FAMILY_TITLES = {
+    "elementwise": "Elementwise (every ufunc, operators, math.*)",
+    "reductions": "Reductions",
+    "axis_ops": "Axis operations and joining",
+    "shape_ops": "Shape operations",
+    "creation": "Array creation",
+    "linalg": "Linear algebra",
+    "builtins_": "Python builtins",
+}
+
+
+def table() -> str:
+    """The README's table of supported functions, generated from the registry."""
+    lines = ["| family | count | functions |", "|---|---|---|"]
+    for family, title in FAMILY_TITLES.items():
+        names = sorted(set(CATALOGUE.get(family, [])))
+        lines.append(f"| {title} | {len(names)} | {', '.join(f'`{n}`' for n in names)} |")
+    total = len({n for names in CATALOGUE.values() for n in names})
+    lines.append(f"| **total** | **{total}** | |")
+    return "\n".join(lines) + "\n"
+
+
 def first_param(fn: Any) -> str:
     return next(iter(inspect.signature(fn).parameters))
 
