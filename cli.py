@@ -13,12 +13,17 @@ import importlib.util
 import sys
 import time
 import types
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parent.parent if Path(__file__).resolve().parent.name == "astvmap" else Path(__file__).resolve().parent
+REPO = (
+    Path(__file__).resolve().parent.parent
+    if Path(__file__).resolve().parent.name == "astvmap"
+    else Path(__file__).resolve().parent
+)
 FIXTURES = REPO / "fixtures"
 
 
@@ -35,7 +40,11 @@ def load_module(path: Path) -> types.ModuleType:
 
 
 def fixture_files(directory: Path = FIXTURES) -> list[Path]:
-    return sorted(p for p in directory.glob("*.py") if not p.name.endswith(".vmap.py") and not p.name.startswith("_"))
+    return sorted(
+        p
+        for p in directory.glob("*.py")
+        if not p.name.endswith(".vmap.py") and not p.name.startswith("_")
+    )
 
 
 # ------------------------------------------------------------------ demo
@@ -56,7 +65,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.only:
         files = [f for f in files if f.stem in args.only]
     print(f"astvmap demo: {len(files)} example programs from {args.fixtures}, batch {args.batch}\n")
-    print(f"{'program':28} {'loop (ms)':>10} {'vmap (ms)':>10} {'speed-up':>9}  {'first call (ms)':>15}  matches loop")
+    print(
+        f"{'program':28} {'loop (ms)':>10} {'vmap (ms)':>10} {'speed-up':>9}  {'first call (ms)':>15}  matches loop"
+    )
     failures = 0
     rng = np.random.default_rng(0)
     for path in files:
@@ -83,7 +94,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
             f"{path.stem:28} {t_loop * 1e3:10.1f} {t_vmap * 1e3:10.2f} {t_loop / t_vmap:8.0f}x  {first * 1e3:15.1f}  {ok}"
         )
     print("\nloop: the per-example function called in a Python loop and stacked (the oracle);")
-    print("vmap: the generated batched code, best of 5 warm calls; first call includes the rewrite.")
+    print(
+        "vmap: the generated batched code, best of 5 warm calls; first call includes the rewrite."
+    )
     return 1 if failures else 0
 
 
@@ -94,7 +107,9 @@ def _parse_axes(text: str | None, default: Any) -> Any:
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise SystemExit(f"astvmap: cannot read axes {text!r}: write them as in Python, e.g. 0,None or \"(0, {{'w': None}})\"") from None
+        raise SystemExit(
+            f"astvmap: cannot read axes {text!r}: write them as in Python, e.g. 0,None or \"(0, {{'w': None}})\""
+        ) from None
 
 
 def _shapes(text: list[str] | None) -> dict[str, tuple[int, ...]]:
@@ -147,14 +162,20 @@ def cmd_emit(args: argparse.Namespace) -> int:
         saved = Path(args.check).read_text()
         if saved == text:
             return 0
-        sys.stdout.writelines(difflib.unified_diff(saved.splitlines(True), text.splitlines(True), args.check, "generated"))
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                saved.splitlines(True), text.splitlines(True), args.check, "generated"
+            )
+        )
         return 1
     if args.diff:
         import inspect
 
         original = inspect.getsource(fn)
-        main = text[text.index("def "):]
-        diff = difflib.unified_diff(original.splitlines(True), main.splitlines(True), "original", "generated")
+        main = text[text.index("def ") :]
+        diff = difflib.unified_diff(
+            original.splitlines(True), main.splitlines(True), "original", "generated"
+        )
         out = "".join(diff)
         if sys.stdout.isatty():
             out = "\n".join(_colour(line) for line in out.split("\n"))
@@ -184,7 +205,9 @@ def cmd_cache(args: argparse.Namespace) -> int:
         if not info["enabled"]:
             print("disk cache: disabled (ASTVMAP_CACHE=0)")
         else:
-            print(f"location: {info['location']}\nentries:  {info['entries']}\nsize:     {info['bytes']} bytes")
+            print(
+                f"location: {info['location']}\nentries:  {info['entries']}\nsize:     {info['bytes']} bytes"
+            )
         return 0
     removed = cache.clear()
     print(f"removed {removed} cache entries")
@@ -206,10 +229,15 @@ def cmd_rules(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="astvmap", description="vmap for plain NumPy, by source rewriting")
+    parser = argparse.ArgumentParser(
+        prog="astvmap", description="vmap for plain NumPy, by source rewriting"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="vmap the example programs in fixtures/, check them against the loop, time them")
+    demo = sub.add_parser(
+        "demo",
+        help="vmap the example programs in fixtures/, check them against the loop, time them",
+    )
     demo.add_argument("--fixtures", default=str(FIXTURES), help="directory of example programs")
     demo.add_argument("--batch", type=int, default=2000, help="batch size (default 2000)")
     demo.add_argument("--only", nargs="*", help="names of the programs to run")
@@ -228,8 +256,14 @@ def build_parser() -> argparse.ArgumentParser:
     emit.add_argument("--in-axes", help="as in Python: 0,None or \"(0, {'w': None})\"")
     emit.add_argument("--out-axes", help="as in Python")
     emit.add_argument("--shape", nargs="*", help="example shapes, batch axis included: x=8,3 W=3,4")
-    emit.add_argument("--diff", action="store_true", help="unified diff of the original and generated function")
-    emit.add_argument("--check", metavar="FILE", help="exit 1 with a diff when FILE differs from the generated code")
+    emit.add_argument(
+        "--diff", action="store_true", help="unified diff of the original and generated function"
+    )
+    emit.add_argument(
+        "--check",
+        metavar="FILE",
+        help="exit 1 with a diff when FILE differs from the generated code",
+    )
     emit.add_argument("-o", "--output", help="write to this file")
     emit.set_defaults(run=cmd_emit)
 
@@ -237,7 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd.add_argument("action", choices=["info", "clear"])
     cache_cmd.set_defaults(run=cmd_cache)
     rules_cmd = sub.add_parser("rules", help="print the table of supported functions (markdown)")
-    rules_cmd.add_argument("--update-readme", action="store_true", help="rewrite the table in README.md")
+    rules_cmd.add_argument(
+        "--update-readme", action="store_true", help="rewrite the table in README.md"
+    )
     rules_cmd.set_defaults(run=cmd_rules)
     return parser
 

@@ -12,18 +12,18 @@ import dataclasses
 import functools
 import inspect
 import linecache
-import sys
 import threading
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optree
 
-from . import cache, pipeline
+from . import cache
 from .cache import Compiled
 from .errors import UnsupportedError, VmapError
-from .values import ARRAY, OBJECT, SCALAR, Val
+from .values import Val
 
 NAMESPACE = "astvmap"
 _registered: set[type] = set()
@@ -96,7 +96,9 @@ def resolve_target(fun: Any) -> Target:
         )
     if isinstance(fun, functools.partial):
         inner = resolve_target(fun.func)
-        return Target(inner.fn, inner.prefix_args + fun.args, {**inner.prefix_kwargs, **fun.keywords})
+        return Target(
+            inner.fn, inner.prefix_args + fun.args, {**inner.prefix_kwargs, **fun.keywords}
+        )
     if isinstance(fun, types.MethodType):
         inner = resolve_target(fun.__func__)
         return Target(inner.fn, (fun.__self__, *inner.prefix_args), inner.prefix_kwargs)
@@ -105,7 +107,9 @@ def resolve_target(fun: Any) -> Target:
     if isinstance(fun, types.FunctionType):
         code = fun.__code__
         if code.co_flags & (inspect.CO_GENERATOR | inspect.CO_ASYNC_GENERATOR):
-            raise TypeError(f"vmap cannot map the generator function {fun.__qualname__}: it yields values lazily")
+            raise TypeError(
+                f"vmap cannot map the generator function {fun.__qualname__}: it yields values lazily"
+            )
         if code.co_flags & inspect.CO_COROUTINE:
             raise TypeError(f"vmap cannot map the async function {fun.__qualname__}")
         return Target(fun)
@@ -114,8 +118,8 @@ def resolve_target(fun: Any) -> Target:
             f"vmap needs Python source, and {fun!r} is a built-in without it; "
             "wrap it in a def that calls it"
         )
-    if callable(fun) and hasattr(type(fun), "__call__"):
-        call = type(fun).__call__
+    call = getattr(type(fun), "__call__", None)  # noqa: B004 - the class's own __call__
+    if callable(fun) and call is not None:
         if isinstance(call, types.FunctionType):
             return resolve_target(types.MethodType(call, fun))
     raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
@@ -157,11 +161,17 @@ def vmap(
     README for the supported NumPy functions and Python constructs.
     """
     if axis_name is not None:
-        raise NotImplementedError("vmap(axis_name=...) (collectives across the batch) is not implemented yet")
+        raise NotImplementedError(
+            "vmap(axis_name=...) (collectives across the batch) is not implemented yet"
+        )
     if chunk_size is not None:
-        raise NotImplementedError("vmap(chunk_size=...) is not implemented yet; call it on slices of the batch")
+        raise NotImplementedError(
+            "vmap(chunk_size=...) is not implemented yet; call it on slices of the batch"
+        )
     if randomness != "error":
-        raise NotImplementedError("vmap(randomness=...) is not implemented yet; random calls raise UnsupportedError")
+        raise NotImplementedError(
+            "vmap(randomness=...) is not implemented yet; random calls raise UnsupportedError"
+        )
     _check_axes_spec(in_axes, "in_axes")
     _check_axes_spec(out_axes, "out_axes")
     if not isinstance(in_axes, (int, tuple, list, type(None))) or isinstance(in_axes, bool):
@@ -205,7 +215,9 @@ class VmappedFunction:
         # @vmap on a method: bind like a function would.
         if obj is None:
             return self
-        return VmappedFunction(types.MethodType(self.fun, obj), self.in_axes, self.out_axes, self.axis_size)
+        return VmappedFunction(
+            types.MethodType(self.fun, obj), self.in_axes, self.out_axes, self.axis_size
+        )
 
     # -------------------------------------------------------------- call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -213,7 +225,9 @@ class VmappedFunction:
         if fast is not None:
             moved, key, size = fast
             for compiled, plan in self._entries.get(key, ()):
-                if not compiled.guards or guards_hold(compiled, self.target.fn, self._arguments(moved, plan)):
+                if not compiled.guards or guards_hold(
+                    compiled, self.target.fn, self._arguments(moved, plan)
+                ):
                     return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
         prepared = self.prepare(args, kwargs)
         compiled = self.specialise(prepared)
@@ -276,6 +290,8 @@ class VmappedFunction:
 
     def specialise(self, p: Prepared) -> Compiled:
         """The compiled specialisation for these arguments: memory, disk, or a fresh transform."""
+        from . import pipeline  # the rewrite machinery (libcst, black) loads on first use
+
         fn = self.target.fn
         code = fn.__code__
         for compiled in cache.memory_get(code, p.key):
@@ -308,18 +324,18 @@ class VmappedFunction:
 
 
 def guards_hold(compiled: Compiled, fn: types.FunctionType, arguments: dict[str, Any]) -> bool:
-    from .rewrite import signature
+    from .guards import describe, origin_value, signature
 
     for g in compiled.guards:
         try:
-            obj = pipeline.origin_value(g.origin, fn, arguments)
+            obj = origin_value(g.origin, fn, arguments)
         except (KeyError, AttributeError, ValueError):
             return False
         if g.expect[0] == "is":
             if id(obj) != g.expect[1]:
                 return False
         elif g.expect[0] == "named":
-            if pipeline.describe(obj) != g.expect[1]:
+            if describe(obj) != g.expect[1]:
                 return False
         elif signature(obj) != g.expect:
             return False
@@ -361,7 +377,9 @@ def _leaf_axes(prefix: Any, arg: Any, i: int) -> list[Any]:
 
 
 def _is_arraylike(x: Any) -> bool:
-    return isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)) or hasattr(x, "__array__")
+    return isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)) or hasattr(
+        x, "__array__"
+    )
 
 
 def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
@@ -445,11 +463,15 @@ def _batch_size(vf: VmappedFunction, sizes: list[tuple[str, int]]) -> int:
         raise ValueError(f"vmap got inconsistent sizes for the mapped axes:\n{detail}")
     if not sizes:
         if vf.axis_size is None:
-            raise ValueError("vmap must have at least one non-None value in in_axes, or be given axis_size")
+            raise ValueError(
+                "vmap must have at least one non-None value in in_axes, or be given axis_size"
+            )
         return vf.axis_size
     size = distinct.pop()
     if vf.axis_size is not None and vf.axis_size != size:
-        raise ValueError(f"vmap got axis_size={vf.axis_size} but the mapped arguments have size {size}")
+        raise ValueError(
+            f"vmap got axis_size={vf.axis_size} but the mapped arguments have size {size}"
+        )
     return size
 
 
@@ -488,7 +510,9 @@ def _tree_val(value: Any, origin: tuple | None) -> Val:
     if isinstance(value, dict):
         return Val.tree(dict, [(k, _tree_val(v, None)) for k, v in value.items()])
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        kids = [(f.name, _tree_val(getattr(value, f.name), None)) for f in dataclasses.fields(value)]
+        kids = [
+            (f.name, _tree_val(getattr(value, f.name), None)) for f in dataclasses.fields(value)
+        ]
         return Val.tree(type(value), kids)
     # Unmapped leaves: only their type and rank are relied on (the key holds them).
     return dataclasses.replace(Val.of_sample(value), origin=origin)
@@ -506,16 +530,23 @@ def _finish(value: Any, structure: Any, spec: Any, size: int, where: str) -> Any
         children = dict((_key(k), s) for k, s in structure[1])
         return _map_container(value, children, spec, size, where)
     if kind == "seq":
-        return type(value)(_finish(v, structure[1], _sub_spec(spec, i, where), size, f"{where}[{i}]") for i, v in enumerate(value))
+        return type(value)(
+            _finish(v, structure[1], _sub_spec(spec, i, where), size, f"{where}[{i}]")
+            for i, v in enumerate(value)
+        )
     batched = structure[1]
     if isinstance(spec, (tuple, list, dict)):
         leaves, treedef = _flatten(value)
         axes = _leaf_axes_out(spec, value, where)
-        return optree.tree_unflatten(treedef, [_finish_leaf(v, batched, a, size, where) for v, a in zip(leaves, axes)])
+        return optree.tree_unflatten(
+            treedef, [_finish_leaf(v, batched, a, size, where) for v, a in zip(leaves, axes)]
+        )
     if batched or spec is None:
         return _finish_leaf(value, batched, spec, size, where)
     leaves, treedef = _flatten(value)
-    return optree.tree_unflatten(treedef, [_finish_leaf(v, False, spec, size, where) for v in leaves])
+    return optree.tree_unflatten(
+        treedef, [_finish_leaf(v, False, spec, size, where) for v in leaves]
+    )
 
 
 def _key(k: Any) -> Any:
@@ -537,19 +568,38 @@ def _sub_spec(spec: Any, key: Any, where: str) -> Any:
 def _map_container(value: Any, children: dict, spec: Any, size: int, where: str) -> Any:
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         if isinstance(spec, (tuple, list)) and len(spec) != len(value):
-            raise ValueError(f"vmap out_axes={spec!r} does not match the {len(value)} fields of the {where}")
-        return type(value)(*[_finish(v, children[i], _sub_spec(spec, i, where), size, f"{where}.{f}") for i, (f, v) in enumerate(zip(value._fields, value))])
+            raise ValueError(
+                f"vmap out_axes={spec!r} does not match the {len(value)} fields of the {where}"
+            )
+        return type(value)(
+            *[
+                _finish(v, children[i], _sub_spec(spec, i, where), size, f"{where}.{f}")
+                for i, (f, v) in enumerate(zip(value._fields, value))
+            ]
+        )
     if isinstance(value, (tuple, list)):
         if isinstance(spec, (tuple, list)) and len(spec) != len(value):
-            raise ValueError(f"vmap out_axes={spec!r} has {len(spec)} entries but the {where} has {len(value)}")
-        return type(value)(_finish(v, children[i], _sub_spec(spec, i, where), size, f"{where}[{i}]") for i, v in enumerate(value))
+            raise ValueError(
+                f"vmap out_axes={spec!r} has {len(spec)} entries but the {where} has {len(value)}"
+            )
+        return type(value)(
+            _finish(v, children[i], _sub_spec(spec, i, where), size, f"{where}[{i}]")
+            for i, v in enumerate(value)
+        )
     if isinstance(value, dict):
-        return {k: _finish(v, children[k], _sub_spec(spec, k, where), size, f"{where}[{k!r}]") for k, v in value.items()}
+        return {
+            k: _finish(v, children[k], _sub_spec(spec, k, where), size, f"{where}[{k!r}]")
+            for k, v in value.items()
+        }
     if dataclasses.is_dataclass(value):
         out = object.__new__(type(value))
         for f in dataclasses.fields(value):
             sub = spec if not isinstance(spec, dict) else spec.get(f.name)
-            object.__setattr__(out, f.name, _finish(getattr(value, f.name), children[f.name], sub, size, f"{where}.{f.name}"))
+            object.__setattr__(
+                out,
+                f.name,
+                _finish(getattr(value, f.name), children[f.name], sub, size, f"{where}.{f.name}"),
+            )
         return out
     raise VmapError(f"internal: expected a container for the {where}, got {type(value).__name__}")
 
@@ -558,7 +608,9 @@ def _leaf_axes_out(spec: Any, value: Any, where: str) -> list[Any]:
     try:
         full = optree.tree_broadcast_prefix(spec, value, none_is_leaf=True, namespace=NAMESPACE)
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"vmap out_axes={spec!r} is not a tree prefix of the {where}: {exc}") from None
+        raise ValueError(
+            f"vmap out_axes={spec!r} is not a tree prefix of the {where}: {exc}"
+        ) from None
     return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
 
 
@@ -573,14 +625,18 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
             )
         arr = np.asarray(value)
         if not -arr.ndim <= axis < arr.ndim:
-            raise ValueError(f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim - 1}")
+            raise ValueError(
+                f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim - 1}"
+            )
         return np.moveaxis(arr, 0, axis) if axis % arr.ndim else arr
     if axis is None:
         return value
     arr = np.asarray(value)
     rank = arr.ndim + 1
     if not -rank <= axis < rank:
-        raise ValueError(f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim}")
+        raise ValueError(
+            f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim}"
+        )
     # An output that does not depend on the batch is repeated for every example.
     stacked = np.repeat(arr[None], size, axis=0)
     return np.moveaxis(stacked, 0, axis) if axis % rank else stacked
@@ -602,5 +658,4 @@ def _add_location_note(exc: BaseException, compiled: Compiled) -> None:
     if user_line is not None:
         original = linecache.getline(compiled.user_filename, user_line).strip()
         note += f"\n  from {compiled.user_filename}:{user_line}: {original}"
-    if sys.version_info >= (3, 11):
-        exc.add_note(note)
+    exc.add_note(note)

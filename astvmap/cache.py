@@ -69,9 +69,13 @@ class Compiled:
                 cells.append(user_fn.__closure__[code.co_freevars.index(var)])  # type: ignore[index]
             else:
                 cells.append(main.__closure__[i])  # type: ignore[index]
-        new = types.FunctionType(main.__code__, user_fn.__globals__, main.__name__, None, tuple(cells))
+        new = types.FunctionType(
+            main.__code__, user_fn.__globals__, main.__name__, None, tuple(cells)
+        )
         new.__module__, new.__qualname__ = main.__module__, main.__qualname__
-        return dataclasses.replace(self, functions={**self.functions, self.main: new}, origin=weakref.ref(user_fn))
+        return dataclasses.replace(
+            self, functions={**self.functions, self.main: new}, origin=weakref.ref(user_fn)
+        )
 
 
 def load(
@@ -148,7 +152,9 @@ def register_lines(filename: str, source: str) -> None:
 
 # ------------------------------------------------------------------ memory
 _lock = threading.RLock()
-_memory: weakref.WeakKeyDictionary[types.CodeType, dict[Any, list[Compiled]]] = weakref.WeakKeyDictionary()
+_memory: weakref.WeakKeyDictionary[types.CodeType, dict[Any, list[Compiled]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def memory_get(code: types.CodeType, key: Any) -> list[Compiled]:
@@ -237,7 +243,13 @@ def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
     directory = cache_dir()
     if directory is None:
         return
-    entry = {"format": FORMAT, "version": __version__, "key": key, "digest": _digest(payload), "payload": payload}
+    entry = {
+        "format": FORMAT,
+        "version": __version__,
+        "key": key,
+        "digest": _digest(payload),
+        "payload": payload,
+    }
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 import libcst as cst
 
@@ -67,7 +67,9 @@ def _paren(node: cst.BaseExpression) -> cst.BaseExpression:
 class Parenthesize(cst.CSTTransformer):
     """Add the parentheses that operator precedence requires."""
 
-    def leave_BinaryOperation(self, original: cst.BinaryOperation, node: cst.BinaryOperation) -> cst.BaseExpression:
+    def leave_BinaryOperation(
+        self, original: cst.BinaryOperation, node: cst.BinaryOperation
+    ) -> cst.BaseExpression:
         p = _BINARY[type(node.operator)]
         left, right = node.left, node.right
         if isinstance(node.operator, cst.Power):
@@ -83,13 +85,17 @@ class Parenthesize(cst.CSTTransformer):
                 right = _paren(right)
         return node.with_changes(left=left, right=right)
 
-    def leave_UnaryOperation(self, original: cst.UnaryOperation, node: cst.UnaryOperation) -> cst.BaseExpression:
+    def leave_UnaryOperation(
+        self, original: cst.UnaryOperation, node: cst.UnaryOperation
+    ) -> cst.BaseExpression:
         need = 4 if isinstance(node.operator, cst.Not) else 12
         if precedence(node.expression) < need:
             return node.with_changes(expression=_paren(node.expression))
         return node
 
-    def leave_Comparison(self, original: cst.Comparison, node: cst.Comparison) -> cst.BaseExpression:
+    def leave_Comparison(
+        self, original: cst.Comparison, node: cst.Comparison
+    ) -> cst.BaseExpression:
         left = _paren(node.left) if precedence(node.left) <= 5 else node.left
         comps = [
             c.with_changes(comparator=_paren(c.comparator)) if precedence(c.comparator) <= 5 else c
@@ -130,16 +136,17 @@ def header(
     )
 
 
-def assemble(
-    functions: list[cst.FunctionDef], head: str, np_name: str, uses_math: bool
-) -> str:
+def assemble(functions: list[cst.FunctionDef], head: str, np_name: str, uses_math: bool) -> str:
     """The module text (before black), with line markers."""
     imports = ["import numpy" if np_name == "numpy" else f"import numpy as {np_name}"]
     if uses_math:
         imports.insert(0, "import math")
     body = [cst.parse_statement(i) for i in imports]
     body += [f.visit(Parenthesize()) for f in functions]  # type: ignore[misc]
-    module = cst.Module(body=body, header=[cst.EmptyLine(comment=cst.Comment(c)) for c in head.rstrip("\n").split("\n")])
+    module = cst.Module(
+        body=body,
+        header=[cst.EmptyLine(comment=cst.Comment(c)) for c in head.rstrip("\n").split("\n")],
+    )
     return module.code
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .api import VmappedFunction, vmap
 
 
-def emit(fun: Callable, *example_args: Any, in_axes: Any = 0, out_axes: Any = 0, **example_kwargs: Any) -> str:
+def emit(
+    fun: Callable, *example_args: Any, in_axes: Any = 0, out_axes: Any = 0, **example_kwargs: Any
+) -> str:
     """The generated source for ``fun`` specialised on ``example_args``.
 
     The example arguments are only inspected (ranks, which leaves are mapped); the

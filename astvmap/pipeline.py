@@ -22,10 +22,10 @@ import types
 import weakref
 from typing import Any
 
-from . import cache, codegen, source
+from . import cache, source
 from .cache import Compiled
 from .errors import UnsupportedError
-from .rewrite import Guard, Program, Translator
+from .guards import Guard, localise, portable, resolve_owner
 from .values import NONE, TREE, Val
 
 
@@ -50,9 +50,14 @@ def transform(
 
     ``accept(compiled)`` says whether a disk entry's guards hold for the call.
     """
+    from . import codegen
+    from .rewrite import Program, Translator
+
     src = source.get_source(fn)  # source + parse
     shown = display_path(src.filename)
-    dkey = cache.disk_key([shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)])
+    dkey = cache.disk_key(
+        [shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)]
+    )
     for payload in cache.disk_entries(dkey):
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
@@ -99,14 +104,20 @@ def display_path(filename: str) -> str:
     return filename if rel.startswith("..") or filename.startswith("<") else rel
 
 
-def output_structure(val: Val, tr: Translator) -> Any:
+def output_structure(val: Val, tr: Any) -> Any:
     """Which parts of the output carry the batch axis, in a JSON-able form."""
     if val.kind == TREE and val.element is None and val.children:
-        return ["tree", [[k, output_structure(v, tr)] for k, v in val.children if not _alias_key(val, k)]]
+        return [
+            "tree",
+            [[k, output_structure(v, tr)] for k, v in val.children if not _alias_key(val, k)],
+        ]
     if val.kind == TREE and val.element is not None:
         return ["seq", output_structure(val.element, tr)]
     if val.kind == TREE and val.batched:
-        raise tr.unsupported_at(tr.source.node, "the function returns a container of batched values whose structure is not known")
+        raise tr.unsupported_at(
+            tr.source.node,
+            "the function returns a container of batched values whose structure is not known",
+        )
     if val.kind == NONE:
         return ["leaf", False]
     return ["leaf", bool(val.batched)]
@@ -114,11 +125,16 @@ def output_structure(val: Val, tr: Translator) -> Any:
 
 def _alias_key(val: Val, key: Any) -> bool:
     # NamedTuples are described both by index and by field name; keep the indices.
-    return isinstance(key, str) and val.container is not dict and val.container is not None and issubclass(val.container, tuple)
+    return (
+        isinstance(key, str)
+        and val.container is not dict
+        and val.container is not None
+        and issubclass(val.container, tuple)
+    )
 
 
 # -------------------------------------------------------------------- disk
-def _to_disk(dkey: str, compiled: Compiled, program: Program) -> None:
+def _to_disk(dkey: str, compiled: Compiled, program: Any) -> None:
     deps = {src.filename: src.digest for src, _ in program.origins.values()}
     deps[program.main.filename] = program.main.digest
     guards = [[list(_jsonable(g.origin)), list(portable(g))] for g in compiled.guards]
@@ -146,7 +162,10 @@ def _from_disk(dkey: str, payload: dict[str, Any], src: source.FunctionSource) -
         origins = {payload["main"]: src.fn}
         for name, owner in payload["owners"].items():
             fn = resolve_owner(src.fn, owner)
-            if not isinstance(fn, types.FunctionType) or fn.__qualname__ != payload["qualnames"][name]:
+            if (
+                not isinstance(fn, types.FunctionType)
+                or fn.__qualname__ != payload["qualnames"][name]
+            ):
                 return None
             if source.get_source(fn).digest != payload["digests"][name]:
                 return None
@@ -172,49 +191,3 @@ def _from_disk(dkey: str, payload: dict[str, Any], src: source.FunctionSource) -
 
 def _tupled(x: Any) -> Any:
     return tuple(_tupled(i) for i in x) if isinstance(x, list) else x
-
-
-def resolve_owner(fn: types.FunctionType, owner: list[str] | tuple[str, ...]) -> Any:
-    """Follow a chain of callee expressions (``helper``, ``mod.helper``) from ``fn``."""
-    current: Any = fn
-    for expr in owner:
-        first, *rest = expr.split(".")
-        current = source.lookup(current, first)
-        for attr in rest:
-            current = getattr(current, attr)
-    return current
-
-
-def describe(obj: Any) -> str:
-    """A name for a function, class or module that is the same in every process."""
-    if isinstance(obj, types.ModuleType):
-        return obj.__name__
-    return f"{getattr(obj, '__module__', None)}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
-
-
-def portable(g: Guard) -> tuple:
-    """Identity guards are saved by name; ``localise`` turns them back on load."""
-    if g.expect[0] == "is":
-        return ("named", g.expect[2])
-    return g.expect
-
-
-def localise(g: Guard, fn: types.FunctionType) -> Guard:
-    if g.expect[0] != "named" or g.origin[0] != "ns":
-        return g
-    obj = origin_value(g.origin, fn, {})
-    if describe(obj) != g.expect[1]:
-        raise ValueError("a named object changed")
-    return Guard(g.origin, ("is", id(obj), g.expect[1]))
-
-
-def origin_value(origin: tuple, fn: types.FunctionType, arguments: dict[str, Any]) -> Any:
-    """The object a guard is about, found the way the generated code will find it."""
-    if origin[0] == "arg":
-        obj, attrs = arguments[origin[1]], origin[2:]
-    else:
-        holder = resolve_owner(fn, origin[1])
-        obj, attrs = source.lookup(holder, origin[2]), origin[3:]
-    for attr in attrs:
-        obj = getattr(obj, attr)
-    return obj

@@ -18,7 +18,8 @@ import builtins
 import contextlib
 import dataclasses
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import libcst as cst
 import libcst.helpers
@@ -29,6 +30,7 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from .errors import UnsupportedError
+from .guards import Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
@@ -57,41 +59,6 @@ COMPARISONS = (
     cst.Equal,
     cst.NotEqual,
 )
-
-
-@dataclasses.dataclass(frozen=True)
-class Guard:
-    """A fact about an unbatched object that the generated code relies on.
-
-    ``origin`` says where the object is found at call time: ``("arg", name,
-    *attrs)`` or ``("ns", owner, name, *attrs)``, where ``owner`` is the chain of
-    callee expressions leading from the main function to the function in whose
-    namespace ``name`` is looked up. ``expect`` is ``signature(obj)``.
-    """
-
-    origin: tuple
-    expect: tuple
-
-
-def signature(obj: Any) -> tuple:
-    """The facts about an unbatched object the generated code depends on.
-
-    Arrays by rank; functions, modules and classes by identity (a redefined
-    helper must be transformed again); literals by value (they may be folded).
-    """
-    if isinstance(obj, (np.ndarray, np.generic)):
-        return ("array", np.ndim(obj))
-    if isinstance(obj, (float, complex)):
-        return ("type", type(obj).__name__)
-    if isinstance(obj, (bool, int, str)) or obj is None:
-        return ("value", type(obj).__name__, obj)
-    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj):
-        return ("value", "tuple", obj)
-    if isinstance(obj, (types.ModuleType, types.FunctionType, type, np.ufunc, types.BuiltinFunctionType)) or callable(obj):
-        from .pipeline import describe
-
-        return ("is", id(obj), describe(obj))
-    return ("object", type(obj).__module__, type(obj).__qualname__)
 
 
 class Program:
@@ -211,13 +178,17 @@ class Translator:
 
     # ------------------------------------------------------------ rule context
     def parse(self, template: str, **subs: cst.BaseExpression) -> cst.BaseExpression:
-        return libcst.helpers.parse_template_expression(template.replace("np.", f"{self.np}."), **subs)
+        return libcst.helpers.parse_template_expression(
+            template.replace("np.", f"{self.np}."), **subs
+        )
 
     def expand(self, code: cst.BaseExpression, count: int, after: int = 1) -> cst.BaseExpression:
         """Insert ``count`` new axes after the first ``after`` axes (the batch axis)."""
         if count <= 0:
             return code
-        elems = [_slice_all() for _ in range(after)] + [_index(cst.Name("None")) for _ in range(count)]
+        elems = [_slice_all() for _ in range(after)] + [
+            _index(cst.Name("None")) for _ in range(count)
+        ]
         return cst.Subscript(value=code, slice=elems)
 
     def batch_size(self) -> cst.BaseExpression:
@@ -231,13 +202,17 @@ class Translator:
             return self.parse(
                 "np.broadcast_to({x}, ({b}, *{x}.shape))", x=code, b=self.batch_size()
             )
-        return self.parse("np.broadcast_to({x}, ({b}, *np.shape({x})))", x=code, b=self.batch_size())
+        return self.parse(
+            "np.broadcast_to({x}, ({b}, *np.shape({x})))", x=code, b=self.batch_size()
+        )
 
     def materialise(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """An unbatched value copied along a new leading batch axis (writable)."""
         if val.kind == SCALAR:
             return self.parse("np.full({b}, {x})", x=code, b=self.batch_size())
-        return self.parse("np.repeat(np.asarray({x})[None], {b}, axis=0)", x=code, b=self.batch_size())
+        return self.parse(
+            "np.repeat(np.asarray({x})[None], {b}, axis=0)", x=code, b=self.batch_size()
+        )
 
     def unsupported(self, message: str, hint: str | None = None) -> UnsupportedError:
         return self.unsupported_at(self.current, message, hint)
@@ -287,9 +262,13 @@ class Translator:
                 if i == 0:
                     line = line.with_changes(leading_lines=stmt.leading_lines)
                 if i == len(smalls) - 1:
-                    line = line.with_changes(trailing_whitespace=_with_marker(stmt.trailing_whitespace, marker))
+                    line = line.with_changes(
+                        trailing_whitespace=_with_marker(stmt.trailing_whitespace, marker)
+                    )
                 else:
-                    line = line.with_changes(trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker))
+                    line = line.with_changes(
+                        trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
+                    )
                 out.append(line)
             return out
         handler = getattr(self, "stmt_" + type(stmt).__name__, None)
@@ -317,7 +296,9 @@ class Translator:
         if isinstance(node, cst.AnnAssign):
             if node.value is None:
                 return [node]
-            return self.assign(cst.Assign(targets=[cst.AssignTarget(node.target)], value=node.value))
+            return self.assign(
+                cst.Assign(targets=[cst.AssignTarget(node.target)], value=node.value)
+            )
         if isinstance(node, cst.AugAssign):
             return self.aug_assign(node)
         if isinstance(node, cst.Return):
@@ -328,7 +309,7 @@ class Translator:
         if isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
             return [node]
         if isinstance(node, cst.Assert):
-            return [self.assert_(node)]
+            return [self.assertTrue(node)]
         if isinstance(node, cst.Raise):
             if node.exc is not None:
                 _, val = self.expr(node.exc)
@@ -359,7 +340,9 @@ class Translator:
         code, val = self.expr(node.value)
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
             target, code = self.setitem(node.targets[0].target, val, code)
-            return [node.with_changes(targets=[node.targets[0].with_changes(target=target)], value=code)]
+            return [
+                node.with_changes(targets=[node.targets[0].with_changes(target=target)], value=code)
+            ]
         if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Tuple, cst.List)):
             code, val = self.unpackable(code, val, len(node.targets[0].target.elements))
         targets = []
@@ -367,7 +350,9 @@ class Translator:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
         return [node.with_changes(targets=targets, value=code)]
 
-    def unpackable(self, code: cst.BaseExpression, val: Val, n: int) -> tuple[cst.BaseExpression, Val]:
+    def unpackable(
+        self, code: cst.BaseExpression, val: Val, n: int
+    ) -> tuple[cst.BaseExpression, Val]:
         """Unpacking a batched array iterates its first per-example axis."""
         if val.kind == ARRAY and val.batched:
             if not val.rank:
@@ -378,7 +363,9 @@ class Translator:
             )
         return code, val
 
-    def bind_target(self, target: cst.BaseAssignTargetExpression, val: Val) -> cst.BaseAssignTargetExpression:
+    def bind_target(
+        self, target: cst.BaseAssignTargetExpression, val: Val
+    ) -> cst.BaseAssignTargetExpression:
         if isinstance(target, cst.Name):
             self.env[target.value] = val
             self.weak.discard(target.value)
@@ -392,10 +379,14 @@ class Translator:
                 return target
             elems = []
             for i, elem in enumerate(target.elements):
-                elems.append(elem.with_changes(value=self.bind_target(elem.value, _element_val(val, i))))
+                elems.append(
+                    elem.with_changes(value=self.bind_target(elem.value, _element_val(val, i)))
+                )
             return target.with_changes(elements=elems)
         if isinstance(target, cst.Subscript):
-            raise self.unsupported("item assignment inside an unpacking target", "assign the item on its own line")
+            raise self.unsupported(
+                "item assignment inside an unpacking target", "assign the item on its own line"
+            )
         if isinstance(target, cst.Attribute):
             obj_code, _ = self.expr(target.value)
             if val.batched:
@@ -441,7 +432,12 @@ class Translator:
             buf = buf.with_batched(True)
             self.env[name] = buf
             buf_code = cst.Name(name)
-        if val.batched and region_rank is not None and val.rank is not None and val.rank < region_rank:
+        if (
+            val.batched
+            and region_rank is not None
+            and val.rank is not None
+            and val.rank < region_rank
+        ):
             code = self.expand(code, region_rank - val.rank)
         elif val.batched and (region_rank is None or val.rank is None):
             raise self.unsupported("cannot infer the rank of the assigned region")
@@ -457,7 +453,9 @@ class Translator:
             assert isinstance(code, cst.BinaryOperation)
             if before is not None and (before.batched or not val.batched) and name not in self.weak:
                 if before.kind != SCALAR:
-                    self.env[name] = dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
+                    self.env[name] = (
+                        dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
+                    )
                     return [node.with_changes(value=code.right, target=code.left)]
             # A Python scalar, or an unbatched array growing a batch axis: rebind.
             self.env[name] = val
@@ -467,7 +465,11 @@ class Translator:
             index, region_rank, _ = self.index(node.target, buf)
             rhs_code, rhs = self.expr(node.value)
             if not buf.batched and not rhs.batched and not any(v.batched for v in index.vals):
-                return [node.with_changes(target=node.target.with_changes(value=buf_code), value=rhs_code)]
+                return [
+                    node.with_changes(
+                        target=node.target.with_changes(value=buf_code), value=rhs_code
+                    )
+                ]
             return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
         code, val = self.expr(node.value)
         if val.batched:
@@ -497,7 +499,9 @@ class Translator:
             return code
         if val.kind == TREE and target.kind == TREE and isinstance(code, (cst.Tuple, cst.List)):
             elems = [
-                e.with_changes(value=self.conform(e.value, _element_val(val, i), _element_val(target, i)))
+                e.with_changes(
+                    value=self.conform(e.value, _element_val(val, i), _element_val(target, i))
+                )
                 for i, e in enumerate(code.elements)
             ]
             return code.with_changes(elements=elems)
@@ -528,7 +532,6 @@ class Translator:
         if node.orelse is not None:
             if isinstance(node.orelse, cst.If):
                 orelse_stmts = self.stmt_If(node.orelse, self._marker(node.orelse))
-                orelse = node.orelse  # replaced below
                 else_block: list[cst.BaseStatement] | cst.If = orelse_stmts
             else:
                 else_block = self.block(node.orelse.body.body)
@@ -550,17 +553,32 @@ class Translator:
             else:
                 new = new.with_changes(orelse=cst.Else(body=cst.IndentedBlock(else_block)))
         else:
-            new = new.with_changes(orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=else_block)))
+            new = new.with_changes(
+                orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=else_block))
+            )
         return [*pre, new]
 
-    def widen(self, env: dict[str, Val], merged: dict[str, Val], marker: str) -> list[cst.BaseStatement]:
+    def widen(
+        self, env: dict[str, Val], merged: dict[str, Val], marker: str
+    ) -> list[cst.BaseStatement]:
         """Statements that make names batched where the merged environment says so."""
         out: list[cst.BaseStatement] = []
         for name, val in env.items():
             target = merged.get(name)
-            if target is not None and target.batched and not val.batched and val.kind in (ARRAY, SCALAR):
-                stmt = cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(cst.Name(name), val))
-                out.append(cst.SimpleStatementLine([stmt], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)))
+            if (
+                target is not None
+                and target.batched
+                and not val.batched
+                and val.kind in (ARRAY, SCALAR)
+            ):
+                stmt = cst.Assign(
+                    [cst.AssignTarget(cst.Name(name))], self.materialise(cst.Name(name), val)
+                )
+                out.append(
+                    cst.SimpleStatementLine(
+                        [stmt], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
+                    )
+                )
                 if val.kind == SCALAR:
                     self.weak.add(name)
         return out
@@ -611,8 +629,15 @@ class Translator:
         self.env = _join_envs(head, self.env)
         orelse = node.orelse
         if orelse is not None:
-            orelse = orelse.with_changes(body=orelse.body.with_changes(body=self.block(orelse.body.body)))
-        return [*pre, node.with_changes(iter=iter_code, body=node.body.with_changes(body=body), orelse=orelse)]
+            orelse = orelse.with_changes(
+                body=orelse.body.with_changes(body=self.block(orelse.body.body))
+            )
+        return [
+            *pre,
+            node.with_changes(
+                iter=iter_code, body=node.body.with_changes(body=body), orelse=orelse
+            ),
+        ]
 
     def stmt_While(self, node: cst.While, marker: str) -> list[cst.BaseStatement]:
         self.current = node
@@ -738,7 +763,9 @@ class Translator:
         base_code, base = self.expr(node.value)
         return self.attribute(node, base_code, base)
 
-    def attribute(self, node: cst.Attribute, base_code: cst.BaseExpression, base: Val) -> tuple[cst.BaseExpression, Val]:
+    def attribute(
+        self, node: cst.Attribute, base_code: cst.BaseExpression, base: Val
+    ) -> tuple[cst.BaseExpression, Val]:
         attr = node.attr.value
         new = node.with_changes(value=base_code)
         if base.kind in (ARRAY, SCALAR) and (base.batched or base.static is NOVALUE):
@@ -780,9 +807,13 @@ class Translator:
                 "advanced indices separated by a slice change the axis order under vmap",
                 "index in two steps (x[idx1][:, idx2])",
             )
-        return node.with_changes(value=base_code, slice=index.batched_slice(self)), Val.array(rank, True)
+        return node.with_changes(value=base_code, slice=index.batched_slice(self)), Val.array(
+            rank, True
+        )
 
-    def subscript_container(self, node: cst.Subscript, base_code: cst.BaseExpression, base: Val) -> tuple[cst.BaseExpression, Val]:
+    def subscript_container(
+        self, node: cst.Subscript, base_code: cst.BaseExpression, base: Val
+    ) -> tuple[cst.BaseExpression, Val]:
         if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
             if base.batched:
                 raise self.unsupported("slicing a batched container")
@@ -790,7 +821,9 @@ class Translator:
         key_code, key = self.expr(node.slice[0].slice.value)
         new = node.with_changes(
             value=base_code,
-            slice=[node.slice[0].with_changes(slice=node.slice[0].slice.with_changes(value=key_code))],
+            slice=[
+                node.slice[0].with_changes(slice=node.slice[0].slice.with_changes(value=key_code))
+            ],
         )
         if key.batched:
             raise self.unsupported("indexing a container with a batched index")
@@ -810,7 +843,9 @@ class Translator:
         if base.kind == TREE and key.is_static and isinstance(key.static, slice):
             return new, Val(TREE, batched=base.batched)
         if base.batched:
-            raise self.unsupported("indexing a batched container with a value known only at run time")
+            raise self.unsupported(
+                "indexing a batched container with a value known only at run time"
+            )
         if base.sample is not NOVALUE and key.is_static:
             try:
                 return new, Val.of_sample(base.sample[key.static])
@@ -830,7 +865,9 @@ class Translator:
         left_code, left = self.expr(node.left)
         right_code, right = self.expr(node.right)
         if isinstance(node.operator, cst.MatrixMultiply):
-            return rules.linalg.matmul_operator(self, node, Arg(left_code, left), Arg(right_code, right))
+            return rules.linalg.matmul_operator(
+                self, node, Arg(left_code, left), Arg(right_code, right)
+            )
         if left.kind == TREE or right.kind == TREE or left.kind == OBJECT or right.kind == OBJECT:
             if left.batched or right.batched:
                 if left.kind == TREE or right.kind == TREE:
@@ -839,7 +876,9 @@ class Translator:
                         "build an array with np.array([...]) first",
                     )
             return node.with_changes(left=left_code, right=right_code), _opaque_result(left, right)
-        (lc, rc), val = rules.elementwise.align_binary(self, Arg(left_code, left), Arg(right_code, right))
+        (lc, rc), val = rules.elementwise.align_binary(
+            self, Arg(left_code, left), Arg(right_code, right)
+        )
         return node.with_changes(left=lc, right=rc), val
 
     def expr_UnaryOperation(self, node: cst.UnaryOperation) -> tuple[cst.BaseExpression, Val]:
@@ -847,7 +886,9 @@ class Translator:
         if isinstance(node.operator, cst.Not):
             if val.batched:
                 if val.rank not in (0, None):
-                    raise self.unsupported("`not` of a batched array (its truth value is ambiguous)")
+                    raise self.unsupported(
+                        "`not` of a batched array (its truth value is ambiguous)"
+                    )
                 return self.parse("np.logical_not({x})", x=code), Val.array(0, True)
             return node.with_changes(expression=code), Val(SCALAR, rank=0)
         result = val if not val.is_static else Val(val.kind, rank=val.rank)
@@ -862,10 +903,15 @@ class Translator:
             operands.append(self.expr(target.comparator))
         any_batched = any(v.batched for _, v in operands)
         if not any_batched:
-            comps = [c.with_changes(comparator=code) for c, (code, _) in zip(node.comparisons, operands[1:])]
-            return node.with_changes(left=left_code, comparisons=comps), Val(SCALAR, rank=0) if all(
-                v.kind == SCALAR for _, v in operands
-            ) else Val.array(_max_rank([v for _, v in operands]))
+            comps = [
+                c.with_changes(comparator=code)
+                for c, (code, _) in zip(node.comparisons, operands[1:])
+            ]
+            return node.with_changes(left=left_code, comparisons=comps), (
+                Val(SCALAR, rank=0)
+                if all(v.kind == SCALAR for _, v in operands)
+                else Val.array(_max_rank([v for _, v in operands]))
+            )
         for c in node.comparisons:
             if not isinstance(c.operator, COMPARISONS):
                 raise self.unsupported(
@@ -875,7 +921,9 @@ class Translator:
         pieces = []
         val = None
         for i, comp in enumerate(node.comparisons):
-            (a, b), v = rules.elementwise.align_binary(self, Arg(*operands[i]), Arg(*operands[i + 1]))
+            (a, b), v = rules.elementwise.align_binary(
+                self, Arg(*operands[i]), Arg(*operands[i + 1])
+            )
             pieces.append(cst.Comparison(left=a, comparisons=[comp.with_changes(comparator=b)]))
             val = v if val is None else rules.elementwise.broadcast_val([val, v])
         if len(pieces) == 1:
@@ -894,7 +942,9 @@ class Translator:
                 "`and`/`or` on batched values is not supported yet",
                 "use & and | (or np.logical_and / np.logical_or) on boolean arrays",
             )
-        return node.with_changes(left=left_code, right=right_code), join(left, right) if left.kind == right.kind else Val(OBJECT)
+        return node.with_changes(left=left_code, right=right_code), (
+            join(left, right) if left.kind == right.kind else Val(OBJECT)
+        )
 
     def expr_IfExp(self, node: cst.IfExp) -> tuple[cst.BaseExpression, Val]:
         test_code, test = self.expr(node.test)
@@ -907,7 +957,14 @@ class Translator:
             # Only the branch Python would evaluate is translated.
             taken = node.body if test.static else node.orelse
             code, val = self.expr(taken)
-            return node.with_changes(test=test_code, body=code if test.static else node.body, orelse=node.orelse if test.static else code), val
+            return (
+                node.with_changes(
+                    test=test_code,
+                    body=code if test.static else node.body,
+                    orelse=node.orelse if test.static else code,
+                ),
+                val,
+            )
         body_code, body = self.expr(node.body)
         else_code, orelse = self.expr(node.orelse)
         if body.batched != orelse.batched:
@@ -915,7 +972,9 @@ class Translator:
                 body_code = self.materialise(body_code, body)
             else:
                 else_code = self.materialise(else_code, orelse)
-        return node.with_changes(test=test_code, body=body_code, orelse=else_code), join(body, orelse)
+        return node.with_changes(test=test_code, body=body_code, orelse=else_code), join(
+            body, orelse
+        )
 
     def expr_ListComp(self, node: cst.ListComp) -> tuple[cst.BaseExpression, Val]:
         saved = dict(self.env)
@@ -940,7 +999,9 @@ class Translator:
         inner = None
         for comp, iter_code, ifs in reversed(fors):
             inner = comp.with_changes(iter=iter_code, ifs=ifs, inner_for_in=inner)
-        return node.with_changes(elt=elt_code, for_in=inner), Val(TREE, batched=elt.batched, container=list, element=elt)
+        return node.with_changes(elt=elt_code, for_in=inner), Val(
+            TREE, batched=elt.batched, container=list, element=elt
+        )
 
     expr_GeneratorExp = expr_ListComp
 
@@ -994,7 +1055,9 @@ class Translator:
         target = callee.static if callee.is_static else callee.sample
         # A method of a user object, or a callable object: a user function with `self` first.
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
-            self_arg = receiver if receiver is not None else Arg(func_code, Val.of_sample(target.__self__))
+            self_arg = (
+                receiver if receiver is not None else Arg(func_code, Val.of_sample(target.__self__))
+            )
             target, args = target.__func__, [self_arg, *args]
         elif _is_callable_object(target):
             target, args = type(target).__call__, [Arg(func_code, callee), *args]
@@ -1024,7 +1087,9 @@ class Translator:
             "or move the call out of the vmapped function",
         )
 
-    def opaque_call(self, node: cst.Call, func_code: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
+    def opaque_call(
+        self, node: cst.Call, func_code: cst.BaseExpression
+    ) -> tuple[cst.BaseExpression, Val]:
         return node.with_changes(func=func_code), Val(OBJECT)
 
     def method_call(self, node: cst.Call, name: str, recv: Arg) -> tuple[cst.BaseExpression, Val]:
@@ -1038,7 +1103,9 @@ class Translator:
         rule = rules.METHODS.get(name)
         func = node.func
         assert isinstance(func, cst.Attribute)
-        site = CallSite(self, func.with_changes(value=recv.code), name, [recv, *args], kwargs, method=name)
+        site = CallSite(
+            self, func.with_changes(value=recv.code), name, [recv, *args], kwargs, method=name
+        )
         if rule is not None:
             return rule(site)
         if not site.any_batched:
@@ -1049,7 +1116,11 @@ class Translator:
         )
 
     def unbatched_result(
-        self, fn: types.FunctionType, func_code: cst.BaseExpression, args: list[Arg], kwargs: dict[str, Arg]
+        self,
+        fn: types.FunctionType,
+        func_code: cst.BaseExpression,
+        args: list[Arg],
+        kwargs: dict[str, Arg],
     ) -> Val:
         """What an unbatched call to a user function returns (its rank), found by analysing it.
 
@@ -1065,7 +1136,9 @@ class Translator:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
-            sub = Translator(self.program, src, params, src.name, (*self.owner, _code(func_code).strip()))
+            sub = Translator(
+                self.program, src, params, src.name, (*self.owner, _code(func_code).strip())
+            )
             with sub.dry():
                 _, ret = sub.translate()
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
@@ -1074,7 +1147,9 @@ class Translator:
         self.program.specialisations[key] = ("", ret)
         return ret
 
-    def bind_params(self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]) -> tuple[dict[str, Val], tuple]:
+    def bind_params(
+        self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]
+    ) -> tuple[dict[str, Val], tuple]:
         import inspect
 
         sig = inspect.signature(fn)
@@ -1213,7 +1288,12 @@ class Index:
             elif v.static is Ellipsis:
                 has_ellipsis = True
             elif v.kind == SCALAR or (v.kind == ARRAY and v.rank == 0):
-                if v.kind == ARRAY and not v.batched and v.sample is NOVALUE and v.static is NOVALUE:
+                if (
+                    v.kind == ARRAY
+                    and not v.batched
+                    and v.sample is NOVALUE
+                    and v.static is NOVALUE
+                ):
                     pass
                 consumed += 1
             elif v.kind in (ARRAY, TREE):
@@ -1240,7 +1320,9 @@ class Index:
                 consumed += 1
                 adv_rank = None
         index = Index(node, codes, vals)
-        separated = len(adv_positions) > 1 and adv_positions[-1] - adv_positions[0] + 1 != len(adv_positions)
+        separated = len(adv_positions) > 1 and adv_positions[-1] - adv_positions[0] + 1 != len(
+            adv_positions
+        )
         if base.rank is None or adv_rank is None:
             return index, None, bool(adv_positions) and base.batched and separated
         rank = base.rank - consumed + added + (adv_rank if adv_positions else 0)
@@ -1281,9 +1363,13 @@ def _namespace_val(obj: Any, name: str) -> Val:
         return Val(ARRAY, rank=np.ndim(obj), sample=obj)
     if isinstance(obj, (bool, int, float, complex, str, type(None))):
         return Val.const(obj)
-    if isinstance(obj, tuple) and all(isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj):
+    if isinstance(obj, tuple) and all(
+        isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj
+    ):
         return Val.const(obj)
-    if isinstance(obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, np.ufunc)) or callable(obj):
+    if isinstance(
+        obj, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type, np.ufunc)
+    ) or callable(obj):
         return Val(OBJECT, static=obj)
     if isinstance(obj, (tuple, list, dict)):
         return Val(OBJECT, sample=obj)
@@ -1367,9 +1453,11 @@ def _is_user_function(obj: Any) -> bool:
 
 
 def _is_callable_object(obj: Any) -> bool:
-    if isinstance(obj, (types.FunctionType, types.MethodType, type, types.BuiltinFunctionType, np.ufunc)):
+    if isinstance(
+        obj, (types.FunctionType, types.MethodType, type, types.BuiltinFunctionType, np.ufunc)
+    ):
         return False
-    call = getattr(type(obj), "__call__", None)
+    call = getattr(type(obj), "__call__", None)  # noqa: B004 - the class's own __call__
     return isinstance(call, types.FunctionType) and _is_user_function(call)
 
 
@@ -1378,7 +1466,9 @@ def _is_struct_class(cls: type) -> bool:
 
 
 def _struct_val(cls: type, args: list[Arg], kwargs: dict[str, Arg]) -> Val:
-    fields = list(cls._fields) if hasattr(cls, "_fields") else [f.name for f in dataclasses.fields(cls)]
+    fields = (
+        list(cls._fields) if hasattr(cls, "_fields") else [f.name for f in dataclasses.fields(cls)]
+    )
     kids = list(zip(fields, [a.val for a in args]))
     kids += [(k, a.val) for k, a in kwargs.items()]
     if issubclass(cls, tuple):
@@ -1389,8 +1479,17 @@ def _struct_val(cls: type, args: list[Arg], kwargs: dict[str, Arg]) -> Val:
 def _strip_samples(val: Val) -> Val:
     """A value returned by an unbatched call: what it is, not where it came from."""
     if val.kind == TREE:
-        return dataclasses.replace(val, children=tuple((k, _strip_samples(v)) for k, v in val.children), origin=None, sample=NOVALUE)
-    return dataclasses.replace(val, origin=None, sample=NOVALUE) if val.kind in (ARRAY, SCALAR) else Val(val.kind)
+        return dataclasses.replace(
+            val,
+            children=tuple((k, _strip_samples(v)) for k, v in val.children),
+            origin=None,
+            sample=NOVALUE,
+        )
+    return (
+        dataclasses.replace(val, origin=None, sample=NOVALUE)
+        if val.kind in (ARRAY, SCALAR)
+        else Val(val.kind)
+    )
 
 
 def _describe_callee(obj: Any) -> str:
@@ -1400,7 +1499,9 @@ def _describe_callee(obj: Any) -> str:
     return f"{type(obj).__name__} from {module}" if module else type(obj).__name__
 
 
-def _rebuild_call(node: cst.Call, func_code: cst.BaseExpression, args: list[Arg], kwargs: dict[str, Arg]) -> cst.Call:
+def _rebuild_call(
+    node: cst.Call, func_code: cst.BaseExpression, args: list[Arg], kwargs: dict[str, Arg]
+) -> cst.Call:
     new_args = []
     ai = 0
     for a in node.args:
@@ -1416,7 +1517,11 @@ def _rebuild_call(node: cst.Call, func_code: cst.BaseExpression, args: list[Arg]
 
 def _val_key(v: Val) -> Any:
     if v.kind == TREE:
-        return ("tree", getattr(v.container, "__qualname__", None), tuple((k, _val_key(c)) for k, c in v.children))
+        return (
+            "tree",
+            getattr(v.container, "__qualname__", None),
+            tuple((k, _val_key(c)) for k, c in v.children),
+        )
     if v.kind == OBJECT and v.static is not NOVALUE:
         return ("static", id(v.static))
     if v.kind == SCALAR and v.static is not NOVALUE:

@@ -18,8 +18,6 @@ import textwrap
 import types
 from typing import Any
 
-import libcst as cst
-
 from .errors import VmapError
 
 
@@ -32,13 +30,25 @@ class FunctionSource:
     # ``line_offset + line`` is the file line of line ``line`` (1-based) of ``text``.
     line_offset: int
     text: str
-    module: cst.Module  # ``text`` parsed; its only statement is ``node``
-    node: cst.FunctionDef  # decorators stripped; a lambda is turned into a def
     is_lambda: bool
+    _parsed: Any = None
+
+    @property
+    def module(self) -> Any:
+        """``text`` parsed with libcst (on first use: a disk-cache hit never parses)."""
+        if self._parsed is None:
+            self._parsed = _parse(self)
+        return self._parsed[0]
+
+    @property
+    def node(self) -> Any:
+        """The def, decorators stripped; a lambda is turned into a def."""
+        self.module  # noqa: B018
+        return self._parsed[1]
 
     @property
     def name(self) -> str:
-        return self.node.name.value
+        return "lambda_" if self.is_lambda else self.fn.__code__.co_name
 
     @property
     def def_line(self) -> int:
@@ -83,16 +93,31 @@ def get_source(fn: types.FunctionType) -> FunctionSource:
     except (OSError, TypeError) as exc:
         raise VmapError(_no_source_message(fn)) from exc
     text = textwrap.dedent("".join(lines))
+    return FunctionSource(fn, filename, first - 1, text, is_lambda=False)
+
+
+def _parse(src: FunctionSource) -> tuple[Any, Any]:
+    import libcst as cst
+
+    if src.is_lambda:
+        # Parenthesised so that a lambda spread over several lines parses alone.
+        expr = cst.parse_expression("(" + src.text + ")")
+        assert isinstance(expr, cst.Lambda)
+        body = cst.IndentedBlock(
+            [cst.SimpleStatementLine([cst.Return(expr.body.with_changes(lpar=(), rpar=()))])]
+        )
+        fdef = cst.FunctionDef(name=cst.Name("lambda_"), params=expr.params, body=body)
+        return cst.Module(body=[fdef]), fdef
     try:
-        module = cst.parse_module(text)
+        module = cst.parse_module(src.text)
     except cst.ParserSyntaxError as exc:
-        raise VmapError(f"could not parse the source of {fn.__qualname__}: {exc}") from exc
+        raise VmapError(f"could not parse the source of {src.fn.__qualname__}: {exc}") from exc
     node = module.body[0]
     if not isinstance(node, cst.FunctionDef):
-        raise VmapError(f"the source of {fn.__qualname__} at {filename}:{first} is not a def")
-    node = node.with_changes(decorators=())
-    line_offset = first - 1
-    return FunctionSource(fn, filename, line_offset, text, module, node, is_lambda=False)
+        raise VmapError(
+            f"the source of {src.fn.__qualname__} at {src.filename}:{src.def_line} is not a def"
+        )
+    return module, node.with_changes(decorators=())
 
 
 def _no_source_message(fn: Any) -> str:
@@ -120,23 +145,8 @@ def _lambda_source(fn: types.FunctionType) -> FunctionSource:
         )
     segment = ast.get_source_segment(text, node)
     assert segment is not None
-    # Parenthesised so that a lambda spread over several lines parses alone.
-    expr = cst.parse_expression("(" + segment + ")")
-    assert isinstance(expr, cst.Lambda)
-    body = cst.IndentedBlock(
-        [cst.SimpleStatementLine([cst.Return(expr.body.with_changes(lpar=(), rpar=()))])]
-    )
-    fdef = cst.FunctionDef(name=cst.Name("lambda_"), params=expr.params, body=body)
-    # The def renders its body on line 2, where the lambda had it on its own line.
-    return FunctionSource(
-        fn,
-        filename,
-        node.lineno - 2,
-        segment,
-        cst.Module(body=[fdef]),
-        fdef,
-        is_lambda=True,
-    )
+    # The generated def renders the lambda's body on its line 2.
+    return FunctionSource(fn, filename, node.lineno - 2, segment, is_lambda=True)
 
 
 def _find_lambda(tree: ast.AST, code: types.CodeType) -> ast.Lambda | None:
@@ -144,7 +154,9 @@ def _find_lambda(tree: ast.AST, code: types.CodeType) -> ast.Lambda | None:
     positions = [
         (line, col, end_line, end_col)
         for line, end_line, col, end_col in code.co_positions()
-        if line is not None and col is not None and end_line is not None
+        if line is not None
+        and col is not None
+        and end_line is not None
         and (col, end_col) != (0, 0)  # RESUME and friends carry no real position
     ]
     candidates = []

@@ -10,7 +10,8 @@ both use them.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import optree
@@ -21,7 +22,10 @@ from .api import NAMESPACE, _flatten, _leaf_axes
 def _slice(arg: Any, prefix: Any, i: int, index: int) -> Any:
     leaves, treedef = _flatten(arg)
     axes = _leaf_axes(prefix, arg, i)
-    out = [leaf if ax is None else np.take(np.asarray(leaf), index, axis=ax) for leaf, ax in zip(leaves, axes)]
+    out = [
+        leaf if ax is None else np.take(np.asarray(leaf), index, axis=ax)
+        for leaf, ax in zip(leaves, axes)
+    ]
     return optree.tree_unflatten(treedef, out)
 
 
@@ -35,7 +39,14 @@ def batch_size(args: tuple, in_axes: Any) -> int:
     raise ValueError("no mapped argument")
 
 
-def loop(f: Callable, args: tuple, in_axes: Any = 0, out_axes: Any = 0, size: int | None = None, **kwargs: Any) -> Any:
+def loop(
+    f: Callable,
+    args: tuple,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    size: int | None = None,
+    **kwargs: Any,
+) -> Any:
     """What vmap promises to compute, written as the obvious Python loop."""
     axes = in_axes if isinstance(in_axes, (tuple, list)) else [in_axes] * len(args)
     n = batch_size(args, in_axes) if size is None else size
@@ -47,7 +58,9 @@ def loop(f: Callable, args: tuple, in_axes: Any = 0, out_axes: Any = 0, size: in
         raise ValueError("the loop oracle is undefined for an empty batch")
     leaves0, treedef = _flatten(results[0])
     per_leaf = [[_flatten(r)[0][j] for r in results] for j in range(len(leaves0))]
-    full = optree.tree_broadcast_prefix(out_axes, results[0], none_is_leaf=True, namespace=NAMESPACE)
+    full = optree.tree_broadcast_prefix(
+        out_axes, results[0], none_is_leaf=True, namespace=NAMESPACE
+    )
     out_leaf_axes = optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
     stacked = []
     for values, ax in zip(per_leaf, out_leaf_axes):
@@ -58,7 +71,9 @@ def loop(f: Callable, args: tuple, in_axes: Any = 0, out_axes: Any = 0, size: in
     return optree.tree_unflatten(treedef, stacked)
 
 
-def assert_same(got: Any, want: Any, rtol: float = 1e-9, atol: float = 1e-12, check_dtype: bool = True) -> None:
+def assert_same(
+    got: Any, want: Any, rtol: float = 1e-9, atol: float = 1e-12, check_dtype: bool = True
+) -> None:
     g_leaves, g_def = _flatten(got)
     w_leaves, w_def = _flatten(want)
     assert g_def == w_def, f"structure differs: {g_def} vs {w_def}"

@@ -109,7 +109,9 @@ class Val:
         return None
 
     def with_batched(self, batched: bool) -> Val:
-        return dataclasses.replace(self, batched=batched, static=NOVALUE, sample=NOVALUE, origin=None)
+        return dataclasses.replace(
+            self, batched=batched, static=NOVALUE, sample=NOVALUE, origin=None
+        )
 
     def describe(self) -> str:
         if self.kind == TREE:
@@ -131,9 +133,11 @@ def join(a: Val, b: Val) -> Val:
     """The least upper bound of two values (at a merge point or loop head)."""
     if a == b:
         return a
-    if a.kind == TREE and b.kind == TREE and [k for k, _ in a.children] == [
-        k for k, _ in b.children
-    ]:
+    if (
+        a.kind == TREE
+        and b.kind == TREE
+        and [k for k, _ in a.children] == [k for k, _ in b.children]
+    ):
         kids = [(k, join(va, vb)) for (k, va), (_, vb) in zip(a.children, b.children)]
         return Val.tree(a.container or tuple, kids)
     batched = a.batched or b.batched

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import libcst as cst
 import numpy as np
@@ -143,7 +144,11 @@ class Binding:
 
     def __init__(self, site: CallSite, signature_of: Any) -> None:
         self.site = site
-        sig = signature_of if isinstance(signature_of, inspect.Signature) else _signature(signature_of)
+        sig = (
+            signature_of
+            if isinstance(signature_of, inspect.Signature)
+            else _signature(signature_of)
+        )
         params = list(sig.parameters.values())
         self.args = list(site.args)
         self.codes: list[cst.BaseExpression] = [a.code for a in site.args]

@@ -7,7 +7,8 @@ example, so the batched code flattens all but the batch axis first.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import libcst as cst
 import numpy as np
@@ -28,7 +29,9 @@ def _others_unbatched(site: CallSite, x: Arg, name: str) -> None:
         raise site.unsupported(f"a batched argument other than the array to {name}")
 
 
-def axis_rule(fn: Callable, default_none_flattens: bool, rank_of: Callable[[int, Any, Any], int]) -> Callable:
+def axis_rule(
+    fn: Callable, default_none_flattens: bool, rank_of: Callable[[int, Any, Any], int]
+) -> Callable:
     """A rule for ``fn(a, ..., axis=...)`` returning an array.
 
     ``rank_of(rank, axis, binding)`` is the per-example output rank.
@@ -43,7 +46,9 @@ def axis_rule(fn: Callable, default_none_flattens: bool, rank_of: Callable[[int,
         _others_unbatched(site, x, fn.__name__)
         if not x.batched:
             rank = x.rank
-            return b.render(), Val.array(None if rank is None else maybe(lambda: rank_of(rank, b.value("axis", None), b)))
+            return b.render(), Val.array(
+                None if rank is None else maybe(lambda: rank_of(rank, b.value("axis", None), b))
+            )
         r = _need_rank(site, x)
         axis = b.value("axis", None)
         if axis is None and default_none_flattens:
@@ -261,7 +266,9 @@ def _join(
     pieces, literal_code = _pieces(site, seq)
     if seq.val.kind == TREE and seq.val.element is not None:
         if not seq.val.element.batched:
-            raise site.unsupported("joining a mix of batched and unbatched arrays from a comprehension")
+            raise site.unsupported(
+                "joining a mix of batched and unbatched arrays from a comprehension"
+            )
         r = seq.val.element.rank
         if r is None:
             raise site.unsupported("cannot infer the rank of the joined arrays")

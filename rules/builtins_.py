@@ -33,7 +33,11 @@ def len_rule(site: CallSite) -> Out:
 @register(builtins.abs)
 def abs_rule(site: CallSite) -> Out:
     x = site.args[0]
-    return site.render(), Val.array(x.rank, True) if x.batched else (x.val if x.val.kind == SCALAR else Val.array(x.rank))
+    return site.render(), (
+        Val.array(x.rank, True)
+        if x.batched
+        else (x.val if x.val.kind == SCALAR else Val.array(x.rank))
+    )
 
 
 def _scalar_operands(site: CallSite, name: str) -> None:
@@ -60,7 +64,10 @@ def _min_max(name: str, op: str) -> object:
             if x.val.kind == TREE and x.val.children:
                 from . import Arg
 
-                items = [Arg(site.ctx.parse("{x}[%d]" % i, x=x.code), v) for i, (_, v) in enumerate(x.val.children)]
+                items = [
+                    Arg(site.ctx.parse("{x}[%d]" % i, x=x.code), v)
+                    for i, (_, v) in enumerate(x.val.children)
+                ]
                 return _fold(site, items, op, name)
             raise site.unsupported(f"{name}() of this batched value")
         return _fold(site, site.args, op, name)
@@ -95,7 +102,11 @@ register(builtins.min)(_min_max("min", "<"))
 def sum_rule(site: CallSite) -> Out:
     x = site.args[0]
     if not site.any_batched:
-        return site.render(), Val(OBJECT) if x.val.kind != ARRAY else Val.array(None if x.rank is None else max(x.rank - 1, 0))
+        return site.render(), (
+            Val(OBJECT)
+            if x.val.kind != ARRAY
+            else Val.array(None if x.rank is None else max(x.rank - 1, 0))
+        )
     if x.val.kind == ARRAY:
         if not x.rank:
             raise site.unsupported("sum() of a batched scalar (the loop raises TypeError)")
@@ -164,7 +175,9 @@ def enumerate_rule(site: CallSite) -> Out:
     elem = _element(site, x.val)
     code = site.render()
     if x.batched and x.val.kind == ARRAY:
-        code = site.render([site.ctx.parse("np.moveaxis({x}, 1, 0)", x=x.code), *[a.code for a in site.args[1:]]])
+        code = site.render(
+            [site.ctx.parse("np.moveaxis({x}, 1, 0)", x=x.code), *[a.code for a in site.args[1:]]]
+        )
     pair = Val.tree(tuple, [(0, Val(SCALAR, rank=0)), (1, elem)])
     return code, Val(TREE, batched=elem.batched, container=list, element=pair)
 

@@ -53,7 +53,10 @@ def full_rule(site: CallSite) -> Out:
     fill_code = site.ctx.expand(fill.code, rank - fill.rank)
     target = cst.Tuple(
         [cst.Element(site.ctx.batch_size())]
-        + [cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d) for d in dims]
+        + [
+            cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d)
+            for d in dims
+        ]
     )
     dtype = b.get("dtype")
     code = site.ctx.parse("np.broadcast_to({f}, {t})", f=fill_code, t=target)
@@ -111,7 +114,9 @@ def linspace_rule(site: CallSite) -> Out:
     assert start is not None and stop is not None
     others = [a for a in [*site.args, *site.kwargs.values()] if a is not start and a is not stop]
     if any(a.batched for a in others):
-        raise site.unsupported("np.linspace with a batched num/axis", "use a fixed number of points")
+        raise site.unsupported(
+            "np.linspace with a batched num/axis", "use a fixed number of points"
+        )
     if b.value("retstep", False) if "retstep" in b else False:
         raise site.unsupported("np.linspace(..., retstep=True) under vmap")
     if not site.any_batched:
@@ -125,7 +130,14 @@ def linspace_rule(site: CallSite) -> Out:
         raise site.unsupported(f"axis {axis!r} is out of range in np.linspace")
     b.set("start", codes[0])
     b.set("stop", codes[1])
-    b.set("axis", cst.Integer(str(axis + 1 if axis >= 0 else axis)) if axis >= 0 else cst.parse_expression(str(axis)))
+    b.set(
+        "axis",
+        (
+            cst.Integer(str(axis + 1 if axis >= 0 else axis))
+            if axis >= 0
+            else cst.parse_expression(str(axis))
+        ),
+    )
     return b.render(), _fresh(val.rank + 1, True)
 
 
@@ -144,7 +156,9 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
     if val.kind == TREE and val.element is not None:
         elem = val.element
         if elem.kind == TREE:
-            raise site.unsupported("np.array of a comprehension of lists", "build each row with np.array first")
+            raise site.unsupported(
+                "np.array of a comprehension of lists", "build each row with np.array first"
+            )
         if elem.rank is None:
             raise site.unsupported("cannot infer the rank of the comprehension's elements")
         return site.ctx.parse("np.stack({xs}, axis=1)", xs=code), elem.rank + 1
@@ -154,7 +168,11 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
         any_unbatched = False
         for e, (_, child) in zip(code.elements, val.children):
             if child.kind == TREE:
-                c, r = _stacked(site, Arg(e.value, child)) if child.batched else (site.ctx.parse("np.array({x})", x=e.value), _static_rank(child))
+                c, r = (
+                    _stacked(site, Arg(e.value, child))
+                    if child.batched
+                    else (site.ctx.parse("np.array({x})", x=e.value), _static_rank(child))
+                )
                 if not child.batched:
                     any_unbatched = True
                 parts.append(c)
@@ -173,7 +191,9 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
         items = cst.List([cst.Element(p) for p in parts])
         if any_unbatched:
             # Unbatched entries are broadcast to the batch (Python numbers become arrays).
-            spread = cst.Call(func=site.ctx.parse("np.broadcast_arrays"), args=[cst.Arg(p) for p in parts])
+            spread = cst.Call(
+                func=site.ctx.parse("np.broadcast_arrays"), args=[cst.Arg(p) for p in parts]
+            )
             return site.ctx.parse("np.stack({xs}, axis=1)", xs=spread), rank + 1
         return site.ctx.parse("np.stack({xs}, axis=1)", xs=items), rank + 1
     raise site.unsupported("np.array of a batched sequence that is not a literal list")

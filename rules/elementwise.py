@@ -85,7 +85,9 @@ def ufunc_rule(site: CallSite) -> Out:
     where = site.kwargs.get("where")
     out = site.kwargs.get("out")
     if out is not None and site.any_batched:
-        raise site.unsupported(f"out= in a batched call to {ufunc.__name__}", "assign the result instead")
+        raise site.unsupported(
+            f"out= in a batched call to {ufunc.__name__}", "assign the result instead"
+        )
     operands = ins + ([where] if where is not None else [])
     codes, val = align(site.ctx, operands)
     kwargs = {k: a.code for k, a in site.kwargs.items()}
@@ -225,14 +227,18 @@ def math_rule(site: CallSite) -> Out:
     name = site.callee.__name__
     if not site.any_batched:
         vals = [a.val for a in site.args]
-        return site.keep(Val(SCALAR, rank=0) if all(v.kind == SCALAR for v in vals) else Val.array(0))
+        return site.keep(
+            Val(SCALAR, rank=0) if all(v.kind == SCALAR for v in vals) else Val.array(0)
+        )
     for a in site.args:
         if a.val.rank not in (0, None) or a.val.kind in (TREE, OBJECT):
             raise site.unsupported(f"math.{name} of a batched array (it takes scalars)")
     codes, val = align(site.ctx, site.args)
     ctx = site.ctx
     if name in MATH_INTEGER:
-        inner = cst.Call(func=ctx.parse(f"np.{MATH_INTEGER[name]}"), args=[cst.Arg(c) for c in codes])
+        inner = cst.Call(
+            func=ctx.parse(f"np.{MATH_INTEGER[name]}"), args=[cst.Arg(c) for c in codes]
+        )
         return ctx.parse("{x}.astype(int)", x=inner), val
     if name == "log":
         if len(codes) == 2:

@@ -60,7 +60,7 @@ def batched_matmul(ctx, a: Arg, b: Arg, op: str = "@") -> Out:
             if ra == 1:
                 return mm(b.code, a.code), out  # a vector dot: symmetric
             if ra == 2:
-                return mm(b.code, ctx.parse("{a}.mT", a=a.code)), out  # (A @ x_i) = x_i @ A.T
+                return mm(b.code, ctx.parse("{a}.T", a=a.code)), out  # (A @ x_i) = x_i @ A.T
             y = ctx.parse("{y}[..., None]", y=ctx.expand(b.code, ra - 2))
             return ctx.parse("{m}[..., 0]", m=mm(a.code, y)), out
         if ra > rb:
@@ -103,7 +103,9 @@ def matmul_rule(site: CallSite) -> Out:
         return site.render(), Val.array(None)
     a, b = site.args
     if not site.any_batched:
-        return site.render(), batched_matmul(site.ctx, a, b, "fn")[1] if a.rank and b.rank else Val.array(None)
+        return site.render(), (
+            batched_matmul(site.ctx, a, b, "fn")[1] if a.rank and b.rank else Val.array(None)
+        )
     return batched_matmul(site.ctx, a, b, "fn")
 
 
@@ -142,7 +144,9 @@ def _dot_rank(a: Arg, b: Arg) -> int | None:
 def inner_rule(site: CallSite) -> Out:
     a, b = site.args
     if not site.any_batched:
-        return site.render(), Val.array(None if a.rank is None or b.rank is None else max(a.rank + b.rank - 2, 0))
+        return site.render(), Val.array(
+            None if a.rank is None or b.rank is None else max(a.rank + b.rank - 2, 0)
+        )
     ra, rb = _rank(site.ctx, a), _rank(site.ctx, b)
     if ra == 1 and rb == 1:
         return batched_matmul(site.ctx, a, b)
@@ -189,7 +193,9 @@ def vdot_rule(site: CallSite) -> Out:
         return site.render(), Val.array(0)
     ca = site.ctx.parse("np.conj({x})", x=_flat_vector(site, a))
     cb = _flat_vector(site, b)
-    return batched_matmul(site.ctx, Arg(ca, Val.array(1, a.batched)), Arg(cb, Val.array(1, b.batched)))
+    return batched_matmul(
+        site.ctx, Arg(ca, Val.array(1, a.batched)), Arg(cb, Val.array(1, b.batched))
+    )
 
 
 @register(np.trace, methods=("trace",))
@@ -200,7 +206,7 @@ def trace_rule(site: CallSite) -> Out:
     if not site.any_batched:
         return b.render(), Val.array(None if x.rank is None else x.rank - 2)
     r = _need_rank(site, x)
-    for name, default in (("offset", 0), ("axis1", 0), ("axis2", 1)):
+    for name in ("offset", "axis1", "axis2"):
         if name in b and b.get(name).batched:  # type: ignore[union-attr]
             raise site.unsupported(f"a batched {name} in np.trace")
     a1, a2 = b.value("axis1", 0), b.value("axis2", 1)
@@ -235,7 +241,9 @@ def einsum_rule(site: CallSite) -> Out:
         out = spec.split("->")[1] if "->" in spec else None
         return site.render(), Val.array(len(out) if out is not None and "." not in out else None)
     if "->" not in spec:
-        raise site.unsupported("np.einsum without an explicit output ('->') under vmap", "write the output subscripts")
+        raise site.unsupported(
+            "np.einsum without an explicit output ('->') under vmap", "write the output subscripts"
+        )
     if "." in spec:
         raise site.unsupported("np.einsum with '...' under vmap", "name the axes explicitly")
     ins, out = spec.split("->")
@@ -245,12 +253,16 @@ def einsum_rule(site: CallSite) -> Out:
     return _einsum(site, list(zip(operands, terms)), out, extra_kwargs=True)
 
 
-def _einsum(site: CallSite, terms: list[tuple[Arg, str]], out: str, extra_kwargs: bool = False) -> Out:
+def _einsum(
+    site: CallSite, terms: list[tuple[Arg, str]], out: str, extra_kwargs: bool = False
+) -> Out:
     used = set("".join(t for _, t in terms) + out)
     batch = next(c for c in "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA" if c not in used)
     new_terms = [(batch + t) if a.batched else t for a, t in terms]
     subscripts = ",".join(new_terms) + "->" + batch + out
-    args = [cst.Arg(cst.SimpleString(repr(subscripts).replace("'", '"')))] + [cst.Arg(a.code) for a, _ in terms]
+    args = [cst.Arg(cst.SimpleString(repr(subscripts).replace("'", '"')))] + [
+        cst.Arg(a.code) for a, _ in terms
+    ]
     if extra_kwargs:
         args += [cst.Arg(a.code, keyword=cst.Name(k)) for k, a in site.kwargs.items()]
     return cst.Call(func=site.ctx.parse("np.einsum"), args=args), Val.array(len(out), True)
@@ -304,7 +316,9 @@ def qr_rule(site: CallSite) -> Out:
     mode = site.kwargs.get("mode") or (site.args[1] if len(site.args) > 1 else None)
     if mode is not None and mode.static not in ("reduced", "complete"):
         if site.any_batched:
-            raise site.unsupported("np.linalg.qr with mode other than 'reduced'/'complete' under vmap")
+            raise site.unsupported(
+                "np.linalg.qr with mode other than 'reduced'/'complete' under vmap"
+            )
     r = x.rank
     val = Val.array(r, x.batched)
     return site.render(), Val.tree(tuple, [(0, val), (1, val)])
@@ -338,9 +352,13 @@ def solve_rule(site: CallSite) -> Out:
     if rb == 1 and ra == 2:
         if not a.batched:
             # One factorisation of A for the whole batch: solve A X = B^T.
-            return site.ctx.parse("np.linalg.solve({a}, {b}.T).T", a=a.code, b=b.code), Val.array(1, True)
+            return site.ctx.parse("np.linalg.solve({a}, {b}.T).T", a=a.code, b=b.code), Val.array(
+                1, True
+            )
         if b.batched:
-            return site.ctx.parse("np.linalg.solve({a}, {b}[..., None])[..., 0]", a=a.code, b=b.code), Val.array(1, True)
+            return site.ctx.parse(
+                "np.linalg.solve({a}, {b}[..., None])[..., 0]", a=a.code, b=b.code
+            ), Val.array(1, True)
         return site.render(), Val.array(1, True)  # a stack of A with one vector b
     if rb == 1:
         raise site.unsupported("np.linalg.solve of a stack of matrices with a vector under vmap")

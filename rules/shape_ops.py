@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import libcst as cst
-import libcst.matchers as m
 import numpy as np
 
 from astvmap.values import ARRAY, SCALAR, TREE, Val
@@ -24,7 +23,9 @@ def shape_val(rank: int | None) -> Val:
     return Val.tree(tuple, [(i, Val(SCALAR, rank=0)) for i in range(rank)])
 
 
-def array_attribute(ctx: Any, node: cst.Attribute, code: cst.BaseExpression, val: Val, attr: str) -> Out:
+def array_attribute(
+    ctx: Any, node: cst.Attribute, code: cst.BaseExpression, val: Val, attr: str
+) -> Out:
     """``x.<attr>`` for an array ``x``."""
     r = val.rank
     if not val.batched:
@@ -62,17 +63,30 @@ def array_attribute(ctx: Any, node: cst.Attribute, code: cst.BaseExpression, val
     raise ctx.unsupported(f"the attribute .{attr} of a batched array")
 
 
-SHAPE_OF_BATCHED = m.Subscript(
-    value=m.Attribute(attr=m.Name("shape")),
-    slice=[m.SubscriptElement(slice=m.Slice(lower=m.Integer("1"), upper=None, step=None))],
-)
+def _is_batched_shape(code: cst.BaseExpression) -> bool:
+    """Is ``code`` the ``x.shape[1:]`` that ``.shape`` of a batched ``x`` becomes?"""
+    if not isinstance(code, cst.Subscript) or len(code.slice) != 1:
+        return False
+    value, sl = code.value, code.slice[0].slice
+    return (
+        isinstance(value, cst.Attribute)
+        and value.attr.value == "shape"
+        and isinstance(sl, cst.Slice)
+        and isinstance(sl.lower, cst.Integer)
+        and sl.lower.value == "1"
+        and sl.upper is None
+        and sl.step is None
+    )
 
 
 def shape_item(ctx: Any, base_code: cst.BaseExpression, key: int) -> cst.BaseExpression | None:
     """``x.shape[k]`` of a batched ``x`` reads ``x.shape[k + 1]``, not ``x.shape[1:][k]``."""
-    if isinstance(key, int) and not isinstance(key, bool) and m.matches(base_code, SHAPE_OF_BATCHED):
+    if isinstance(key, int) and not isinstance(key, bool) and _is_batched_shape(base_code):
         shape = base_code.value  # type: ignore[attr-defined]
-        return cst.Subscript(value=shape, slice=[cst.SubscriptElement(cst.Index(literal(key + 1 if key >= 0 else key)))])
+        return cst.Subscript(
+            value=shape,
+            slice=[cst.SubscriptElement(cst.Index(literal(key + 1 if key >= 0 else key)))],
+        )
     return None
 
 
@@ -85,7 +99,9 @@ def _batch_dim(ctx: Any, x: Arg) -> cst.BaseExpression:
 def _shape_elements(site: CallSite, shape: Arg) -> tuple[list[cst.BaseExpression], int | None]:
     """The dims of a per-example shape argument as code, and their number."""
     code = shape.code
-    if isinstance(code, (cst.Tuple, cst.List)) and not any(isinstance(e, cst.StarredElement) for e in code.elements):
+    if isinstance(code, (cst.Tuple, cst.List)) and not any(
+        isinstance(e, cst.StarredElement) for e in code.elements
+    ):
         return [e.value for e in code.elements], len(code.elements)
     if shape.val.kind == SCALAR or (shape.val.kind == ARRAY and shape.val.rank == 0):
         return [code], 1
@@ -111,15 +127,21 @@ def reshape_rule(site: CallSite) -> Out:
     x, shape = b.get("a"), b.get("shape") or b.get("newshape")
     assert x is not None and shape is not None
     if b.value("order", "C") not in ("C", None):
-        raise site.unsupported("reshape with order='F' under vmap", "transpose explicitly, then reshape")
+        raise site.unsupported(
+            "reshape with order='F' under vmap", "transpose explicitly, then reshape"
+        )
     dims, n = _shape_elements(site, shape)
     if shape.batched:
         raise site.unsupported("a reshape to a shape that depends on the batch")
     if not x.batched:
         return b.render(), Val.array(n)
-    new_shape = cst.Tuple([cst.Element(_batch_dim(site.ctx, x))] + [
-        cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d) for d in dims
-    ])
+    new_shape = cst.Tuple(
+        [cst.Element(_batch_dim(site.ctx, x))]
+        + [
+            cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d)
+            for d in dims
+        ]
+    )
     b.set("shape" if "shape" in b else "newshape", new_shape)
     return b.render(), Val.array(n, True)
 
@@ -128,7 +150,9 @@ def reshape_rule(site: CallSite) -> Out:
 def reshape_method(site: CallSite) -> Out:
     x = site.args[0]
     if "order" in site.kwargs and site.kwargs["order"].static not in ("C", None):
-        raise site.unsupported("reshape with order='F' under vmap", "transpose explicitly, then reshape")
+        raise site.unsupported(
+            "reshape with order='F' under vmap", "transpose explicitly, then reshape"
+        )
     rest = site.args[1:]
     if any(a.batched for a in rest):
         raise site.unsupported("a reshape to a shape that depends on the batch")
@@ -143,7 +167,11 @@ def reshape_method(site: CallSite) -> Out:
     call = cst.Call(
         func=cst.Attribute(value=x.code, attr=cst.Name("reshape")),
         args=[cst.Arg(_batch_dim(site.ctx, x)), *_args_with(dims)]
-        + [cst.Arg(a.code, keyword=cst.Name(k)) for k, a in site.kwargs.items() if k not in ("shape",)],
+        + [
+            cst.Arg(a.code, keyword=cst.Name(k))
+            for k, a in site.kwargs.items()
+            if k not in ("shape",)
+        ],
     )
     return call, Val.array(n, True)
 
@@ -198,7 +226,9 @@ def transpose_method(site: CallSite) -> Out:
     else:
         axes = None
     perm = _axes_literal(site, axes, r)
-    return site.ctx.parse("{x}.transpose%s" % ((0, *(k + 1 for k in perm)),), x=x.code), Val.array(r, True)
+    return site.ctx.parse("{x}.transpose%s" % ((0, *(k + 1 for k in perm)),), x=x.code), Val.array(
+        r, True
+    )
 
 
 def _need_rank(site: CallSite, x: Arg) -> int:
@@ -233,7 +263,9 @@ def shifting_rule(fn: Any, axis_params: tuple[str, ...], rank_change: Any = 0) -
         r = _need_rank(site, x)
         for p, v in values.items():
             if v is None:
-                raise site.unsupported(f"{fn.__name__} with {p}=None under vmap", f"pass {p}= explicitly")
+                raise site.unsupported(
+                    f"{fn.__name__} with {p}=None under vmap", f"pass {p}= explicitly"
+                )
             out_rank = rank if rank is not None else r
             check_rank = out_rank if fn is np.expand_dims else r
             _check(site, v, check_rank)
@@ -246,7 +278,9 @@ def shifting_rule(fn: Any, axis_params: tuple[str, ...], rank_change: Any = 0) -
 def _check(site: CallSite, axis: Any, rank: int) -> None:
     for a in axis if isinstance(axis, (tuple, list)) else (axis,):
         if not isinstance(a, int) or not -rank <= a < rank:
-            raise site.unsupported(f"axis {a!r} is out of range for a per-example array of rank {rank}")
+            raise site.unsupported(
+                f"axis {a!r} is out of range for a per-example array of rank {rank}"
+            )
 
 
 def _count(v: Any) -> int:
@@ -295,8 +329,17 @@ def broadcast_to_rule(site: CallSite) -> Out:
     b.set(
         "shape",
         cst.Tuple(
-            [cst.Element(site.ctx.parse("{x}.shape[0]", x=x.code) if isinstance(x.code, cst.Name) else site.ctx.batch_size())]
-            + [cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d) for d in dims]
+            [
+                cst.Element(
+                    site.ctx.parse("{x}.shape[0]", x=x.code)
+                    if isinstance(x.code, cst.Name)
+                    else site.ctx.batch_size()
+                )
+            ]
+            + [
+                cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d)
+                for d in dims
+            ]
         ),
     )
     return b.render(), Val.array(n, True)
@@ -366,4 +409,6 @@ def item_rule(site: CallSite) -> Out:
         return site.render(), Val(SCALAR, rank=0)
     if len(site.args) > 1:
         raise site.unsupported(".item(index) of a batched array", "index it first")
-    return site.ctx.parse("{x}.reshape({b})", x=x.code, b=_batch_dim(site.ctx, x)), Val.array(0, True)
+    return site.ctx.parse("{x}.reshape({b})", x=x.code, b=_batch_dim(site.ctx, x)), Val.array(
+        0, True
+    )

@@ -16,8 +16,12 @@ settings.register_profile(
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-settings.register_profile("dev", max_examples=10, deadline=None, suppress_health_check=list(HealthCheck))
-settings.register_profile("long", max_examples=500, deadline=None, suppress_health_check=list(HealthCheck))
+settings.register_profile(
+    "dev", max_examples=10, deadline=None, suppress_health_check=list(HealthCheck)
+)
+settings.register_profile(
+    "long", max_examples=500, deadline=None, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 

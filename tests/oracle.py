@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +14,16 @@ from astvmap.testing import assert_same, batch_size, loop
 __all__ = ["check", "loop", "assert_same", "batch_size"]
 
 
-def check(f: Callable, *args: Any, in_axes: Any = 0, out_axes: Any = 0, rtol: float = 1e-9, atol: float = 1e-12, check_dtype: bool = True, **kwargs: Any) -> Any:
+def check(
+    f: Callable,
+    *args: Any,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    rtol: float = 1e-9,
+    atol: float = 1e-12,
+    check_dtype: bool = True,
+    **kwargs: Any,
+) -> Any:
     """Assert ``vmap(f)(*args)`` equals the loop; return the result.
 
     Also checks that the caller's arrays are not modified.

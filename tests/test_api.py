@@ -133,7 +133,9 @@ def test_outputs_tuple_namedtuple_and_broadcast():
 
 def test_keyword_arguments_are_unmapped():
     X = rng.standard_normal((4, 3))
-    np.testing.assert_allclose(vmap(names.with_kwargs)(X, scale=2.0, shift=np.arange(3.0)), X * 2 + np.arange(3.0))
+    np.testing.assert_allclose(
+        vmap(names.with_kwargs)(X, scale=2.0, shift=np.arange(3.0)), X * 2 + np.arange(3.0)
+    )
     np.testing.assert_allclose(vmap(names.with_kwargs)(X), X)
 
 
@@ -253,9 +255,13 @@ def test_disk_cache_in_a_fresh_process(tmp_path):
         "print(time.perf_counter() - t)\n"
     )
     root = os.path.dirname(os.path.dirname(__file__))
-    first = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    first = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
+    )
     assert list(tmp_path.glob("*.json")), first.stderr
-    second = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True)
+    second = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True
+    )
     assert float(second.stdout) < float(first.stdout)
 
 

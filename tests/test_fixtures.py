@@ -74,4 +74,6 @@ def test_no_loop_over_the_batch_and_no_runtime_helper(path):
         return sum(isinstance(n, (ast.For, ast.While, ast.comprehension)) for n in ast.walk(tree))
 
     assert loops(generated) <= loops(original)
-    assert "astvmap" not in text.split("\n", 6)[-1], "generated code calls an astvmap runtime helper"
+    assert (
+        "astvmap" not in text.split("\n", 6)[-1]
+    ), "generated code calls an astvmap runtime helper"
