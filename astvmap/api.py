@@ -203,8 +203,8 @@ class VmappedFunction:
         self.axis_size = axis_size
         self.signature = inspect.signature(self.target.fn)
         self._lock = threading.Lock()
-        # Fast path: argument signature -> [(compiled, trailing default values)].
-        self._entries: dict[Any, list[tuple[Compiled, tuple]]] = {}
+        # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
+        self._entries: dict[Any, list[tuple[Compiled, tuple, Callable]]] = {}
         functools.update_wrapper(self, fun, updated=())
         self.__wrapped__ = fun
 
@@ -224,17 +224,16 @@ class VmappedFunction:
         fast = self._fast_map(args) if not kwargs else None
         if fast is not None:
             moved, key, size = fast
-            for compiled, plan in self._entries.get(key, ()):
-                if not compiled.guards or guards_hold(
-                    compiled, self.target.fn, self._arguments(moved, plan)
-                ):
+            for compiled, plan, holds in self._entries.get(key, ()):
+                if holds(self._arguments(moved, plan) if compiled.guards else None):
                     return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
         prepared = self.prepare(args, kwargs)
         compiled = self.specialise(prepared)
         if fast is not None and not self.target.prefix_kwargs:
             plan = tuple(prepared.call_args[len(self.target.prefix_args) + len(args) :])
             if not prepared.call_kwargs and len(self._entries) < 64:
-                self._entries.setdefault(fast[1], []).append((compiled, plan))
+                holds = guard_checker(compiled, self.target.fn)
+                self._entries.setdefault(fast[1], []).append((compiled, plan, holds))
         return self._run(compiled, prepared.call_args, prepared.call_kwargs, prepared.size)
 
     def _run(self, compiled: Compiled, args: Any, kwargs: dict, size: int) -> Any:
@@ -321,6 +320,44 @@ class VmappedFunction:
     def emit(self, *args: Any, **kwargs: Any) -> str:
         """The generated module for these example arguments (as ``astvmap emit`` prints it)."""
         return self.specialise(self.prepare(args, kwargs)).source
+
+
+def guard_checker(compiled: Compiled, fn: types.FunctionType) -> Callable[[Any], bool]:
+    """``guards_hold`` for one function, with global and closure lookups precomputed."""
+    import builtins
+
+    from .guards import signature
+
+    fast = []
+    slow = []
+    for g in compiled.guards:
+        origin = g.origin
+        if origin[0] == "ns" and not origin[1] and len(origin) == 3 and g.expect[0] in ("is", "array", "value", "type"):
+            name = origin[2]
+            code = fn.__code__
+            if name in code.co_freevars and fn.__closure__:
+                cell = fn.__closure__[code.co_freevars.index(name)]
+                fast.append((None, cell, name, g.expect))
+            else:
+                fast.append((fn.__globals__, vars(builtins), name, g.expect))
+        else:
+            slow.append(g)
+    partial = dataclasses.replace(compiled, guards=slow)
+
+    def holds(arguments: Any) -> bool:
+        for where, other, name, expect in fast:
+            try:
+                obj = other.cell_contents if where is None else (where[name] if name in where else other[name])
+            except (KeyError, ValueError):
+                return False
+            if expect[0] == "is":
+                if id(obj) != expect[1]:
+                    return False
+            elif signature(obj) != expect:
+                return False
+        return not slow or guards_hold(partial, fn, arguments or {})
+
+    return holds
 
 
 def guards_hold(compiled: Compiled, fn: types.FunctionType, arguments: dict[str, Any]) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+import types
 from collections.abc import Iterable
 
 import libcst as cst
@@ -136,11 +137,16 @@ def header(
     )
 
 
-def assemble(functions: list[cst.FunctionDef], head: str, np_name: str, uses_math: bool) -> str:
-    """The module text (before black), with line markers."""
-    imports = ["import numpy" if np_name == "numpy" else f"import numpy as {np_name}"]
-    if uses_math:
-        imports.insert(0, "import math")
+def assemble(functions: list[cst.FunctionDef], head: str, modules: dict[str, types.ModuleType]) -> str:
+    """The module text (before black), with line markers.
+
+    Every module the generated code names is imported, so the emitted text runs on
+    its own (given the user's other globals).
+    """
+    imports = []
+    for name, module in sorted(modules.items()):
+        full = module.__name__
+        imports.append(f"import {full}" if full == name else f"import {full} as {name}")
     body = [cst.parse_statement(i) for i in imports]
     body += [f.visit(Parenthesize()) for f in functions]  # type: ignore[misc]
     module = cst.Module(

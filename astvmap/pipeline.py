@@ -75,7 +75,7 @@ def transform(
         out_axes=options.out_axes,
         specialisation=spec,
     )
-    text = codegen.assemble(program.functions, head, program.np, program.uses_math)  # emit
+    text = codegen.assemble(program.functions, head, program.modules)  # emit
     text, line_map = codegen.finish(text, annotate=options.annotate)
     filename = f"<astvmap {src.name} {dkey[:12]}>"
     origins = {src.name: src.fn, **{n: s.fn for n, (s, _) in program.origins.items()}}

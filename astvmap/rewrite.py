@@ -74,7 +74,8 @@ class Program:
         self.origins: dict[str, tuple[FunctionSource, tuple[str, ...]]] = {}
         self.guards: dict[tuple, Guard] = {}
         self.taken: set[str] = set()
-        self.uses_math = False
+        # Modules the generated code names: imported at the top of the emitted module.
+        self.modules: dict[str, types.ModuleType] = {self.np: np}
 
     def fresh(self, base: str) -> str:
         name, i = base, 1
@@ -118,7 +119,8 @@ class Translator:
         self.pending: list[cst.BaseSmallStatement] = []
         self.return_val: Val | None = None  # the join of all return sites (pass 2)
         self.returns: list[Val] = []
-        self.batch_name: str | None = None
+        self.batch_name: str | None = None  # set when the code needs the batch size
+        self.local_names = set(_walk_names(source.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
         for node in _walk_names(source.node):
@@ -169,6 +171,7 @@ class Translator:
     def dry(self) -> Iterator[None]:
         """Translate for the abstract values only; the code produced is discarded."""
         saved = (self.pending, self.batch_name, set(self.weak))
+        self.pending = []
         self.dry_depth += 1
         try:
             yield
@@ -193,7 +196,10 @@ class Translator:
 
     def batch_size(self) -> cst.BaseExpression:
         if self.batch_name is None:
-            self.batch_name = self.program.fresh("batch_size")
+            name = "batch_size"
+            while name in self.local_names or name in self.source.fn.__globals__:
+                name += "_"
+            self.batch_name = name
         return cst.Name(self.batch_name)
 
     def broadcast(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
@@ -210,6 +216,8 @@ class Translator:
         """An unbatched value copied along a new leading batch axis (writable)."""
         if val.kind == SCALAR:
             return self.parse("np.full({b}, {x})", x=code, b=self.batch_size())
+        if val.kind == ARRAY and val.rank is not None:
+            return self.parse("np.repeat({x}[None], {b}, axis=0)", x=code, b=self.batch_size())
         return self.parse(
             "np.repeat(np.asarray({x})[None], {b}, axis=0)", x=code, b=self.batch_size()
         )
@@ -702,6 +710,8 @@ class Translator:
             return node, Val(OBJECT)
         val = dataclasses.replace(_namespace_val(obj, name), origin=("ns", self.owner, name))
         self.program.guard(val.origin, obj)
+        if isinstance(obj, types.ModuleType) and self.program.modules.get(name, obj) is obj:
+            self.program.modules[name] = obj
         return node, val
 
     def expr_Integer(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
@@ -1265,7 +1275,17 @@ class Index:
         adv_rank: int | None = 0
         adv_positions: list[int] = []
         has_ellipsis = False
-        for pos, el in enumerate(node.slice):
+        elements = list(node.slice)
+        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
+            # x[idx] with idx a tuple of index arrays (np.triu_indices) is x[idx[0], idx[1]].
+            code, v = tr.expr(elements[0].slice.value)
+            if v.kind == TREE and v.container is tuple and v.children and not v.batched:
+                elements = [
+                    cst.SubscriptElement(cst.Index(cst.Subscript(value=code, slice=[cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])))
+                    for i in range(len(v.children))
+                ]
+                node = node.with_changes(slice=elements)
+        for pos, el in enumerate(elements):
             sl = el.slice
             if isinstance(sl, cst.Slice):
                 parts = {}
@@ -1278,7 +1298,8 @@ class Index:
                         parts[part] = code
                 codes.append(el.with_changes(slice=sl.with_changes(**parts)))
                 vals.append(Val.const(slice(None)))
-                consumed += 1
+                consumed += 1  # a slice consumes an axis and keeps it
+                added += 1
                 continue
             code, v = tr.expr(sl.value)
             codes.append(el.with_changes(slice=sl.with_changes(value=code)))
@@ -1602,22 +1623,48 @@ def _mark_header(stmt: cst.BaseStatement, marker: str) -> cst.BaseStatement:
 
 
 def _strip_defaults(params: cst.Parameters) -> cst.Parameters:
-    """Defaults are bound by the wrapper from the original function, never re-evaluated."""
+    """The generated signature: literal defaults kept (for a reader calling it by hand).
 
-    def strip(p: cst.Param) -> cst.Param:
+    The wrapper always binds every argument from the original function's defaults,
+    so no default expression is ever evaluated in another scope; a non-literal
+    default (``W=np.eye(3)``) is dropped, and so is every earlier positional
+    default (a default may not precede a required parameter).
+    """
+
+    def strip(p: cst.Param, keep: bool) -> cst.Param:
+        if keep:
+            return p.with_changes(annotation=None)
         return p.with_changes(default=None, equal=cst.MaybeSentinel.DEFAULT, annotation=None)
 
+    positional = [*params.posonly_params, *params.params]
+    keep_flags = []
+    keep_rest = True
+    for p in reversed(positional):
+        keep_rest = keep_rest and p.default is not None and _is_literal(p.default)
+        keep_flags.append(keep_rest)
+    keep_flags.reverse()
+    n_pos = len(params.posonly_params)
     star = params.star_arg
     if isinstance(star, cst.Param):
         star = star.with_changes(annotation=None)
     star_kw = params.star_kwarg.with_changes(annotation=None) if params.star_kwarg else None
     return params.with_changes(
-        params=[strip(p) for p in params.params],
-        posonly_params=[strip(p) for p in params.posonly_params],
-        kwonly_params=[strip(p) for p in params.kwonly_params],
+        posonly_params=[strip(p, k) for p, k in zip(params.posonly_params, keep_flags[:n_pos])],
+        params=[strip(p, k) for p, k in zip(params.params, keep_flags[n_pos:])],
+        kwonly_params=[
+            strip(p, p.default is not None and _is_literal(p.default)) for p in params.kwonly_params
+        ],
         star_arg=star,
         star_kwarg=star_kw,
     )
+
+
+def _is_literal(node: cst.BaseExpression) -> bool:
+    try:
+        ast.literal_eval(_code(node))
+    except (ValueError, SyntaxError):
+        return False
+    return True
 
 
 def _keep_docstring_first(body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:

@@ -52,7 +52,8 @@ def axis_rule(
         r = _need_rank(site, x)
         axis = b.value("axis", None)
         if axis is None and default_none_flattens:
-            b.set(first, _flat(site, x))
+            if r != 1:  # a rank-1 example is already flat
+                b.set(first, _flat(site, x))
             b.set("axis", literal(1))
             return b.render(), Val.array(rank_of(r, None, b), True)
         normalise_axes(site, axis, r)
@@ -155,6 +156,9 @@ def roll_rule(site: CallSite) -> Out:
         return b.render(), Val.array(x.rank)
     r = _need_rank(site, x)
     axis = b.value("axis", None)
+    if axis is None and r == 1:
+        b.set("axis", literal(1))
+        return b.render(), Val.array(r, True)
     if axis is None:
         b.set("a", _flat(site, x))
         b.set("axis", literal(1))
@@ -342,11 +346,18 @@ def _as_concatenate(site: CallSite, code: cst.BaseExpression, axis: int, rank: i
     return site.ctx.parse("np.concatenate({xs}, axis=%d)" % axis, xs=code), Val.array(rank, True)
 
 
+def _unbatched_join_rank(site: CallSite, seq: Arg, least: int) -> Val:
+    ranks = [_piece_rank(p) for p in _pieces(site, seq)[0]]
+    if not ranks or None in ranks:
+        return Val.array(None)
+    return Val.array(max(max(ranks), least))  # type: ignore[type-var]
+
+
 @register(np.hstack)
 def hstack_rule(site: CallSite) -> Out:
     seq = site.args[0]
     if not seq.batched:
-        return site.render(), Val.array(None)
+        return site.render(), _unbatched_join_rank(site, seq, 1)
     pieces = _pieces(site, seq)[0]
     ranks = [_piece_rank(p) for p in pieces]
     one_d = all(r is not None and r <= 1 for r in ranks)
@@ -364,7 +375,7 @@ def hstack_rule(site: CallSite) -> Out:
 def vstack_rule(site: CallSite) -> Out:
     seq = site.args[0]
     if not seq.batched:
-        return site.render(), Val.array(None)
+        return site.render(), _unbatched_join_rank(site, seq, 2)
     code, ranks = _join(
         site,
         seq,

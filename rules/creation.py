@@ -236,3 +236,14 @@ def _literal_rank(val: Val) -> int | None:
         if len(ranks) == 1 and None not in ranks:
             return ranks.pop() + 1  # type: ignore[operator]
     return None
+
+
+@register(np.triu_indices, np.tril_indices, np.diag_indices)
+def index_tuple_rule(site: CallSite) -> Out:
+    if site.any_batched:
+        raise site.unsupported(f"np.{site.callee.__name__} with batched arguments")
+    count = 2
+    if site.callee is np.diag_indices:
+        ndim = site.args[1].static if len(site.args) > 1 else site.kwargs.get("ndim", None)
+        count = ndim if isinstance(ndim, int) else 2
+    return site.render(), Val.tree(tuple, [(i, Val.array(1)) for i in range(count)])

@@ -6,6 +6,7 @@ is ``x.shape[1:]``; a reshape to ``(n, m)`` becomes a reshape to ``(B, n, m)``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import libcst as cst
@@ -45,7 +46,7 @@ def array_attribute(
     if attr == "ndim":
         return ctx.parse("{x}.ndim - 1", x=code), Val.const(r)
     if attr == "size":
-        ctx.program.uses_math = True
+        ctx.program.modules["math"] = math
         return ctx.parse("math.prod({x}.shape[1:])", x=code), Val(SCALAR, rank=0)
     if attr in ("real", "imag"):
         return node, Val.array(r, True)
@@ -398,7 +399,7 @@ def size_rule(site: CallSite) -> Out:
         if x.batched:
             raise site.unsupported("np.size with an axis under vmap", "use x.shape[axis]")
         return site.render(), Val(SCALAR, rank=0)
-    site.ctx.program.uses_math = True
+    site.ctx.program.modules["math"] = math
     return site.ctx.parse("math.prod(np.shape({x})[1:])", x=x.code), Val(SCALAR, rank=0)
 
 

@@ -1,0 +1,124 @@
+"""Benchmark: vmap against hand-vectorised NumPy and the Python loop, in one run.
+
+    python benchmarks/bench.py [--batch 10000]
+
+The machine is shared and noisy, so everything is reported as ratios measured
+back to back (best of several repeats). Also measures the cold first call (rewrite
++ black + compile, disk cache off) and the warm per-call overhead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from astvmap import cache, vmap  # noqa: E402
+from cli import load_module  # noqa: E402
+
+
+def best(fn, *args, repeat=7):
+    out = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn(*args)
+        out = min(out, time.perf_counter() - t)
+    return out
+
+
+def loop_time(fn, args, in_axes, n=200):
+    """Seconds per example of the Python loop (timed on n examples, scaled)."""
+    axes = in_axes if isinstance(in_axes, (tuple, list)) else [in_axes] * len(args)
+    t = time.perf_counter()
+    for k in range(n):
+        fn(*[a if ax is None else np.take(a, k, axis=ax) for a, ax in zip(args, axes)])
+    return (time.perf_counter() - t) / n
+
+
+# Hand-vectorised versions, as a NumPy expert would write them for the batch.
+def hand_mlp_layer(x, W, b):
+    return np.tanh(x @ W + b)
+
+
+def hand_softmax(x):
+    z = x - x.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def hand_layernorm(x, g, b):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return g * (x - mu) / np.sqrt(var + 1e-5) + b
+
+
+def hand_pairwise_distances(p):
+    d = p[:, :, None, :] - p[:, None, :, :]
+    return np.sqrt((d**2).sum(-1))
+
+
+HAND = {
+    "mlp_layer": hand_mlp_layer,
+    "softmax": hand_softmax,
+    "layernorm": hand_layernorm,
+    "pairwise_distances": hand_pairwise_distances,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch", type=int, default=10000)
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    print(f"batch {args.batch}; times are best of 7; ratios measured back to back\n")
+    print(f"{'program':22} {'vmap / hand':>12} {'loop / vmap':>12}")
+    for name, hand in HAND.items():
+        module = load_module(ROOT / "fixtures" / f"{name}.py")
+        spec = module.VMAP
+        fn = getattr(module, spec["fn"])
+        batch_args = module.example(rng, args.batch)
+        v = vmap(fn, in_axes=spec["in_axes"], out_axes=spec.get("out_axes", 0))
+        np.testing.assert_allclose(v(*batch_args), hand(*batch_args), rtol=1e-9, atol=1e-12)
+        t_v = best(v, *batch_args)
+        t_h = best(hand, *batch_args)
+        t_l = loop_time(fn, batch_args, spec["in_axes"]) * args.batch
+        print(f"{name:22} {t_v / t_h:12.2f} {t_l / t_v:12.0f}")
+
+    # Cold first call: a fresh process-equivalent (memory and disk caches off).
+    os.environ["ASTVMAP_CACHE"] = "0"
+    cold = []
+    for name in HAND:
+        cache.memory_clear()
+        module = load_module(ROOT / "fixtures" / f"{name}.py")
+        spec = module.VMAP
+        fn = getattr(module, spec["fn"])
+        small = module.example(rng, 4)
+        t = time.perf_counter()
+        vmap(fn, in_axes=spec["in_axes"])(*small)
+        cold.append(time.perf_counter() - t)
+    print(f"\ncold first call (rewrite + black + compile): median {np.median(cold) * 1e3:.0f} ms")
+
+    x, W, b = rng.standard_normal((2, 3)), rng.standard_normal((3, 3)), rng.standard_normal(3)
+    v = vmap(hand_mlp_layer, in_axes=(0, None, None))
+    v(x, W, b)
+    n = 20000
+    t = time.perf_counter()
+    for _ in range(n):
+        v(x, W, b)
+    t_v = (time.perf_counter() - t) / n
+    t = time.perf_counter()
+    for _ in range(n):
+        hand_mlp_layer(x, W, b)
+    t_h = (time.perf_counter() - t) / n
+    print(f"warm per-call overhead (tiny inputs): {(t_v - t_h) * 1e6:.1f} us")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Programs that once broke astvmap; each is checked against the loop."""
+
+import numpy as np
+
+
+def slice_keeps_rank(x):
+    return x[:2] + np.ones((2, 3))
+
+
+def sort_slice_mean(s):
+    t = np.sort(s)
+    return t[1:4].mean()
+
+
+def rbf_gram(X):
+    K = np.exp(-np.sum((X[:, None, :] - X[None, :, :]) ** 2, axis=-1))
+    return K + np.eye(X.shape[0])
+
+
+def det_of_slice(v):
+    return np.linalg.det(v[1:])
+
+
+def fill_in_loop(x):
+    V = np.ones((4, 3))
+    for j in range(1, 3):
+        V[:, j] = x**j
+    return V
+
+
+def hstack_unbatched_then_matmul(pts, x):
+    return np.hstack([pts, pts]) @ x
+
+
+def math_module(x):
+    import math
+
+    return x * math.pi + np.log(2 * math.pi)
