@@ -268,7 +268,7 @@ class VmappedFunction:
                 return None
             if ax is None:
                 moved.append(arg)
-                sigs.append(arg.ndim)
+                sigs.append((arg.ndim, arg.dtype.kind))
                 continue
             nd = arg.ndim
             if not -nd <= ax < nd:
@@ -279,7 +279,7 @@ class VmappedFunction:
                     return None
                 size = n
             moved.append(arg if ax == 0 or ax == -nd else np.moveaxis(arg, ax, 0))
-            sigs.append(-nd)  # negative: mapped, of rank nd - 1 per example
+            sigs.append((-nd, arg.dtype.kind))  # negative: mapped, of rank nd - 1 per example
         if size < 0:
             return None
         return tuple(moved), tuple(sigs), size
@@ -456,8 +456,8 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
                 )
             sizes.append((where, arr.shape[ax]))
             new_leaves.append(np.moveaxis(arr, ax, 0) if ax % arr.ndim else arr)
-            sig.append(("mapped", arr.ndim - 1))
-            markers.append(_Mapped(arr.ndim - 1))
+            sig.append(("mapped", arr.ndim - 1, arr.dtype.kind))
+            markers.append(_Mapped(arr.ndim - 1, arr.dtype.kind))
         moved_args.append(optree.tree_unflatten(treedef, new_leaves))
         marker_args.append(optree.tree_unflatten(treedef, markers))
         arg_keys.append((treedef, tuple(sig)))
@@ -514,7 +514,7 @@ def _batch_size(vf: VmappedFunction, sizes: list[tuple[str, int]]) -> int:
 
 def _leaf_sig(leaf: Any) -> tuple:
     if isinstance(leaf, (np.ndarray, np.generic)):
-        return ("array", leaf.ndim)
+        return ("array", leaf.ndim, leaf.dtype.kind)
     if isinstance(leaf, (bool, int, float, complex)):
         return ("scalar", type(leaf).__name__)
     if isinstance(leaf, str) or leaf is None:
@@ -532,12 +532,13 @@ class _Mapped:
     """Stands for a mapped leaf (of this per-example rank) while binding parameters."""
 
     rank: int
+    dtype: str
 
 
 def _tree_val(value: Any, origin: tuple | None) -> Val:
     """The abstract value of one parameter: containers are walked, leaves typed."""
     if isinstance(value, _Mapped):
-        return Val.array(value.rank, batched=True)
+        return Val.array(value.rank, batched=True, dtype=value.dtype)
     if isinstance(value, tuple) and hasattr(value, "_fields"):
         kids = [(i, _tree_val(v, None)) for i, v in enumerate(value)]
         kids += [(f, kids[i][1]) for i, f in enumerate(value._fields)]

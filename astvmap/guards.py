@@ -38,7 +38,7 @@ def signature(obj: Any) -> tuple:
     helper must be transformed again); literals by value (they may be folded).
     """
     if isinstance(obj, (np.ndarray, np.generic)):
-        return ("array", np.ndim(obj))
+        return ("array", np.ndim(obj), obj.dtype.kind)
     if isinstance(obj, (float, complex)):
         return ("type", type(obj).__name__)
     if isinstance(obj, (bool, int, str)) or obj is None:

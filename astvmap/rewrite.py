@@ -30,6 +30,7 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from .errors import UnsupportedError
+from . import indexing
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
@@ -412,20 +413,16 @@ class Translator:
     def setitem(
         self, target: cst.Subscript, val: Val, code: cst.BaseExpression
     ) -> tuple[cst.Subscript, cst.BaseExpression]:
-        """``buf[index] = value``: the batch axis of ``buf`` is kept by a leading ``:``."""
+        """``buf[index] = value``; a batched index makes it a scatter."""
         buf_code, buf = self.expr(target.value)
         if buf.kind == TREE:
             if buf.batched or val.batched:
                 raise self.unsupported("item assignment into a container holding batched values")
             return target.with_changes(value=buf_code), code
-        index, region_rank, _ = self.index(target, buf)
-        if any(v.batched for v in index.vals):
-            raise self.unsupported(
-                "assignment with a batched index (a scatter) is not supported yet",
-                "build the result with np.where over a comparison with np.arange",
-            )
-        if not buf.batched and not val.batched:
-            return target.with_changes(value=buf_code, slice=index.codes), code
+        elems = indexing.classify(self, target, buf)
+        index_batched = any(e.batched for e in elems)
+        if not buf.batched and not val.batched and not index_batched:
+            return target.with_changes(value=buf_code, slice=[e.element for e in elems]), code
         if not buf.batched:
             # The buffer becomes batched: a private writable copy per example.
             if not isinstance(target.value, cst.Name) or buf.sample is not NOVALUE:
@@ -440,16 +437,14 @@ class Translator:
             buf = buf.with_batched(True)
             self.env[name] = buf
             buf_code = cst.Name(name)
-        if (
-            val.batched
-            and region_rank is not None
-            and val.rank is not None
-            and val.rank < region_rank
-        ):
+        new_target, region_rank = indexing.scatter_target(self, target, buf_code, buf, elems)
+        if val.batched:
+            if region_rank is None or val.rank is None:
+                raise self.unsupported("cannot infer the rank of the assigned region")
+            if val.rank > region_rank:
+                raise self.unsupported("the assigned value has more axes than the region")
             code = self.expand(code, region_rank - val.rank)
-        elif val.batched and (region_rank is None or val.rank is None):
-            raise self.unsupported("cannot infer the rank of the assigned region")
-        return target.with_changes(value=buf_code, slice=index.batched_slice(self)), code
+        return new_target, code
 
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
         op = type(node.operator)
@@ -469,16 +464,18 @@ class Translator:
             self.env[name] = val
             return [cst.Assign([cst.AssignTarget(cst.Name(name))], code)]
         if isinstance(node.target, cst.Subscript):
+            with self.dry():
+                _, buf = self.expr(node.target.value)
+                elems = indexing.classify(self, node.target, buf)
+                _, rhs = self.expr(node.value)
+            if buf.batched or rhs.batched or any(e.batched for e in elems):
+                # buf[i] += v is buf[i] = buf[i] + v, also for repeated indices.
+                return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
             buf_code, buf = self.expr(node.target.value)
-            index, region_rank, _ = self.index(node.target, buf)
-            rhs_code, rhs = self.expr(node.value)
-            if not buf.batched and not rhs.batched and not any(v.batched for v in index.vals):
-                return [
-                    node.with_changes(
-                        target=node.target.with_changes(value=buf_code), value=rhs_code
-                    )
-                ]
-            return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
+            elems = indexing.classify(self, node.target, buf)
+            rhs_code, _ = self.expr(node.value)
+            target = node.target.with_changes(value=buf_code, slice=[e.element for e in elems])
+            return [node.with_changes(target=target, value=rhs_code)]
         code, val = self.expr(node.value)
         if val.batched:
             raise self.unsupported("augmented assignment of a batched value to an attribute")
@@ -804,22 +801,8 @@ class Translator:
         base_code, base = self.expr(node.value)
         if base.kind == TREE or (base.kind == OBJECT and not base.batched):
             return self.subscript_container(node, base_code, base)
-        index, rank, adv_pos = self.index(node, base)
-        if not base.batched and not any(v.batched for v in index.vals):
-            return node.with_changes(value=base_code, slice=index.codes_as_slice()), Val.array(rank)
-        if any(v.batched for v in index.vals):
-            raise self.unsupported(
-                "indexing with a batched index (a gather) is not supported yet",
-                "use np.take_along_axis, or an index that does not depend on the batch",
-            )
-        if adv_pos:
-            raise self.unsupported(
-                "advanced indices separated by a slice change the axis order under vmap",
-                "index in two steps (x[idx1][:, idx2])",
-            )
-        return node.with_changes(value=base_code, slice=index.batched_slice(self)), Val.array(
-            rank, True
-        )
+        code, val, _ = indexing.subscript(self, node, base_code, base)
+        return code, val
 
     def subscript_container(
         self, node: cst.Subscript, base_code: cst.BaseExpression, base: Val
@@ -868,9 +851,6 @@ class Translator:
                 return new, Val(OBJECT)
         return new, Val(OBJECT)
 
-    def index(self, node: cst.Subscript, base: Val) -> tuple[Index, int | None, bool]:
-        return Index.build(self, node, base)
-
     def expr_BinaryOperation(self, node: cst.BinaryOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
         right_code, right = self.expr(node.right)
@@ -887,7 +867,7 @@ class Translator:
                     )
             return node.with_changes(left=left_code, right=right_code), _opaque_result(left, right)
         (lc, rc), val = rules.elementwise.align_binary(
-            self, Arg(left_code, left), Arg(right_code, right)
+            self, Arg(left_code, left), Arg(right_code, right), BINARY_UFUNCS[type(node.operator)]
         )
         return node.with_changes(left=lc, right=rc), val
 
@@ -899,9 +879,9 @@ class Translator:
                     raise self.unsupported(
                         "`not` of a batched array (its truth value is ambiguous)"
                     )
-                return self.parse("np.logical_not({x})", x=code), Val.array(0, True)
-            return node.with_changes(expression=code), Val(SCALAR, rank=0)
-        result = val if not val.is_static else Val(val.kind, rank=val.rank)
+                return self.parse("np.logical_not({x})", x=code), Val.array(0, True, "b")
+            return node.with_changes(expression=code), Val(SCALAR, rank=0, dtype="b")
+        result = val if not val.is_static else Val(val.kind, rank=val.rank, dtype=val.dtype)
         if val.is_static and val.kind == SCALAR:
             result = Val.const(_eval_unary(node, val.static))
         return node.with_changes(expression=code), result
@@ -918,9 +898,9 @@ class Translator:
                 for c, (code, _) in zip(node.comparisons, operands[1:])
             ]
             return node.with_changes(left=left_code, comparisons=comps), (
-                Val(SCALAR, rank=0)
+                Val(SCALAR, rank=0, dtype="b")
                 if all(v.kind == SCALAR for _, v in operands)
-                else Val.array(_max_rank([v for _, v in operands]))
+                else Val.array(_max_rank([v for _, v in operands]), dtype="b")
             )
         for c in node.comparisons:
             if not isinstance(c.operator, COMPARISONS):
@@ -936,6 +916,7 @@ class Translator:
             )
             pieces.append(cst.Comparison(left=a, comparisons=[comp.with_changes(comparator=b)]))
             val = v if val is None else rules.elementwise.broadcast_val([val, v])
+        val = dataclasses.replace(val, dtype="b")
         if len(pieces) == 1:
             return pieces[0].with_changes(lpar=node.lpar, rpar=node.rpar), val  # type: ignore[return-value]
         # A chained comparison is the elementwise `and` of its links.
@@ -1075,7 +1056,7 @@ class Translator:
         rule = rules.lookup(target)
         if rule is not None:
             site = CallSite(self, func_code, target, args, kwargs)
-            return rule(site)
+            return rules.with_dtype(site, rule(site))
         if not batched:
             code = _rebuild_call(node, func_code, args, kwargs)
             if _is_user_function(target):
@@ -1117,7 +1098,7 @@ class Translator:
             self, func.with_changes(value=recv.code), name, [recv, *args], kwargs, method=name
         )
         if rule is not None:
-            return rule(site)
+            return rules.with_dtype(site, rule(site))
         if not site.any_batched:
             return site.render(), Val(OBJECT)
         raise self.unsupported(
@@ -1255,111 +1236,6 @@ _BINOP_FOR_AUG = {
     cst.LeftShiftAssign: cst.LeftShift,
     cst.RightShiftAssign: cst.RightShift,
 }
-
-
-# ---------------------------------------------------------------- indexing
-@dataclasses.dataclass
-class Index:
-    """A subscript's index elements, translated, with their abstract values."""
-
-    node: cst.Subscript
-    codes: list[cst.SubscriptElement]
-    vals: list[Val]
-
-    @staticmethod
-    def build(tr: Translator, node: cst.Subscript, base: Val) -> tuple[Index, int | None, bool]:
-        codes: list[cst.SubscriptElement] = []
-        vals: list[Val] = []
-        consumed = 0  # per-example axes consumed by the index
-        added = 0  # new axes (None)
-        adv_rank: int | None = 0
-        adv_positions: list[int] = []
-        has_ellipsis = False
-        elements = list(node.slice)
-        if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
-            # x[idx] with idx a tuple of index arrays (np.triu_indices) is x[idx[0], idx[1]].
-            code, v = tr.expr(elements[0].slice.value)
-            if v.kind == TREE and v.container is tuple and v.children and not v.batched:
-                elements = [
-                    cst.SubscriptElement(cst.Index(cst.Subscript(value=code, slice=[cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])))
-                    for i in range(len(v.children))
-                ]
-                node = node.with_changes(slice=elements)
-        for pos, el in enumerate(elements):
-            sl = el.slice
-            if isinstance(sl, cst.Slice):
-                parts = {}
-                for part in ("lower", "upper", "step"):
-                    sub = getattr(sl, part)
-                    if sub is not None:
-                        code, v = tr.expr(sub)
-                        if v.batched:
-                            raise tr.unsupported("a slice bound that depends on the batch")
-                        parts[part] = code
-                codes.append(el.with_changes(slice=sl.with_changes(**parts)))
-                vals.append(Val.const(slice(None)))
-                consumed += 1  # a slice consumes an axis and keeps it
-                added += 1
-                continue
-            code, v = tr.expr(sl.value)
-            codes.append(el.with_changes(slice=sl.with_changes(value=code)))
-            vals.append(v)
-            if v.kind == NONE:
-                added += 1
-            elif v.static is Ellipsis:
-                has_ellipsis = True
-            elif v.kind == SCALAR or (v.kind == ARRAY and v.rank == 0):
-                if (
-                    v.kind == ARRAY
-                    and not v.batched
-                    and v.sample is NOVALUE
-                    and v.static is NOVALUE
-                ):
-                    pass
-                consumed += 1
-            elif v.kind in (ARRAY, TREE):
-                if v.kind == TREE:
-                    if v.batched:
-                        raise tr.unsupported("indexing with a list holding batched values")
-                    r = _tree_array_rank(v)
-                else:
-                    r = v.rank
-                    if base.rank is not None and r is not None and r > 0 and _maybe_bool(v):
-                        raise tr.unsupported(
-                            "boolean-mask indexing gives a result whose shape depends on the data",
-                            "use np.where(mask, x, 0) (or another fill value) instead",
-                        )
-                consumed += 1
-                adv_positions.append(pos)
-                if r is None or adv_rank is None:
-                    adv_rank = None
-                else:
-                    adv_rank = max(adv_rank, r)
-            else:
-                if v.batched:
-                    raise tr.unsupported("an index of unknown kind that depends on the batch")
-                consumed += 1
-                adv_rank = None
-        index = Index(node, codes, vals)
-        separated = len(adv_positions) > 1 and adv_positions[-1] - adv_positions[0] + 1 != len(
-            adv_positions
-        )
-        if base.rank is None or adv_rank is None:
-            return index, None, bool(adv_positions) and base.batched and separated
-        rank = base.rank - consumed + added + (adv_rank if adv_positions else 0)
-        if base.kind == ARRAY and consumed > base.rank and not has_ellipsis:
-            raise tr.unsupported(f"too many indices for a per-example array of rank {base.rank}")
-        return index, rank, base.batched and separated
-
-    def codes_as_slice(self) -> list[cst.SubscriptElement]:
-        return self.codes
-
-    def batched_slice(self, tr: Translator) -> list[cst.SubscriptElement]:
-        """The index for the batched array: a leading ``:`` keeps the batch axis."""
-        if self.vals and self.vals[0].static is Ellipsis:
-            return self.codes
-        first = cst.SubscriptElement(slice=cst.Slice(lower=None, upper=None))
-        return [first, *self.codes]
 
 
 # ---------------------------------------------------------------- helpers

@@ -52,11 +52,14 @@ class Val:
     # Where an unbatched sample came from, for guards: ("arg", name, *attrs) or
     # ("ns", owner, name, *attrs).
     origin: tuple | None = None
+    # NumPy dtype kind ('b', 'i', 'u', 'f', 'c') when known. Indexing needs it: a
+    # boolean index is a mask, an integer one a gather.
+    dtype: str | None = None
 
     # --- constructors -------------------------------------------------------
     @staticmethod
-    def array(rank: int | None, batched: bool = False) -> Val:
-        return Val(ARRAY, batched=batched, rank=rank)
+    def array(rank: int | None, batched: bool = False, dtype: str | None = None) -> Val:
+        return Val(ARRAY, batched=batched, rank=rank, dtype=dtype)
 
     @staticmethod
     def const(value: Any) -> Val:
@@ -64,7 +67,7 @@ class Val:
         if value is None:
             return Val(NONE, static=None)
         if isinstance(value, (bool, int, float, complex)):
-            return Val(SCALAR, rank=0, static=value)
+            return Val(SCALAR, rank=0, static=value, dtype=kind_of(value))
         if isinstance(value, (tuple, list)) and all(_is_literal(v) for v in value):
             items = tuple((i, Val.const(v)) for i, v in enumerate(value))
             return Val(TREE, rank=None, static=value, children=items, container=type(value))
@@ -88,9 +91,9 @@ class Val:
         if obj is None:
             return Val(NONE, static=None)
         if isinstance(obj, (np.ndarray, np.generic)):
-            return Val(ARRAY, rank=np.ndim(obj), sample=obj)
+            return Val(ARRAY, rank=np.ndim(obj), sample=obj, dtype=obj.dtype.kind)
         if isinstance(obj, (bool, int, float, complex)):
-            return Val(SCALAR, rank=0, sample=obj)
+            return Val(SCALAR, rank=0, sample=obj, dtype=kind_of(obj))
         return Val(OBJECT, sample=obj)
 
     # --- queries ------------------------------------------------------------
@@ -123,6 +126,36 @@ class Val:
         return "unbatched object"
 
 
+def kind_of(value: Any) -> str | None:
+    """The dtype kind NumPy gives a Python number or an array."""
+    if isinstance(value, bool):
+        return "b"
+    if isinstance(value, int):
+        return "i"
+    if isinstance(value, float):
+        return "f"
+    if isinstance(value, complex):
+        return "c"
+    dtype = getattr(value, "dtype", None)
+    return dtype.kind if dtype is not None else None
+
+
+_KIND_DTYPE = {"b": np.bool_, "i": np.int64, "u": np.uint64, "f": np.float64, "c": np.complex128}
+
+
+def result_kind(fn: Any, kinds: list[str | None]) -> str | None:
+    """The dtype kind of ``fn(*operands)`` given the operands' kinds, by asking NumPy."""
+    if any(k not in _KIND_DTYPE for k in kinds):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            out = fn(*[np.ones(1, dtype=_KIND_DTYPE[k]) for k in kinds])  # type: ignore[index]
+    except Exception:  # noqa: BLE001 - e.g. bitwise ops on floats: the loop raises too
+        return None
+    out = out[0] if isinstance(out, tuple) else out
+    return getattr(out, "dtype", None) and out.dtype.kind
+
+
 def _is_literal(v: Any) -> bool:
     return isinstance(v, (bool, int, float, complex, str, type(None))) or (
         isinstance(v, (tuple, list)) and all(_is_literal(x) for x in v)
@@ -144,7 +177,7 @@ def join(a: Val, b: Val) -> Val:
     if a.is_arraylike and b.is_arraylike:
         rank = a.rank if a.rank == b.rank else None
         kind = ARRAY if (batched or a.kind != b.kind) else a.kind
-        return Val(kind, batched=batched, rank=rank)
+        return Val(kind, batched=batched, rank=rank, dtype=a.dtype if a.dtype == b.dtype else None)
     if a.kind == b.kind == OBJECT and a.static is b.static and a.static is not NOVALUE:
         return a
     if a.kind == b.kind and not batched:

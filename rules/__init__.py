@@ -237,6 +237,40 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Functions whose result has the dtype of their first argument (the array).
+KEEPS_DTYPE: set[Any] = set()
+METHODS_KEEPING_DTYPE = {
+    "reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "copy", "repeat",
+    "take", "clip", "round", "cumsum", "cumprod", "diagonal", "max", "min", "item",
+}
+# Functions whose result is an integer index (argmax, argsort, ...).
+INTEGER_RESULT: set[Any] = set()
+METHODS_INTEGER = {"argmax", "argmin", "argsort"}
+
+
+def with_dtype(site: CallSite, out: Out) -> Out:
+    """Fill in the result's dtype kind where the rule left it unknown."""
+    code, val = out
+    if val.dtype is not None or val.kind not in ("array", "scalar"):
+        return out
+    target = site.method or site.callee
+    try:
+        integer = target in INTEGER_RESULT or target in METHODS_INTEGER
+        keeps = target in KEEPS_DTYPE or target in METHODS_KEEPING_DTYPE
+    except TypeError:
+        return out
+    if integer:
+        return code, dataclasses.replace(val, dtype="i")
+    if keeps and site.args:
+        return code, dataclasses.replace(val, dtype=site.args[0].val.dtype)
+    if site.method == "astype" and len(site.args) > 1 and site.args[1].val.is_static:
+        try:
+            return code, dataclasses.replace(val, dtype=np.dtype(site.args[1].val.static).kind)
+        except TypeError:
+            return out
+    return out
+
+
 def first_param(fn: Any) -> str:
     return next(iter(inspect.signature(fn).parameters))
 
@@ -270,6 +304,7 @@ def scalar_val(batched: bool) -> Val:
 
 
 # Importing the families fills the tables.
+# (KEEPS_DTYPE / INTEGER_RESULT are filled below, after the families import.)
 from . import (  # noqa: E402,F401
     axis_ops,
     builtins_,
@@ -278,4 +313,17 @@ from . import (  # noqa: E402,F401
     linalg,
     reductions,
     shape_ops,
+)
+
+KEEPS_DTYPE.update(
+    [
+        np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims, np.squeeze,
+        np.broadcast_to, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.copy, np.sort, np.flip,
+        np.flipud, np.fliplr, np.roll, np.take, np.repeat, np.tile, np.pad, np.diff, np.max,
+        np.min, np.amax, np.amin, np.ptp, np.clip, np.diagonal, np.cumsum, np.cumprod,
+        np.zeros_like, np.ones_like, np.empty_like, np.array, np.asarray, np.concatenate, np.stack,
+    ]
+)
+INTEGER_RESULT.update(
+    [np.argmax, np.argmin, np.argsort, np.nanargmax, np.nanargmin, np.count_nonzero, len, int, round, np.arange]
 )

@@ -9,11 +9,12 @@ are left as written: they broadcast against the batch from the right.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import libcst as cst
 import numpy as np
 
-from astvmap.values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val
+from astvmap.values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val, result_kind
 
 from . import Arg, CallSite, Out, register
 
@@ -43,17 +44,21 @@ def broadcast_val(vals: list[Val]) -> Val:
     return Val.array(rank, batched)
 
 
-def align(ctx, args: list[Arg]) -> tuple[list[cst.BaseExpression], Val]:
-    """Codes for ``args`` with batched operands raised to the common rank."""
+def align(ctx, args: list[Arg], fn: Any = None) -> tuple[list[cst.BaseExpression], Val]:
+    """Codes for ``args`` with batched operands raised to the common rank.
+
+    ``fn`` (the elementwise function) gives the result's dtype kind.
+    """
     batched = any(a.batched for a in args)
     ranks = [rank_of(ctx, a) for a in args]
+    dtype = result_kind(fn, [a.val.dtype for a in args]) if fn is not None else None
     if not batched:
         known = [r for r in ranks if r is not None]
         rank = max(known) if len(known) == len(ranks) else None
         kinds = {a.val.kind for a in args}
         if kinds <= {SCALAR}:
-            return [a.code for a in args], Val(SCALAR, rank=0)
-        return [a.code for a in args], Val.array(rank)
+            return [a.code for a in args], Val(SCALAR, rank=0, dtype=dtype)
+        return [a.code for a in args], Val.array(rank, dtype=dtype)
     if any(r is None for r in ranks):
         raise ctx.unsupported(
             "cannot infer the per-example rank of an operand",
@@ -66,13 +71,15 @@ def align(ctx, args: list[Arg]) -> tuple[list[cst.BaseExpression], Val]:
             codes.append(ctx.expand(a.code, rank - r))
         else:
             codes.append(a.code)
-    return codes, Val.array(rank, True)
+    return codes, Val.array(rank, True, dtype)
 
 
-def align_binary(ctx, a: Arg, b: Arg) -> tuple[tuple[cst.BaseExpression, cst.BaseExpression], Val]:
-    (ca, cb), val = align(ctx, [a, b])
+def align_binary(
+    ctx, a: Arg, b: Arg, fn: Any = None
+) -> tuple[tuple[cst.BaseExpression, cst.BaseExpression], Val]:
+    (ca, cb), val = align(ctx, [a, b], fn)
     if not a.batched and not b.batched and a.val.kind == SCALAR and b.val.kind == SCALAR:
-        return (ca, cb), Val(SCALAR, rank=0)
+        return (ca, cb), Val(SCALAR, rank=0, dtype=val.dtype)
     return (ca, cb), val
 
 
@@ -89,7 +96,7 @@ def ufunc_rule(site: CallSite) -> Out:
             f"out= in a batched call to {ufunc.__name__}", "assign the result instead"
         )
     operands = ins + ([where] if where is not None else [])
-    codes, val = align(site.ctx, operands)
+    codes, val = align(site.ctx, operands, ufunc if where is None else None)
     kwargs = {k: a.code for k, a in site.kwargs.items()}
     if where is not None:
         kwargs["where"] = codes[-1]
