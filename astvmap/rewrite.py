@@ -469,8 +469,11 @@ class Translator:
                 elems = indexing.classify(self, node.target, buf)
                 _, rhs = self.expr(node.value)
             if buf.batched or rhs.batched or any(e.batched for e in elems):
-                # buf[i] += v is buf[i] = buf[i] + v, also for repeated indices.
-                return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
+                # Each example owns its row (np.arange(B)), so repeated indices within
+                # an example behave as in the loop (buffered, like buf[i] = buf[i] + v).
+                rhs_code, rhs = self.expr(node.value)
+                target, rhs_code = self.setitem(node.target, rhs, rhs_code)
+                return [node.with_changes(target=target, value=rhs_code)]
             buf_code, buf = self.expr(node.target.value)
             elems = indexing.classify(self, node.target, buf)
             rhs_code, _ = self.expr(node.value)
