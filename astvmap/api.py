@@ -14,6 +14,7 @@ import inspect
 import linecache
 import threading
 import types
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ import optree
 
 from . import cache
 from .cache import Compiled
-from .errors import UnsupportedError, VmapError
+from .errors import NoRuleError, PerformanceWarning, UnsupportedError, VmapError
 from .values import Val
 
 NAMESPACE = "astvmap"
@@ -90,10 +91,7 @@ class Target:
 
 def resolve_target(fun: Any) -> Target:
     if isinstance(fun, VmappedFunction):
-        raise UnsupportedError(
-            "vmap of an already vmapped function (nesting) is not supported yet",
-            hint="vmap the per-example function once, with all batch axes flattened into one",
-        )
+        return fun.target  # nesting: see VmappedFunction.__call__ and nesting.py
     if isinstance(fun, functools.partial):
         inner = resolve_target(fun.func)
         return Target(
@@ -198,6 +196,9 @@ class VmappedFunction:
             raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
         self.fun = fun
         self.target = resolve_target(fun)
+        self.is_nested = isinstance(fun, VmappedFunction)
+        self._nested: dict[Any, VmappedFunction] = {}
+        self._fallbacks: dict[Any, NoRuleError] = {}
         self.in_axes = in_axes
         self.out_axes = out_axes
         self.axis_size = axis_size
@@ -221,6 +222,10 @@ class VmappedFunction:
 
     # -------------------------------------------------------------- call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self.is_nested:
+            from .nesting import nested_call
+
+            return nested_call(self, args, kwargs)
         fast = self._fast_map(args) if not kwargs else None
         if fast is not None:
             moved, key, size = fast
@@ -228,13 +233,35 @@ class VmappedFunction:
                 if holds(self._arguments(moved, plan) if compiled.guards else None):
                     return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
         prepared = self.prepare(args, kwargs)
-        compiled = self.specialise(prepared)
+        reason = self._fallbacks.get(prepared.key)
+        if reason is not None:
+            return self._loop(reason, args, kwargs)
+        try:
+            compiled = self.specialise(prepared)
+        except NoRuleError as exc:
+            self._fallbacks[prepared.key] = exc
+            return self._loop(exc, args, kwargs)
         if fast is not None and not self.target.prefix_kwargs:
             plan = tuple(prepared.call_args[len(self.target.prefix_args) + len(args) :])
             if not prepared.call_kwargs and len(self._entries) < 64:
                 holds = guard_checker(compiled, self.target.fn)
                 self._entries.setdefault(fast[1], []).append((compiled, plan, holds))
         return self._run(compiled, prepared.call_args, prepared.call_kwargs, prepared.size)
+
+    def _loop(self, reason: NoRuleError, args: tuple, kwargs: dict) -> Any:
+        """The declared fallback: the per-example function in a Python loop, with a warning."""
+        from .testing import loop
+
+        warnings.warn(
+            f"astvmap: running {getattr(self.fun, '__qualname__', self.fun)} per example in a Python "
+            f"loop: {reason.filename}:{reason.lineno}: {reason.reason}\n    {(reason.source or '').strip()}",
+            PerformanceWarning,
+            stacklevel=3,
+        )
+        size = prepare(self, args, kwargs).size
+        if size == 0:
+            raise ValueError("vmap's per-example fallback cannot infer output shapes for an empty batch")
+        return loop(self.fun, args, self.in_axes, self.out_axes, size=size, **kwargs)
 
     def _run(self, compiled: Compiled, args: Any, kwargs: dict, size: int) -> Any:
         try:
@@ -319,6 +346,10 @@ class VmappedFunction:
 
     def emit(self, *args: Any, **kwargs: Any) -> str:
         """The generated module for these example arguments (as ``astvmap emit`` prints it)."""
+        if self.is_nested:
+            from .nesting import nested_call
+
+            return nested_call(self, args, kwargs, emit=True)
         return self.specialise(self.prepare(args, kwargs)).source
 
 

@@ -43,5 +43,11 @@ class UnsupportedError(VmapError):
         return "\n".join(parts)
 
 
+class NoRuleError(UnsupportedError):
+    """A call with batched arguments that no rule covers and whose source cannot be
+    transformed. ``vmap`` answers it by running the function per example (with a
+    ``PerformanceWarning``) rather than failing."""
+
+
 class PerformanceWarning(UserWarning):
     """A call runs per example in a Python loop because no rule covers it."""

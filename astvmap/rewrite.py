@@ -29,14 +29,14 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
-from .errors import UnsupportedError
+from .errors import NoRuleError, UnsupportedError
 from . import indexing
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
 # Modules whose functions are library code: never transformed, only matched to rules.
-LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy"}
+LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy", "astvmap"}
 
 BINARY_UFUNCS = {
     cst.Add: np.add,
@@ -87,6 +87,10 @@ class Program:
         return name
 
     def guard(self, origin: tuple, obj: Any) -> None:
+        if origin[0] == "ns" and NESTED in origin[1]:
+            # Inside a nested vmap's adapter: its namespace is reached through the
+            # vmapped function object, which is itself guarded by identity.
+            return
         if origin not in self.guards:
             self.guards[origin] = Guard(origin, signature(obj))
 
@@ -225,6 +229,10 @@ class Translator:
 
     def unsupported(self, message: str, hint: str | None = None) -> UnsupportedError:
         return self.unsupported_at(self.current, message, hint)
+
+    def no_rule(self, message: str, hint: str) -> NoRuleError:
+        err = self.unsupported(message, hint)
+        return NoRuleError(err.reason, filename=err.filename, lineno=err.lineno, source=err.source, hint=hint)
 
     def unsupported_at(
         self, node: cst.CSTNode, message: str, hint: str | None = None
@@ -1053,6 +1061,16 @@ class Translator:
                 receiver if receiver is not None else Arg(func_code, Val.of_sample(target.__self__))
             )
             target, args = target.__func__, [self_arg, *args]
+        elif _is_vmapped(target):
+            # A vmapped function called per example: its wrapper, written out as source.
+            from .nesting import adapter, example_value
+
+            examples = tuple(example_value(_unbatch(a.val)) for a in args)
+            if kwargs:
+                raise self.unsupported("keyword arguments to a vmapped function called inside vmap")
+            inner = adapter(target, examples)
+            func_code = cst.Name(inner.__name__)
+            target = inner
         elif _is_callable_object(target):
             target, args = type(target).__call__, [Arg(func_code, callee), *args]
         batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
@@ -1075,7 +1093,7 @@ class Translator:
         if isinstance(target, type) and _is_struct_class(target):
             return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
         name = _code(func).strip()
-        raise self.unsupported(
+        raise self.no_rule(
             f"no batching rule for `{name}` ({_describe_callee(target)})",
             "use NumPy functions that astvmap knows (see the README's table), "
             "or move the call out of the vmapped function",
@@ -1104,7 +1122,7 @@ class Translator:
             return rules.with_dtype(site, rule(site))
         if not site.any_batched:
             return site.render(), Val(OBJECT)
-        raise self.unsupported(
+        raise self.no_rule(
             f"no batching rule for the array method .{name}()",
             "use the NumPy function form, or see the README's table of supported functions",
         )
@@ -1130,9 +1148,8 @@ class Translator:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
-            sub = Translator(
-                self.program, src, params, src.name, (*self.owner, _code(func_code).strip())
-            )
+            step = NESTED if _is_adapter(fn) else _code(func_code).strip()
+            sub = Translator(self.program, src, params, src.name, (*self.owner, step))
             with sub.dry():
                 _, ret = sub.translate()
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
@@ -1196,7 +1213,7 @@ class Translator:
         if key not in self.program.specialisations:
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
-            owner = (*self.owner, _code(func_code).strip())
+            owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
             src = get_source(fn)
             sub = Translator(self.program, src, params, name, owner)
             fdef, ret = sub.translate()
@@ -1350,6 +1367,26 @@ def _is_user_function(obj: Any) -> bool:
         return False
     root = (obj.__module__ or "").split(".")[0]
     return root not in LIBRARY_ROOTS
+
+
+NESTED = "<nested vmap>"
+
+
+def _is_adapter(fn: types.FunctionType) -> bool:
+    return fn.__code__.co_filename.startswith("<astvmap")
+
+
+def _is_vmapped(obj: Any) -> bool:
+    from .api import VmappedFunction
+
+    return isinstance(obj, VmappedFunction)
+
+
+def _unbatch(val: Val) -> Val:
+    """The per-example description of a value (for building stand-in examples)."""
+    if val.kind == TREE:
+        return dataclasses.replace(val, batched=False, children=tuple((k, _unbatch(v)) for k, v in val.children))
+    return dataclasses.replace(val, batched=False)
 
 
 def _is_callable_object(obj: Any) -> bool:

@@ -285,3 +285,10 @@ def test_cache_disabled(tmp_path, monkeypatch):
     astvmap.cache.memory_clear()
     check(names.helper, rng.standard_normal((3, 2)))
     assert not list(tmp_path.glob("*.json"))
+
+
+def test_call_without_a_rule_falls_back_to_the_loop_with_a_warning():
+    X, k = rng.standard_normal((4, 6)), np.array([0.25, 0.5, 0.25])
+    with pytest.warns(astvmap.PerformanceWarning, match="np.convolve"):
+        out = vmap(names.smooth, in_axes=(0, None))(X, k)
+    np.testing.assert_allclose(out, np.stack([np.convolve(x, k, mode="same") for x in X]))
