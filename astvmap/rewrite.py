@@ -540,6 +540,15 @@ class Translator:
                 "an `if` on a batched value is not supported yet",
                 "use np.where(condition, value_if_true, value_if_false)",
             )
+        if test.is_static and not isinstance(test.static, np.ndarray):
+            # Known while transforming (x.ndim == 2, a flag): only the taken branch exists.
+            if test.static:
+                return [*pre, *self.block(node.body.body)]
+            if node.orelse is None:
+                return pre
+            if isinstance(node.orelse, cst.If):
+                return [*pre, *self.stmt_If(node.orelse, self._marker(node.orelse))]
+            return [*pre, *self.block(node.orelse.body.body)]
         before = dict(self.env)
         body = self.block(node.body.body)
         env_then = self.env
@@ -751,7 +760,10 @@ class Translator:
                 if val.batched:
                     raise self.unsupported("starred batched values in a literal")
                 elems.append(e.with_changes(value=code))
-                kids = None  # unknown length
+                if kids is not None and val.kind == TREE and val.children and val.element is None:
+                    kids.extend((len(kids), v) for _, v in val.children)  # (2, *x.shape)
+                else:
+                    kids = None  # unknown length
                 continue
             code, val = self.expr(e.value)
             elems.append(e.with_changes(value=code))
@@ -908,6 +920,9 @@ class Translator:
                 c.with_changes(comparator=code)
                 for c, (code, _) in zip(node.comparisons, operands[1:])
             ]
+            folded = _fold_comparison(node, [v for _, v in operands])
+            if folded is not None:
+                return node.with_changes(left=left_code, comparisons=comps), Val.const(folded)
             return node.with_changes(left=left_code, comparisons=comps), (
                 Val(SCALAR, rank=0, dtype="b")
                 if all(v.kind == SCALAR for _, v in operands)
@@ -1367,6 +1382,31 @@ def _is_user_function(obj: Any) -> bool:
         return False
     root = (obj.__module__ or "").split(".")[0]
     return root not in LIBRARY_ROOTS
+
+
+_COMPARE = {
+    cst.LessThan: lambda a, b: a < b,
+    cst.LessThanEqual: lambda a, b: a <= b,
+    cst.GreaterThan: lambda a, b: a > b,
+    cst.GreaterThanEqual: lambda a, b: a >= b,
+    cst.Equal: lambda a, b: a == b,
+    cst.NotEqual: lambda a, b: a != b,
+    cst.Is: lambda a, b: a is b,
+    cst.IsNot: lambda a, b: a is not b,
+}
+
+
+def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
+    """A comparison of transform-time constants (x.ndim == 2), evaluated."""
+    if not all(v.is_static and isinstance(v.static, (bool, int, str, type(None))) for v in vals):
+        return None
+    result = True
+    for comp, a, b in zip(node.comparisons, vals, vals[1:]):
+        op = _COMPARE.get(type(comp.operator))
+        if op is None:
+            return None
+        result = result and bool(op(a.static, b.static))
+    return result
 
 
 NESTED = "<nested vmap>"

@@ -171,7 +171,7 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
                 c, r = (
                     _stacked(site, Arg(e.value, child))
                     if child.batched
-                    else (site.ctx.parse("np.array({x})", x=e.value), _static_rank(child))
+                    else (site.ctx.parse("np.array({x})", x=e.value), _literal_rank(child))
                 )
                 if not child.batched:
                     any_unbatched = True

@@ -127,7 +127,7 @@ def reshape_rule(site: CallSite) -> Out:
     b = site.bind(np.reshape)
     x, shape = b.get("a"), b.get("shape") or b.get("newshape")
     assert x is not None and shape is not None
-    if b.value("order", "C") not in ("C", None):
+    if x.batched and b.value("order", "C") not in ("C", None):
         raise site.unsupported(
             "reshape with order='F' under vmap", "transpose explicitly, then reshape"
         )
@@ -150,7 +150,7 @@ def reshape_rule(site: CallSite) -> Out:
 @register(methods=("reshape",))
 def reshape_method(site: CallSite) -> Out:
     x = site.args[0]
-    if "order" in site.kwargs and site.kwargs["order"].static not in ("C", None):
+    if x.batched and "order" in site.kwargs and site.kwargs["order"].static not in ("C", None):
         raise site.unsupported(
             "reshape with order='F' under vmap", "transpose explicitly, then reshape"
         )
