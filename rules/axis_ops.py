@@ -236,6 +236,16 @@ def pad_rule(site: CallSite) -> Out:
             "pad_width",
             site.ctx.parse("[(0, 0), *np.broadcast_to({w}, (%d, 2)).tolist()]" % r, w=width.code),
         )
+    # Per-axis options need an entry for the batch axis too (its width is 0).
+    for option in ("constant_values", "end_values", "stat_length"):
+        arg = b.get(option)
+        if arg is None:
+            continue
+        if not arg.val.is_static:
+            raise site.unsupported(f"np.pad with a non-literal {option}= under vmap")
+        value = np.asarray(arg.val.static)
+        if value.ndim == 2:
+            b.set(option, literal(tuple([tuple(value[0].tolist())] + [tuple(v) for v in value.tolist()])))
     return b.render(), Val.array(r, True)
 
 

@@ -469,7 +469,9 @@ def full_like_unbatched_prototype(x, s):
     return np.full_like(x, s)
 
 
-@pytest.mark.parametrize("f", [arange_batched, zeros_batched_shape, eye_batched], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "f", [arange_batched, zeros_batched_shape, eye_batched], ids=lambda f: f.__name__
+)
 @pytest.mark.parametrize("batch", [1, 3])
 def test_shape_from_batched_value_raises(f, batch):
     n = np.full(batch, 3)

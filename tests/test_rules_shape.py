@@ -558,7 +558,11 @@ NEWAXES = (
         (broadcast_star, [normal("m", "n")]),
         (broadcast_kw, [normal(3)]),
     ]
-    + [(fn, [normal(*s)]) for fn in (at1, at2, at3) for s in [(), ("m",), ("m", "n"), ("m", "n", "k")]]
+    + [
+        (fn, [normal(*s)])
+        for fn in (at1, at2, at3)
+        for s in [(), ("m",), ("m", "n"), ("m", "n", "k")]
+    ]
 )
 
 
