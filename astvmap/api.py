@@ -23,7 +23,7 @@ import optree
 
 from . import cache
 from .cache import Compiled
-from .errors import NoRuleError, PerformanceWarning, UnsupportedError, VmapError
+from .errors import NoRuleError, PerformanceWarning, VmapError
 from .values import Val
 
 NAMESPACE = "astvmap"
@@ -260,7 +260,9 @@ class VmappedFunction:
         )
         size = prepare(self, args, kwargs).size
         if size == 0:
-            raise ValueError("vmap's per-example fallback cannot infer output shapes for an empty batch")
+            raise ValueError(
+                "vmap's per-example fallback cannot infer output shapes for an empty batch"
+            )
         return loop(self.fun, args, self.in_axes, self.out_axes, size=size, **kwargs)
 
     def _run(self, compiled: Compiled, args: Any, kwargs: dict, size: int) -> Any:
@@ -363,7 +365,12 @@ def guard_checker(compiled: Compiled, fn: types.FunctionType) -> Callable[[Any],
     slow = []
     for g in compiled.guards:
         origin = g.origin
-        if origin[0] == "ns" and not origin[1] and len(origin) == 3 and g.expect[0] in ("is", "array", "value", "type"):
+        if (
+            origin[0] == "ns"
+            and not origin[1]
+            and len(origin) == 3
+            and g.expect[0] in ("is", "array", "value", "type")
+        ):
             name = origin[2]
             code = fn.__code__
             if name in code.co_freevars and fn.__closure__:
@@ -378,7 +385,11 @@ def guard_checker(compiled: Compiled, fn: types.FunctionType) -> Callable[[Any],
     def holds(arguments: Any) -> bool:
         for where, other, name, expect in fast:
             try:
-                obj = other.cell_contents if where is None else (where[name] if name in where else other[name])
+                obj = (
+                    other.cell_contents
+                    if where is None
+                    else (where[name] if name in where else other[name])
+                )
             except (KeyError, ValueError):
                 return False
             if expect[0] == "is":
@@ -596,7 +607,7 @@ def finish(result: Any, structure: Any, out_axes: Any, size: int) -> Any:
 def _finish(value: Any, structure: Any, spec: Any, size: int, where: str) -> Any:
     kind = structure[0]
     if kind == "tree":
-        children = dict((_key(k), s) for k, s in structure[1])
+        children = dict(structure[1])
         return _map_container(value, children, spec, size, where)
     if kind == "seq":
         return type(value)(
@@ -616,10 +627,6 @@ def _finish(value: Any, structure: Any, spec: Any, size: int, where: str) -> Any
     return optree.tree_unflatten(
         treedef, [_finish_leaf(v, False, spec, size, where) for v in leaves]
     )
-
-
-def _key(k: Any) -> Any:
-    return k
 
 
 def _sub_spec(spec: Any, key: Any, where: str) -> Any:

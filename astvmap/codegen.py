@@ -137,7 +137,9 @@ def header(
     )
 
 
-def assemble(functions: list[cst.FunctionDef], head: str, modules: dict[str, types.ModuleType]) -> str:
+def assemble(
+    functions: list[cst.FunctionDef], head: str, modules: dict[str, types.ModuleType]
+) -> str:
     """The module text (before black), with line markers.
 
     Every module the generated code names is imported, so the emitted text runs on

@@ -23,7 +23,14 @@ from .values import ARRAY, NONE, NOVALUE, SCALAR, TREE, Val
 if TYPE_CHECKING:
     from .rewrite import Translator
 
-SLICE, NEWAXIS, ELLIPSIS, INT, ARRAY_INDEX, MASK = "slice", "none", "ellipsis", "int", "array", "mask"
+SLICE, NEWAXIS, ELLIPSIS, INT, ARRAY_INDEX, MASK = (
+    "slice",
+    "none",
+    "ellipsis",
+    "int",
+    "array",
+    "mask",
+)
 
 
 @dataclasses.dataclass
@@ -62,13 +69,17 @@ def classify(tr: Translator, node: cst.Subscript, base: Val) -> list[Elem]:
     """Translate and classify each index element."""
     elements = list(node.slice)
     if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
-        # x[idx] with idx a tuple of index arrays (np.triu_indices) is x[idx[0], idx[1]].
-        code, v = tr.expr(elements[0].slice.value)
-        if v.kind == TREE and v.container is tuple and v.children and not v.batched:
-            elements = [
-                cst.SubscriptElement(cst.Index(tr.parse("{t}[%d]" % i, t=code)))
-                for i in range(len(v.children))
+        el = elements[0]
+        code, v = tr.expr(el.slice.value)  # translated once, whichever way it is used
+        if not (v.kind == TREE and v.container is tuple and v.children and not v.batched):
+            return [
+                _classify_value(tr, el.with_changes(slice=el.slice.with_changes(value=code)), v)
             ]
+        # x[idx] with idx a tuple of index arrays (np.triu_indices) is x[idx[0], idx[1]].
+        elements = [
+            cst.SubscriptElement(cst.Index(tr.parse("{t}[%d]" % i, t=code)))
+            for i in range(len(v.children))
+        ]
     out = []
     for el in elements:
         sl = el.slice
@@ -84,7 +95,9 @@ def classify(tr: Translator, node: cst.Subscript, base: Val) -> list[Elem]:
                             "slice to a fixed bound and mask with np.where",
                         )
                     parts[part] = code
-            out.append(Elem(SLICE, el.with_changes(slice=sl.with_changes(**parts)), Val.const(slice(None))))
+            out.append(
+                Elem(SLICE, el.with_changes(slice=sl.with_changes(**parts)), Val.const(slice(None)))
+            )
             continue
         code, v = tr.expr(sl.value)
         new = el.with_changes(slice=sl.with_changes(value=code))
@@ -156,7 +169,11 @@ def expand_ellipsis(tr: Translator, elems: list[Elem], base_rank: int | None) ->
 
 def _advanced(elems: list[Elem]) -> list[int]:
     """Positions NumPy treats as advanced indices (ints count once an array is present)."""
-    arrays = [i for i, e in enumerate(elems) if e.kind in (ARRAY_INDEX, MASK) or (e.kind == INT and e.batched)]
+    arrays = [
+        i
+        for i, e in enumerate(elems)
+        if e.kind in (ARRAY_INDEX, MASK) or (e.kind == INT and e.batched)
+    ]
     if not arrays:
         return []
     return [i for i, e in enumerate(elems) if e.kind in (ARRAY_INDEX, MASK, INT)]
@@ -196,7 +213,9 @@ def subscript(
         if elems and elems[0].kind == ELLIPSIS:
             code = node.with_changes(value=base_code, slice=[e.element for e in elems])
         else:
-            code = node.with_changes(value=base_code, slice=[_full_slice(), *[e.element for e in elems]])
+            code = node.with_changes(
+                value=base_code, slice=[_full_slice(), *[e.element for e in elems]]
+            )
         return code, Val.array(rank, True, dtype), elems
     elems = expand_ellipsis(tr, elems, base.rank)
     return gather(tr, node, base_code, base, elems, _advanced(elems))
@@ -210,7 +229,11 @@ def _plain_rank(elems: list[Elem], base_rank: int | None) -> int | None:
     if base_rank is None or any(e.kind == ARRAY_INDEX and e.rank < 0 for e in elems):
         return None
     adv = _advanced(elems)
-    s = max((e.rank if e.kind != MASK else 1) for i, e in enumerate(elems) if i in adv) if adv else 0
+    s = (
+        max((e.rank if e.kind != MASK else 1) for i, e in enumerate(elems) if i in adv)
+        if adv
+        else 0
+    )
     consumed = sum(e.consumes for e in elems)
     if consumed > base_rank:
         return None
@@ -243,8 +266,16 @@ def gather(
             new_elements.append(e.element)
     rank = sum(_result_dims(e) for e in elems) + s
     if base.batched:
-        batch = tr.parse("{x}.shape[0]", x=base_code) if isinstance(base_code, cst.Name) else tr.batch_size()
-        arange = tr.expand(tr.parse("np.arange({b})", b=batch), s, after=1) if s else tr.parse("np.arange({b})", b=batch)
+        batch = (
+            tr.parse("{x}.shape[0]", x=base_code)
+            if isinstance(base_code, cst.Name)
+            else tr.batch_size()
+        )
+        arange = (
+            tr.expand(tr.parse("np.arange({b})", b=batch), s, after=1)
+            if s
+            else tr.parse("np.arange({b})", b=batch)
+        )
         code: cst.BaseExpression = node.with_changes(
             value=base_code, slice=[cst.SubscriptElement(cst.Index(arange)), *new_elements]
         )
@@ -267,7 +298,11 @@ def _axes(start: int, n: int) -> Any:
 
 
 def scatter_target(
-    tr: Translator, target: cst.Subscript, base_code: cst.BaseExpression, base: Val, elems: list[Elem]
+    tr: Translator,
+    target: cst.Subscript,
+    base_code: cst.BaseExpression,
+    base: Val,
+    elems: list[Elem],
 ) -> tuple[cst.Subscript, int | None]:
     """The batched assignment target ``buf[...]`` and the per-example rank of the region."""
     code, region, elems = subscript(tr, target, base_code, base, elems)

@@ -18,12 +18,11 @@ import numpy as np
 
 from . import cache
 from .errors import UnsupportedError
-from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
+from .values import ARRAY, KIND_DTYPE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 if TYPE_CHECKING:
     from .api import VmappedFunction
 
-_KIND_DTYPE = {"b": np.bool_, "i": np.int64, "u": np.uint64, "f": np.float64, "c": np.complex128}
 _lock = threading.Lock()
 _adapters: dict[Any, types.FunctionType] = {}
 
@@ -39,7 +38,7 @@ def example_value(val: Val) -> Any:
             raise UnsupportedError("calling a vmapped function with an argument of unknown rank")
         if val.kind == SCALAR and not val.batched:
             return {"b": False, "i": 0, "c": 0j}.get(val.dtype or "f", 0.0)
-        return np.zeros((2,) * val.rank, dtype=_KIND_DTYPE.get(val.dtype or "f", np.float64))
+        return np.zeros((2,) * val.rank, dtype=KIND_DTYPE.get(val.dtype or "f", np.float64))
     if val.kind == TREE and val.container in (tuple, list) and val.element is None:
         return val.container(example_value(v) for _, v in val.children)
     raise UnsupportedError("calling a vmapped function with an argument astvmap cannot describe")
@@ -71,7 +70,9 @@ def adapter(vf: VmappedFunction, examples: tuple) -> types.FunctionType:
         return fn
 
 
-def _build(vf: VmappedFunction, compiled: Any, in_axes: tuple, n_args: int, n_call: int) -> types.FunctionType:
+def _build(
+    vf: VmappedFunction, compiled: Any, in_axes: tuple, n_args: int, n_call: int
+) -> types.FunctionType:
     inner = compiled.fn
     trivial = (
         all(ax in (0, None) for ax in in_axes)
@@ -90,9 +91,14 @@ def _build(vf: VmappedFunction, compiled: Any, in_axes: tuple, n_args: int, n_ca
     for p, ax in zip(params, in_axes):
         if ax not in (None, 0):
             lines.append(f"    {p} = np.moveaxis({p}, {ax}, 0)")
-    prefix = [repr(x) if isinstance(x, (int, float, bool, str, type(None))) else None for x in vf.target.prefix_args]
+    prefix = [
+        repr(x) if isinstance(x, (int, float, bool, str, type(None))) else None
+        for x in vf.target.prefix_args
+    ]
     if None in prefix:
-        raise UnsupportedError("a nested vmap of a bound method or partial with non-literal bound arguments")
+        raise UnsupportedError(
+            "a nested vmap of a bound method or partial with non-literal bound arguments"
+        )
     defaults = n_call - n_args - len(prefix)
     if defaults:
         raise UnsupportedError(
@@ -112,7 +118,9 @@ def _build(vf: VmappedFunction, compiled: Any, in_axes: tuple, n_args: int, n_ca
 def _all_batched_at_zero(structure: Any, out_axes: Any) -> bool:
     if structure[0] == "tree":
         return all(
-            _all_batched_at_zero(sub, out_axes[k] if isinstance(out_axes, (tuple, list)) else out_axes)
+            _all_batched_at_zero(
+                sub, out_axes[k] if isinstance(out_axes, (tuple, list)) else out_axes
+            )
             for k, sub in structure[1]
         ) and all(isinstance(k, int) for k, _ in structure[1])
     return structure[0] == "leaf" and structure[1] and out_axes == 0
@@ -156,7 +164,9 @@ def resolve(outer: VmappedFunction, args: tuple) -> VmappedFunction:
     from .api import VmappedFunction
 
     inner = outer.fun
-    axes = outer.in_axes if isinstance(outer.in_axes, (tuple, list)) else (outer.in_axes,) * len(args)
+    axes = (
+        outer.in_axes if isinstance(outer.in_axes, (tuple, list)) else (outer.in_axes,) * len(args)
+    )
     if len(axes) != len(args):
         raise ValueError(
             f"vmap in_axes must have one entry per positional argument: got {len(axes)} "
@@ -171,7 +181,9 @@ def resolve(outer: VmappedFunction, args: tuple) -> VmappedFunction:
             raise UnsupportedError("a nested vmap whose outer in_axes are pytree prefixes")
         arr = np.asarray(arg)
         if not -arr.ndim <= ax < arr.ndim:
-            raise ValueError(f"vmap in_axes={ax} is out of range for argument {i} of shape {arr.shape}")
+            raise ValueError(
+                f"vmap in_axes={ax} is out of range for argument {i} of shape {arr.shape}"
+            )
         examples.append(np.zeros(np.delete(arr.shape, ax % arr.ndim), dtype=arr.dtype))
     fn = adapter(inner, tuple(examples))
     with _lock:

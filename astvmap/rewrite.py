@@ -29,8 +29,8 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
-from .errors import NoRuleError, UnsupportedError
 from . import indexing
+from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
@@ -93,10 +93,6 @@ class Program:
             return
         if origin not in self.guards:
             self.guards[origin] = Guard(origin, signature(obj))
-
-
-class _Dry(Exception):
-    """Raised to abandon a dry run."""
 
 
 class Translator:
@@ -232,7 +228,9 @@ class Translator:
 
     def no_rule(self, message: str, hint: str) -> NoRuleError:
         err = self.unsupported(message, hint)
-        return NoRuleError(err.reason, filename=err.filename, lineno=err.lineno, source=err.source, hint=hint)
+        return NoRuleError(
+            err.reason, filename=err.filename, lineno=err.lineno, source=err.source, hint=hint
+        )
 
     def unsupported_at(
         self, node: cst.CSTNode, message: str, hint: str | None = None
@@ -553,7 +551,6 @@ class Translator:
         body = self.block(node.body.body)
         env_then = self.env
         self.env = dict(before)
-        orelse = None
         if node.orelse is not None:
             if isinstance(node.orelse, cst.If):
                 orelse_stmts = self.stmt_If(node.orelse, self._marker(node.orelse))
@@ -1274,20 +1271,6 @@ _BINOP_FOR_AUG = {
 
 
 # ---------------------------------------------------------------- helpers
-def _maybe_bool(v: Val) -> bool:
-    sample = v.sample if v.sample is not NOVALUE else v.static
-    if isinstance(sample, np.ndarray):
-        return sample.dtype == bool
-    return bool(getattr(v, "boolean", False))
-
-
-def _tree_array_rank(v: Val) -> int | None:
-    if v.static is not NOVALUE:
-        try:
-            return np.ndim(v.static)
-        except Exception:  # noqa: BLE001
-            return None
-    return None
 
 
 def _namespace_val(obj: Any, name: str) -> Val:
@@ -1425,7 +1408,9 @@ def _is_vmapped(obj: Any) -> bool:
 def _unbatch(val: Val) -> Val:
     """The per-example description of a value (for building stand-in examples)."""
     if val.kind == TREE:
-        return dataclasses.replace(val, batched=False, children=tuple((k, _unbatch(v)) for k, v in val.children))
+        return dataclasses.replace(
+            val, batched=False, children=tuple((k, _unbatch(v)) for k, v in val.children)
+        )
     return dataclasses.replace(val, batched=False)
 
 

@@ -140,16 +140,16 @@ def kind_of(value: Any) -> str | None:
     return dtype.kind if dtype is not None else None
 
 
-_KIND_DTYPE = {"b": np.bool_, "i": np.int64, "u": np.uint64, "f": np.float64, "c": np.complex128}
+KIND_DTYPE = {"b": np.bool_, "i": np.int64, "u": np.uint64, "f": np.float64, "c": np.complex128}
 
 
 def result_kind(fn: Any, kinds: list[str | None]) -> str | None:
     """The dtype kind of ``fn(*operands)`` given the operands' kinds, by asking NumPy."""
-    if any(k not in _KIND_DTYPE for k in kinds):
+    if any(k not in KIND_DTYPE for k in kinds):
         return None
     try:
         with np.errstate(all="ignore"):
-            out = fn(*[np.ones(1, dtype=_KIND_DTYPE[k]) for k in kinds])  # type: ignore[index]
+            out = fn(*[np.ones(1, dtype=KIND_DTYPE[k]) for k in kinds])  # type: ignore[index]
     except Exception:  # noqa: BLE001 - e.g. bitwise ops on floats: the loop raises too
         return None
     out = out[0] if isinstance(out, tuple) else out

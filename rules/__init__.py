@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import libcst as cst
 import numpy as np
 
-from astvmap.values import NOVALUE, SCALAR, Val
+from astvmap.values import NOVALUE, Val
 
 Out = tuple[cst.BaseExpression, Val]
 Rule = Callable[["CallSite"], Out]
@@ -147,7 +147,7 @@ class Binding:
         sig = (
             signature_of
             if isinstance(signature_of, inspect.Signature)
-            else _signature(signature_of)
+            else inspect.signature(signature_of)
         )
         params = list(sig.parameters.values())
         self.args = list(site.args)
@@ -207,10 +207,6 @@ class Binding:
         return self.site.render(self.codes, self.kwcodes)
 
 
-def _signature(fn: Any) -> inspect.Signature:
-    return inspect.signature(fn)
-
-
 def _is_no_value(obj: Any) -> bool:
     return type(obj).__name__ == "_NoValueType"
 
@@ -240,8 +236,23 @@ def table() -> str:
 # Functions whose result has the dtype of their first argument (the array).
 KEEPS_DTYPE: set[Any] = set()
 METHODS_KEEPING_DTYPE = {
-    "reshape", "ravel", "flatten", "transpose", "swapaxes", "squeeze", "copy", "repeat",
-    "take", "clip", "round", "cumsum", "cumprod", "diagonal", "max", "min", "item",
+    "reshape",
+    "ravel",
+    "flatten",
+    "transpose",
+    "swapaxes",
+    "squeeze",
+    "copy",
+    "repeat",
+    "take",
+    "clip",
+    "round",
+    "cumsum",
+    "cumprod",
+    "diagonal",
+    "max",
+    "min",
+    "item",
 }
 # Functions whose result is an integer index (argmax, argsort, ...).
 INTEGER_RESULT: set[Any] = set()
@@ -299,10 +310,6 @@ def literal(value: Any) -> cst.BaseExpression:
     return cst.parse_expression(repr(value))
 
 
-def scalar_val(batched: bool) -> Val:
-    return Val.array(0, batched) if batched else Val(SCALAR, rank=0)
-
-
 # Importing the families fills the tables.
 # (KEEPS_DTYPE / INTEGER_RESULT are filled below, after the families import.)
 from . import (  # noqa: E402,F401
@@ -317,13 +324,57 @@ from . import (  # noqa: E402,F401
 
 KEEPS_DTYPE.update(
     [
-        np.reshape, np.ravel, np.transpose, np.swapaxes, np.moveaxis, np.expand_dims, np.squeeze,
-        np.broadcast_to, np.atleast_1d, np.atleast_2d, np.atleast_3d, np.copy, np.sort, np.flip,
-        np.flipud, np.fliplr, np.roll, np.take, np.repeat, np.tile, np.pad, np.diff, np.max,
-        np.min, np.amax, np.amin, np.ptp, np.clip, np.diagonal, np.cumsum, np.cumprod,
-        np.zeros_like, np.ones_like, np.empty_like, np.array, np.asarray, np.concatenate, np.stack,
+        np.reshape,
+        np.ravel,
+        np.transpose,
+        np.swapaxes,
+        np.moveaxis,
+        np.expand_dims,
+        np.squeeze,
+        np.broadcast_to,
+        np.atleast_1d,
+        np.atleast_2d,
+        np.atleast_3d,
+        np.copy,
+        np.sort,
+        np.flip,
+        np.flipud,
+        np.fliplr,
+        np.roll,
+        np.take,
+        np.repeat,
+        np.tile,
+        np.pad,
+        np.diff,
+        np.max,
+        np.min,
+        np.amax,
+        np.amin,
+        np.ptp,
+        np.clip,
+        np.diagonal,
+        np.cumsum,
+        np.cumprod,
+        np.zeros_like,
+        np.ones_like,
+        np.empty_like,
+        np.array,
+        np.asarray,
+        np.concatenate,
+        np.stack,
     ]
 )
 INTEGER_RESULT.update(
-    [np.argmax, np.argmin, np.argsort, np.nanargmax, np.nanargmin, np.count_nonzero, len, int, round, np.arange]
+    [
+        np.argmax,
+        np.argmin,
+        np.argsort,
+        np.nanargmax,
+        np.nanargmin,
+        np.count_nonzero,
+        len,
+        int,
+        round,
+        np.arange,
+    ]
 )

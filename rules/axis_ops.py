@@ -245,7 +245,10 @@ def pad_rule(site: CallSite) -> Out:
             raise site.unsupported(f"np.pad with a non-literal {option}= under vmap")
         value = np.asarray(arg.val.static)
         if value.ndim == 2:
-            b.set(option, literal(tuple([tuple(value[0].tolist())] + [tuple(v) for v in value.tolist()])))
+            b.set(
+                option,
+                literal(tuple([tuple(value[0].tolist())] + [tuple(v) for v in value.tolist()])),
+            )
     return b.render(), Val.array(r, True)
 
 

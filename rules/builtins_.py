@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import builtins
 
-import libcst as cst
-
 from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val
 
 from . import CallSite, Out, register
@@ -40,15 +38,6 @@ def abs_rule(site: CallSite) -> Out:
     )
 
 
-def _scalar_operands(site: CallSite, name: str) -> None:
-    for a in site.args:
-        if a.batched and (not _is_array(a.val) or a.rank != 0):
-            raise site.unsupported(
-                f"{name}() of batched arrays (Python compares whole arrays; the loop raises)",
-                f"use np.{'maximum' if name == 'max' else 'minimum'} for elementwise {name}",
-            )
-
-
 def _min_max(name: str, op: str) -> object:
     def rule(site: CallSite) -> Out:
         if not site.any_batched:
@@ -77,7 +66,7 @@ def _min_max(name: str, op: str) -> object:
 
 def _fold(site: CallSite, args: list, op: str, name: str) -> Out:
     """Python's max(a, b) is ``b if b > a else a``: exact, NaN order included."""
-    _scalar_operands_list(site, args, name)
+    _require_scalars(site, args, name)
     codes, val = align(site.ctx, args)
     acc = codes[0]
     for nxt in codes[1:]:
@@ -85,7 +74,7 @@ def _fold(site: CallSite, args: list, op: str, name: str) -> Out:
     return acc, val
 
 
-def _scalar_operands_list(site: CallSite, args: list, name: str) -> None:
+def _require_scalars(site: CallSite, args: list, name: str) -> None:
     for a in args:
         if a.batched and (not _is_array(a.val) or a.rank != 0):
             raise site.unsupported(
@@ -236,6 +225,3 @@ def introspection_rule(site: CallSite) -> Out:
     if site.any_batched and site.callee is not builtins.isinstance:
         raise site.unsupported(f"{site.callee.__name__}() of a batched value")
     return site.render(), Val(OBJECT)
-
-
-_ = cst

@@ -199,10 +199,6 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
     raise site.unsupported("np.array of a batched sequence that is not a literal list")
 
 
-def _static_rank(val: Val) -> int | None:
-    return np.ndim(val.static) if val.is_static else None
-
-
 @register(np.array, np.asarray, np.asanyarray, np.ascontiguousarray)
 def array_rule(site: CallSite) -> Out:
     b = site.bind(site.callee)

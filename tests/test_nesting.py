@@ -29,7 +29,9 @@ def test_vmap_of_vmap_same_axes():
 @pytest.mark.parametrize("outer_out,inner_out", [(0, 0), (1, 0), (0, 1), (-1, -1)])
 def test_out_axes_combinations(outer_out, inner_out):
     X, Y = rng.standard_normal((4, 3)), rng.standard_normal((5, 3))
-    f = vmap(vmap(n.mul, in_axes=(None, 0), out_axes=inner_out), in_axes=(0, None), out_axes=outer_out)
+    f = vmap(
+        vmap(n.mul, in_axes=(None, 0), out_axes=inner_out), in_axes=(0, None), out_axes=outer_out
+    )
     want = np.stack([np.stack([x * y for y in Y], axis=inner_out) for x in X], axis=outer_out)
     assert_same(f(X, Y), want)
 

@@ -24,7 +24,12 @@ def test_first_batched_write_inside_a_loop():
 
 
 def test_hstack_of_unbatched_pieces_has_a_rank():
-    check(r.hstack_unbatched_then_matmul, rng.standard_normal((2, 3)), rng.standard_normal((5, 6)), in_axes=(None, 0))
+    check(
+        r.hstack_unbatched_then_matmul,
+        rng.standard_normal((2, 3)),
+        rng.standard_normal((5, 6)),
+        in_axes=(None, 0),
+    )
 
 
 def test_emitted_module_imports_the_modules_it_names():

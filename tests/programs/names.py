@@ -141,6 +141,5 @@ async def coroutine(x):
     return x
 
 
-
 def smooth(x, k):
     return np.convolve(x, k, mode="same")  # no rule: runs per example, with a warning
