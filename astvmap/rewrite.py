@@ -461,7 +461,9 @@ class Translator:
             code, val = self.expr(binop)
             assert isinstance(code, cst.BinaryOperation)
             if before is not None and (before.batched or not val.batched) and name not in self.weak:
-                if before.kind != SCALAR:
+                # Per example a rank-0 value is a NumPy scalar: `+=` rebinds it, as
+                # for Python numbers; arrays of higher rank are updated in place.
+                if before.kind != SCALAR and before.rank != 0:
                     self.env[name] = (
                         dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
                     )

@@ -39,3 +39,7 @@ def test_emitted_module_imports_the_modules_it_names():
     namespace: dict = {}
     exec(compile(text, "<emitted>", "exec"), namespace)
     np.testing.assert_allclose(namespace["math_module"](X), X * np.pi + np.log(2 * np.pi))
+
+
+def test_augmented_assignment_to_a_batched_scalar_rebinds():
+    check(r.accumulate_into_scalar, rng.standard_normal((3, 4)), rng.standard_normal((3, 2)))

@@ -36,3 +36,9 @@ def math_module(x):
     import math
 
     return x * math.pi + np.log(2 * math.pi)
+
+
+def accumulate_into_scalar(x, y):
+    s = x.sum()
+    s += y  # a NumPy scalar rebinds: s becomes an array shaped like y
+    return s
