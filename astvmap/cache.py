@@ -17,7 +17,9 @@ from __future__ import annotations
 import ast
 import builtins
 import dataclasses
+import functools
 import hashlib
+import importlib.util
 import json
 import linecache
 import os
@@ -187,8 +189,28 @@ def cache_dir() -> Path | None:
     return Path(platformdirs.user_cache_dir("astvmap"))
 
 
+@functools.cache
+def build_id() -> str:
+    """The version plus a hash of astvmap's own source (the package and its rules).
+
+    An edited transformer (an editable install, a patched rule) must never run code
+    an older one generated, and a version number alone does not change on an edit.
+    Hashing ~20 files costs about a millisecond, once per process.
+    """
+    digest = hashlib.sha256(__version__.encode())
+    spec = importlib.util.find_spec("astvmap.rules")
+    roots = [Path(__file__).resolve().parent]
+    if spec is not None and spec.submodule_search_locations:
+        roots += [Path(p).resolve() for p in spec.submodule_search_locations]
+    for root in dict.fromkeys(roots):
+        for path in sorted(root.rglob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    return f"{__version__}+{digest.hexdigest()[:16]}"
+
+
 def disk_key(parts: Any) -> str:
-    text = json.dumps([FORMAT, __version__, parts], sort_keys=True, default=repr)
+    text = json.dumps([FORMAT, build_id(), parts], sort_keys=True, default=repr)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -223,7 +245,7 @@ def _read_entry(path: Path, key: str) -> dict[str, Any] | None:
         payload = entry["payload"]
         ok = (
             entry.get("format") == FORMAT
-            and entry.get("version") == __version__
+            and entry.get("version") == build_id()
             and entry.get("key") == key
             and entry.get("digest") == _digest(payload)
         )
@@ -245,7 +267,7 @@ def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
         return
     entry = {
         "format": FORMAT,
-        "version": __version__,
+        "version": build_id(),
         "key": key,
         "digest": _digest(payload),
         "payload": payload,

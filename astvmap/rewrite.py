@@ -33,7 +33,7 @@ from . import indexing
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
-from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
+from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
 
 # Modules whose functions are library code: never transformed, only matched to rules.
 LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy", "astvmap"}
@@ -460,15 +460,30 @@ class Translator:
             before = self.env.get(name)
             code, val = self.expr(binop)
             assert isinstance(code, cst.BinaryOperation)
-            if before is not None and (before.batched or not val.batched) and name not in self.weak:
-                # Per example a rank-0 value is a NumPy scalar: `+=` rebinds it, as
-                # for Python numbers; arrays of higher rank are updated in place.
-                if before.kind != SCALAR and before.rank != 0:
-                    self.env[name] = (
-                        dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
-                    )
-                    return [node.with_changes(value=code.right, target=code.left)]
-            # A Python scalar, or an unbatched array growing a batch axis: rebind.
+            in_place = (
+                before is not None
+                and name not in self.weak
+                and before.kind != SCALAR
+                and before.rank != 0
+            )
+            # Per example a rank-0 value is a NumPy scalar: `+=` rebinds it, as for
+            # Python numbers; arrays of higher rank are updated in place.
+            if in_place and (before.batched or not val.batched):
+                self.env[name] = (
+                    dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
+                )
+                return [node.with_changes(value=code.right, target=code.left)]
+            if in_place and before.kind == ARRAY:
+                # An unbatched array updated in place by a batched value: give the
+                # buffer its batch axis first, so the update keeps its dtype (and fails
+                # on an unsafe cast) as the loop's in-place update does.
+                self.env[name] = dataclasses.replace(before, batched=True)
+                grown = cst.Assign(
+                    [cst.AssignTarget(cst.Name(name))],
+                    self.parse("{x}.copy()", x=self.broadcast(cst.Name(name), before)),
+                )
+                return [grown, node.with_changes(value=code.right, target=code.left)]
+            # A Python scalar, or a rank-0 value growing a batch axis: rebind.
             self.env[name] = val
             return [cst.Assign([cst.AssignTarget(cst.Name(name))], code)]
         if isinstance(node.target, cst.Subscript):
@@ -607,18 +622,40 @@ class Translator:
                     self.weak.add(name)
         return out
 
-    def loop_fixpoint(self, run_body: Any) -> dict[str, Val]:
+    def loop_fixpoint(self, run_body: Any, loop: cst.CSTNode) -> dict[str, Val]:
         """The environment at the loop head, joined over all iterations."""
         head = dict(self.env)
         for _ in range(20):
             self.env = dict(head)
             with self.dry():
                 run_body()
+            self.check_ranks_settle(head, self.env, loop)
             new_head = _join_envs(head, self.env)
             if new_head == head:
                 return head
             head = new_head
         raise self.unsupported("the batching of this loop's variables does not settle")
+
+    def check_ranks_settle(
+        self, head: dict[str, Val], after: dict[str, Val], loop: cst.CSTNode
+    ) -> None:
+        """A name whose per-example rank changes across an iteration has no one layout."""
+        for name, before in head.items():
+            now = after.get(name)
+            if (
+                now is not None
+                and before.is_arraylike
+                and now.is_arraylike
+                and (before.batched or now.batched)
+                and None not in (before.rank, now.rank)
+                and before.rank != now.rank
+            ):
+                raise self.unsupported_at(
+                    loop,
+                    f"`{name}` changes per-example rank inside this loop "
+                    f"({before.rank} on entry, {now.rank} after an iteration)",
+                    f"give `{name}` its final shape before the loop (e.g. np.zeros(...))",
+                )
 
     def stmt_For(self, node: cst.For, marker: str) -> list[cst.BaseStatement]:
         self.current = node
@@ -626,7 +663,7 @@ class Translator:
             raise self.unsupported_at(node, "async for is not supported")
         iter_code, it = self.expr(node.iter)
         pre = self.emit_pending(marker)
-        if it.batched:
+        if it.batched and it.kind != TREE:
             if it.kind == ARRAY and it.rank:
                 iter_code = self.parse("np.moveaxis({x}, 1, 0)", x=iter_code)
                 elem = Val.array(it.rank - 1, True)
@@ -644,7 +681,7 @@ class Translator:
             self.bind_target(node.target, elem)
             self.block(node.body.body)
 
-        head = self.loop_fixpoint(run_body)
+        head = self.loop_fixpoint(run_body, node)
         self.env = dict(entry)
         pre += self.widen(entry, head, marker)
         self.env = dict(head)
@@ -677,7 +714,7 @@ class Translator:
                 )
             self.block(node.body.body)
 
-        head = self.loop_fixpoint(run_body)
+        head = self.loop_fixpoint(run_body, node)
         self.env = dict(entry)
         pre = self.widen(entry, head, marker)
         self.env = dict(head)
@@ -807,6 +844,8 @@ class Translator:
                 raise self.unsupported(f"attribute {attr!r} of a batched container")
             return new, Val(OBJECT)
         holder = base.static if base.is_static else base.sample
+        if base.container is np.dtype and attr in rules.shape_ops.DTYPE_INT_ATTRIBUTES:
+            return new, Val(SCALAR, rank=0, dtype="i")
         if holder is NOVALUE:
             return new, Val(OBJECT)
         try:
@@ -887,6 +926,12 @@ class Translator:
                         "an operator on a tuple or list holding batched values",
                         "build an array with np.array([...]) first",
                     )
+                # An object of unknown type next to a batched array could be a number
+                # or a list that broadcasts: its rank is unknown, so refuse.
+                raise self.unsupported(
+                    "an operator between a batched array and an object of unknown type",
+                    "convert the object first (float(...), int(...) or np.asarray(...))",
+                )
             return node.with_changes(left=left_code, right=right_code), _opaque_result(left, right)
         (lc, rc), val = rules.elementwise.align_binary(
             self, Arg(left_code, left), Arg(right_code, right), BINARY_UFUNCS[type(node.operator)]
@@ -944,7 +989,14 @@ class Translator:
         val = dataclasses.replace(val, dtype="b")
         if len(pieces) == 1:
             return pieces[0].with_changes(lpar=node.lpar, rpar=node.rpar), val  # type: ignore[return-value]
-        # A chained comparison is the elementwise `and` of its links.
+        if val.rank != 0:
+            # Per example `a < b < c` is `(a < b) and (b < c)`: on arrays of more
+            # than one element it raises, so the elementwise `&` would be a guess.
+            raise self.unsupported(
+                "a chained comparison of per-example arrays (Python's `and` of arrays)",
+                "write (a < b) & (b < c) for the elementwise test",
+            )
+        # A chained comparison of scalars is the elementwise `and` of its links.
         result: cst.BaseExpression = pieces[0]
         for piece in pieces[1:]:
             result = cst.BinaryOperation(left=result, operator=cst.BitAnd(), right=piece)
@@ -1323,12 +1375,10 @@ def _iter_element(it: Val) -> Val:
         if it.element is not None:
             return it.element
         vals = [v for _, v in it.children]
-        if vals:
-            out = vals[0]
-            for v in vals[1:]:
-                out = join(out, v)
-            return out
-        return Val(OBJECT)
+        if len({v.batched for v in vals}) > 1:
+            # The loop variable would carry the batch axis in some iterations only.
+            raise UnsupportedError("iterating a container whose items are batched differently")
+        return join_all(vals) if vals else Val(OBJECT)
     if it.kind == ARRAY and it.rank:
         return Val.array(it.rank - 1)
     if it.kind == OBJECT and isinstance(it.static, range):

@@ -28,7 +28,7 @@ class _NoValue:
 NOVALUE: Any = _NoValue()
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Val:
     """What is known statically about one value.
 
@@ -96,6 +96,19 @@ class Val:
             return Val(SCALAR, rank=0, sample=obj, dtype=kind_of(obj))
         return Val(OBJECT, sample=obj)
 
+    # --- equality ------------------------------------------------------------
+    # Samples and statics can be arrays, whose == is elementwise: they are the
+    # same only when they are the same object (or equal plain constants).
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Val):
+            return NotImplemented
+        return all(
+            _same(getattr(self, f.name), getattr(other, f.name)) for f in dataclasses.fields(Val)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.kind, self.batched, self.rank, self.dtype))
+
     # --- queries ------------------------------------------------------------
     @property
     def is_static(self) -> bool:
@@ -162,6 +175,17 @@ def _is_literal(v: Any) -> bool:
     )
 
 
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if type(a) is not type(b) or isinstance(a, (np.ndarray, np.generic)):
+        return False
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an object whose == is not a plain bool
+        return False
+
+
 def join(a: Val, b: Val) -> Val:
     """The least upper bound of two values (at a merge point or loop head)."""
     if a == b:
@@ -183,3 +207,11 @@ def join(a: Val, b: Val) -> Val:
     if a.kind == b.kind and not batched:
         return Val(a.kind)
     return Val(ARRAY if batched else OBJECT, batched=batched, rank=None)
+
+
+def join_all(vals: list[Val]) -> Val:
+    """The join of one or more values (the element of a heterogeneous list)."""
+    out = vals[0]
+    for v in vals[1:]:
+        out = join(out, v)
+    return out

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import builtins
 
-from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val
+import libcst as cst
+import numpy as np
 
-from . import CallSite, Out, register
-from .elementwise import align
+from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val, join_all
+
+from . import Arg, CallSite, Out, register
+from .elementwise import align, align_binary
 
 
 def _is_array(val: Val) -> bool:
@@ -41,9 +44,7 @@ def abs_rule(site: CallSite) -> Out:
 def _min_max(name: str, op: str) -> object:
     def rule(site: CallSite) -> Out:
         if not site.any_batched:
-            vals = [a.val for a in site.args]
-            kind = SCALAR if all(v.kind == SCALAR for v in vals) else OBJECT
-            return site.render(), Val(kind, rank=0) if kind == SCALAR else Val(OBJECT)
+            return site.render(), _unbatched_min_max(site)
         if site.kwargs:
             raise site.unsupported(f"{name}() with key= or default= on batched values")
         if len(site.args) == 1:
@@ -51,8 +52,6 @@ def _min_max(name: str, op: str) -> object:
             if x.val.kind == ARRAY and x.rank == 1:
                 return site.ctx.parse(f"np.{name}({{x}}, axis=1)", x=x.code), Val.array(0, True)
             if x.val.kind == TREE and x.val.children:
-                from . import Arg
-
                 items = [
                     Arg(site.ctx.parse("{x}[%d]" % i, x=x.code), v)
                     for i, (_, v) in enumerate(x.val.children)
@@ -62,6 +61,23 @@ def _min_max(name: str, op: str) -> object:
         return _fold(site, site.args, op, name)
 
     return rule
+
+
+def _unbatched_min_max(site: CallSite) -> Val:
+    """The result is one of the arguments (or an element of the only one)."""
+    vals = [a.val for a in site.args]
+    if site.kwargs:
+        return Val(OBJECT)
+    if len(vals) == 1:
+        v = vals[0]
+        if v.kind == ARRAY and v.rank:
+            return Val.array(v.rank - 1, dtype=v.dtype)
+        return Val(OBJECT)
+    if all(v.kind == SCALAR for v in vals):
+        return Val(SCALAR, rank=0)
+    if all(_is_array(v) and v.rank == 0 for v in vals):
+        return Val.array(0)
+    return Val(OBJECT)
 
 
 def _fold(site: CallSite, args: list, op: str, name: str) -> Out:
@@ -90,28 +106,55 @@ register(builtins.min)(_min_max("min", "<"))
 @register(builtins.sum)
 def sum_rule(site: CallSite) -> Out:
     x = site.args[0]
+    start = site.args[1] if len(site.args) > 1 else site.kwargs.get("start")
     if not site.any_batched:
         return site.render(), (
             Val(OBJECT)
             if x.val.kind != ARRAY
             else Val.array(None if x.rank is None else max(x.rank - 1, 0))
         )
-    if x.val.kind == ARRAY:
-        if not x.rank:
-            raise site.unsupported("sum() of a batched scalar (the loop raises TypeError)")
-        code = site.ctx.parse("np.sum({x}, axis=1)", x=x.code)
-        if len(site.args) > 1 or "start" in site.kwargs:
-            start = site.args[1] if len(site.args) > 1 else site.kwargs["start"]
-            code = site.ctx.parse("{s} + {c}", s=start.code, c=code)
-        return code, Val.array(x.rank - 1, True)
     if x.val.kind == TREE:
         # Python's own left-to-right sum of batched arrays is the loop's order exactly.
         elems = [x.val.element] if x.val.element is not None else [v for _, v in x.val.children]
-        ranks = {v.rank for v in elems}
+        ranks = {v.rank for v in elems} | ({start.rank} if start is not None else set())
         if len(ranks) != 1 or None in ranks:
             raise site.unsupported("sum() of values with different per-example ranks")
         return site.render(), Val.array(ranks.pop(), True)
-    raise site.unsupported("sum() of this batched value")
+    if x.val.kind != ARRAY:
+        raise site.unsupported("sum() of this batched value")
+    if x.batched:
+        if not x.rank:
+            raise site.unsupported("sum() of a batched scalar (the loop raises TypeError)")
+        total = Arg(_sum_first_axis(site, x), Val.array(x.rank - 1, True, _sum_kind(x.val.dtype)))
+    else:
+        # Only the start value is batched.
+        total = Arg(
+            site.ctx.parse("sum({x})", x=x.code),
+            Val.array(None if x.rank is None else max(x.rank - 1, 0)),
+        )
+    if start is None:
+        return total.code, total.val
+    (s, t), val = align_binary(site.ctx, start, total, np.add)
+    return site.ctx.parse("{s} + {t}", s=s, t=t), val
+
+
+def _sum_first_axis(site: CallSite, x: Arg) -> cst.BaseExpression:
+    """Python's ``sum`` over a batched array's per-example first axis.
+
+    Per example it is ``0 + x[0] + x[1] + ...``: its dtype is that of
+    ``0 + x[0]``, so integers keep their width (int32 stays int32) and booleans
+    count as ints, where ``np.sum`` would widen small integers to int64.
+    """
+    kind = x.val.dtype
+    if kind in ("f", "c", "b"):
+        return site.ctx.parse("np.sum({x}, axis=1)", x=x.code)
+    if kind in ("i", "u"):
+        return site.ctx.parse("np.sum({x}, axis=1, dtype={x}.dtype)", x=x.code)
+    return site.ctx.parse("np.sum({x}, axis=1, dtype=np.result_type(0, {x}.dtype))", x=x.code)
+
+
+def _sum_kind(kind: str | None) -> str | None:
+    return "i" if kind == "b" else kind
 
 
 def _convert(kind: str) -> object:
@@ -135,6 +178,9 @@ def round_rule(site: CallSite) -> Out:
     x = site.args[0]
     if not site.any_batched:
         return site.render(), Val(SCALAR, rank=0) if len(site.args) == 1 else x.val
+    if x.rank != 0:
+        # An ndarray has no __round__: the loop raises TypeError.
+        raise site.unsupported("round() of a batched array", "use np.round")
     if len(site.args) > 1 or site.kwargs:
         nd = site.args[1] if len(site.args) > 1 else site.kwargs["ndigits"]
         if nd.batched:
@@ -142,8 +188,6 @@ def round_rule(site: CallSite) -> Out:
         if nd.val.static is None:
             return site.ctx.parse("np.round({x}).astype(int)", x=x.code), Val.array(x.rank, True)
         return site.ctx.parse("np.round({x}, {n})", x=x.code, n=nd.code), Val.array(x.rank, True)
-    if x.rank != 0:
-        raise site.unsupported("round() of a batched array", "use np.round")
     # round(x) returns a Python int per example; NumPy rounds half to even like Python.
     return site.ctx.parse("np.round({x}).astype(int)", x=x.code), Val.array(0, True)
 
@@ -196,11 +240,9 @@ def _element(site: CallSite, val: Val) -> Val:
         if val.element is not None:
             return val.element
         kids = [v for _, v in val.children]
-        if kids and all(k == kids[0] for k in kids):
-            return kids[0]
-        if any(k.batched for k in kids):
+        if len({k.batched for k in kids}) > 1:
             raise site.unsupported("iterating a container whose items are batched differently")
-        return Val(OBJECT)
+        return join_all(kids) if kids else Val(OBJECT)
     if isinstance(val.static, range):
         return Val(SCALAR, rank=0)
     return Val(OBJECT)

@@ -97,6 +97,8 @@ def reduction(fn: Callable, tuple_axis: bool) -> Callable[[CallSite], Out]:
             raise site.unsupported("cannot infer the rank of the reduced array")
         axis = b.value("axis", None)
         keepdims = bool(b.value("keepdims", False))
+        if rank == 0 and axis is not None:
+            axis = _scalar_axis(site, fn, axis)
         axes = normalise_axes(site, axis, rank) if rank else ()
         out_rank = rank if keepdims else rank - len(axes)
         if not tuple_axis and axis is None:
@@ -112,6 +114,25 @@ def reduction(fn: Callable, tuple_axis: bool) -> Callable[[CallSite], Out]:
         return b.render(), Val.array(out_rank, True)
 
     return rule
+
+
+def _accepts_scalar_axis(fn: Callable) -> bool:
+    """Whether NumPy lets ``fn`` reduce a 0-d array over axis 0 (ufunc reductions do)."""
+    try:
+        fn(np.array(1.0), axis=0)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _scalar_axis(site: CallSite, fn: Callable, axis: Any) -> tuple[()]:
+    """``axis=0``/``axis=-1`` on a per-example scalar reduces nothing: ``axis=()``."""
+    if isinstance(axis, int) and axis in (0, -1) and _accepts_scalar_axis(fn):
+        return ()
+    raise site.unsupported(
+        f"{fn.__name__}(..., axis={axis!r}) of a per-example scalar (NumPy raises AxisError)",
+        "drop the axis argument: a scalar has no axes",
+    )
 
 
 def _out_rank(site: CallSite, b: Any, rank: int | None) -> int | None:
@@ -170,13 +191,13 @@ def norm_rule(site: CallSite) -> Out:
         axes = normalise_axes(site, axis, rank)
     out_rank = rank if keepdims else rank - len(axes)
     if axis is None:
-        if rank == 0:
-            return site.ctx.parse("np.abs({x})", x=x.code), Val.array(0, True)
-        if rank > 2:
+        if rank == 0 or rank > 2:
             if b.value("ord", None) is not None:
                 raise site.unsupported("np.linalg.norm with ord= of an array of rank > 2")
-            if keepdims:
+            if keepdims and rank:
                 raise site.unsupported("np.linalg.norm with keepdims=True of an array of rank > 2")
+            if keepdims:  # a scalar's norm with keepdims=True is still a scalar
+                b.set("keepdims", literal(False))
             b.set("x", site.ctx.parse("{x}.reshape({x}.shape[0], -1)", x=x.code))
             b.set("axis", literal(1))
             return b.render(), Val.array(0, True)

@@ -12,7 +12,7 @@ from typing import Any
 import libcst as cst
 import numpy as np
 
-from astvmap.values import ARRAY, SCALAR, TREE, Val
+from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val
 
 from . import Arg, CallSite, Out, literal, register
 from .reductions import normalise_axes
@@ -38,7 +38,9 @@ def array_attribute(
             return node, Val(SCALAR, rank=0)
         if attr in ("T", "real", "imag", "mT"):
             return node, Val.array(r)
-        return node, Val(ARRAY if attr != "dtype" else "object", rank=None)
+        if attr == "dtype":
+            return node, dtype_val(val)
+        return node, Val(ARRAY, rank=None)
     if r is None:
         raise ctx.unsupported(f"cannot infer the rank of the array whose .{attr} is taken")
     if attr == "shape":
@@ -60,8 +62,17 @@ def array_attribute(
         axes = (0, *range(r, 0, -1))
         return ctx.parse("{x}.transpose%s" % (axes,), x=code), Val.array(r, True)
     if attr == "dtype":
-        return node, Val("object")
+        return node, dtype_val(val)
     raise ctx.unsupported(f"the attribute .{attr} of a batched array")
+
+
+def dtype_val(array: Val) -> Val:
+    """``x.dtype``: an unbatched object whose integer attributes are known to be ints."""
+    return Val(OBJECT, container=np.dtype, dtype=array.dtype)
+
+
+# Attributes of a dtype that are Python ints (``x.dtype.itemsize * n`` stays scalar).
+DTYPE_INT_ATTRIBUTES = frozenset({"itemsize", "alignment", "num"})
 
 
 def _is_batched_shape(code: cst.BaseExpression) -> bool:
