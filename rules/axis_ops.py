@@ -1,5 +1,5 @@
-"""Axis-taking operations: cumsum, sort, diff, flip, roll, take, repeat, tile, pad,
-and the joining family (concatenate, stack, hstack, vstack, column_stack, split).
+"""Axis-taking operations: cumsum, sort, diff, flip, roll, take, take_along_axis, repeat,
+tile, pad, and the joining family (concatenate, stack, hstack, vstack, column_stack, split).
 
 ``axis=None`` means "flattened" for most of these: per example that flattens one
 example, so the batched code flattens all but the batch axis first.
@@ -7,6 +7,7 @@ example, so the batched code flattens all but the batch axis first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -168,34 +169,147 @@ def roll_rule(site: CallSite) -> Out:
     return b.render(), Val.array(r, True)
 
 
+def _index_rank(idx: Arg) -> int | None:
+    """The per-example rank of an index argument (an array, a scalar or a literal list)."""
+    if idx.val.kind == SCALAR:
+        return 0
+    if idx.val.kind == TREE and idx.val.is_static:
+        return np.ndim(idx.val.static)
+    return idx.rank
+
+
+def _batch_arange(site: CallSite, x: Arg, trailing: int) -> cst.BaseExpression:
+    """``np.arange(B)`` shaped to broadcast against batched indices of rank ``trailing``."""
+    arange = site.ctx.parse("np.arange({b})", b=_batch_dim(site.ctx, x))
+    return site.ctx.expand(arange, trailing)
+
+
+def _axis_length(site: CallSite, x: Arg, axis: int | None) -> cst.BaseExpression:
+    """The per-example length of ``axis`` of batched ``x`` (None: its size)."""
+    if not isinstance(x.code, cst.Name):
+        raise site.unsupported(
+            "np.take with mode='wrap' or 'clip' on a batched array expression with batched "
+            "indices",
+            "assign the array to a variable first",
+        )
+    if axis is None:
+        site.ctx.program.modules["math"] = math  # type: ignore[attr-defined]
+        return site.ctx.parse("math.prod({x}.shape[1:])", x=x.code)
+    return site.ctx.parse("{x}.shape[%d]" % (axis + 1), x=x.code)
+
+
+def _apply_mode(
+    site: CallSite, x: Arg, idx: cst.BaseExpression, mode: Any, axis: int | None
+) -> cst.BaseExpression:
+    """Indices rewritten so that plain advanced indexing behaves as ``np.take(mode=...)``."""
+    if mode == "raise":
+        return idx
+    n = _axis_length(site, x, axis)
+    if mode == "wrap":
+        return site.ctx.parse("np.mod({i}, {n})", i=idx, n=n)
+    if mode == "clip":  # np.take's clip also maps negative indices to 0
+        return site.ctx.parse("np.clip({i}, 0, {n} - 1)", i=idx, n=n)
+    raise site.unsupported(f"np.take with mode={mode!r}")
+
+
+def _gather_take(
+    site: CallSite, x: Arg, idx: Arg, q: int, axis: int | None, mode: Any
+) -> cst.BaseExpression:
+    """``np.take`` with batched array and batched indices: one advanced-indexing gather.
+
+    Per example ``take(x, i, axis=k)`` is ``x[(:,) * k, i]``; batched, the batch axis
+    gets ``np.arange(B)`` broadcast against ``i``. When ``k > 0`` the two advanced
+    indices are split by slices, so NumPy puts the index dims right after the batch
+    axis; ``np.moveaxis`` puts them back at ``k`` (as in ``astvmap.indexing.gather``).
+    """
+    ctx = site.ctx
+    arange = _batch_arange(site, x, q)
+    i = _apply_mode(site, x, idx.code, mode, axis)
+    if axis is None:
+        flat = x.code if x.rank == 1 else _flat(site, x)
+        return ctx.parse("{x}[{b}, {i}]", x=flat, b=arange, i=i)
+    slices = "".join(":, " for _ in range(axis))
+    code = ctx.parse("{x}[{b}, %s{i}]" % slices, x=x.code, b=arange, i=i)
+    if axis and q:
+        code = ctx.parse("np.moveaxis({x}, %r, %r)" % (_span(1, q), _span(1 + axis, q)), x=code)
+    return code
+
+
+def _span(start: int, n: int) -> Any:
+    return start if n == 1 else tuple(range(start, start + n))
+
+
 @register(np.take, methods=("take",))
 def take_rule(site: CallSite) -> Out:
+    """``np.take(x, i, axis)``: a batched ``i`` makes it a gather (never a loop)."""
     b = site.bind(np.take)
     x, idx = b.get("a"), b.get("indices")
     assert x is not None and idx is not None
-    idx_rank = 0 if idx.val.kind == SCALAR else idx.rank
-    if idx.val.kind == TREE and idx.val.is_static:
-        idx_rank = np.ndim(idx.val.static)
+    q = _index_rank(idx)
     axis = b.value("axis", None)
     if not x.batched and not idx.batched:
-        if x.rank is None or idx_rank is None:
+        if x.rank is None or q is None:
             return b.render(), Val.array(None)
-        return b.render(), Val.array(idx_rank if axis is None else x.rank - 1 + idx_rank)
-    if idx.batched:
-        raise site.unsupported(
-            "np.take with batched indices (a gather) is not supported yet",
-            "use np.take_along_axis, or indices that do not depend on the batch",
-        )
-    r = _need_rank(site, x)
-    if idx_rank is None:
+        return b.render(), Val.array(q if axis is None else x.rank - 1 + q)
+    if "out" in b:
+        raise site.unsupported("np.take(..., out=...) under vmap", "assign the result instead")
+    if q is None:
         raise site.unsupported("cannot infer the rank of the indices")
+    mode = b.value("mode", "raise")
     if axis is None:
-        b.set("a", _flat(site, x))
-        b.set("axis", literal(1))
-        return b.render(), Val.array(idx_rank, True)
-    normalise_axes(site, axis, r)
-    b.set("axis", literal(_shift(axis)))
-    return b.render(), Val.array(r - 1 + idx_rank, True)
+        if x.batched and idx.batched:
+            return _gather_take(site, x, idx, q, None, mode), Val.array(q, True)
+        if x.batched:
+            b.set("a", _flat(site, x))
+            b.set("axis", literal(1))
+        return b.render(), Val.array(q, True)  # unbatched x: take(x, i) is already (B, *I)
+    r = _need_rank(site, x)
+    k = normalise_axes(site, axis, r)[0]
+    if x.batched and idx.batched:
+        return _gather_take(site, x, idx, q, k, mode), Val.array(r - 1 + q, True)
+    if x.batched:
+        b.set("axis", literal(_shift(axis)))
+        return b.render(), Val.array(r - 1 + q, True)
+    # Unbatched x, batched i: the (B, *I) index dims land at axis k; move B first.
+    code = b.render()
+    if k:
+        code = site.ctx.parse("np.moveaxis({x}, %d, 0)" % k, x=code)
+    return code, Val.array(r - 1 + q, True)
+
+
+@register(np.take_along_axis)
+def take_along_axis_rule(site: CallSite) -> Out:
+    """``np.take_along_axis``: the unbatched operand gets a length-1 batch axis, which
+    take_along_axis broadcasts against the other's batch axis (no copy, no loop)."""
+    b = site.bind(np.take_along_axis)
+    x, idx = b.get("arr"), b.get("indices")
+    assert x is not None and idx is not None
+    axis = b.value("axis", -1)
+    rank = 1 if axis is None else (idx.rank if idx.rank is not None else x.rank)
+    dtype = x.val.dtype
+    if not x.batched and not idx.batched:
+        return b.render(), Val.array(rank, dtype=dtype)
+    if axis is None:
+        if x.batched:
+            b.set("arr", _flat(site, x))
+        else:
+            b.set("arr", site.ctx.parse("np.ravel({x})[None]", x=x.code))
+    else:
+        known = [a.rank for a in (x, idx) if a.rank is not None]
+        if not known:
+            raise site.unsupported("cannot infer the rank of the arrays")
+        if len(set(known)) > 1:
+            raise site.unsupported(
+                "np.take_along_axis with indices of a different rank than the array",
+                "give the indices the array's rank (use index[..., None] or np.expand_dims)",
+            )
+        normalise_axes(site, axis, known[0])
+        if not x.batched:
+            b.set("arr", site.ctx.parse("{x}[None]", x=x.code))
+    if not idx.batched:
+        b.set("indices", site.ctx.parse("{i}[None]", i=idx.code))
+    b.set("axis", literal(1 if axis is None else _shift(axis)))
+    return b.render(), Val.array(rank, True, dtype)
 
 
 @register(np.tile)

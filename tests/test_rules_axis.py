@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from astvmap import UnsupportedError, vmap
+from astvmap import UnsupportedError, emit, vmap
 
 from .harness import SETUP, Fixed, cases, ints, normal, run
 from .oracle import check
@@ -609,13 +609,141 @@ def test_pad_per_axis_options(f):
         check(f, np.moveaxis(x, 0, 1), in_axes=1, out_axes=-1)
 
 
-# ------------------------------------------------------------- unsupported
-def take_with_batched_indices(x, idx):
-    return np.take(x, idx)
+# ------------------------------------------- gathers: take / take_along_axis
+# The index arguments are free here, so every batched/unbatched combination of array
+# and index runs: with both batched, np.take is a per-example gather.
+def take_row(x, i):
+    return np.take(x, i, axis=0)
 
 
-def test_take_with_batched_indices_raises():
+def take_middle(x, i):
+    return np.take(x, i, axis=1)
+
+
+def method_take_last(x, i):
+    return x.take(i, axis=-1)
+
+
+def method_take_flat(x, i):
+    return x.take(i)
+
+
+def take_wrap(x, i):
+    return np.take(x, i, axis=1, mode="wrap")
+
+
+def take_clip_flat(x, i):
+    return np.take(x, i, mode="clip")
+
+
+def take_of_expression(x, i):
+    return np.take(2.0 * x, i, axis=-2) + 1.0
+
+
+def take_argmax_row(table, scores):
+    # An index computed from batched data: a gather with a scalar index per example.
+    return np.take(table, np.argmax(scores), axis=0)
+
+
+def along_default(x, i):
+    return np.take_along_axis(x, i)
+
+
+def along_axis0(x, i):
+    return np.take_along_axis(x, i, axis=0)
+
+
+def along_middle(x, i):
+    return np.take_along_axis(x, i, axis=1)
+
+
+def along_neg(x, i):
+    return np.take_along_axis(x, i, axis=-2)
+
+
+def along_flat(x, i):
+    return np.take_along_axis(x, i, axis=None)
+
+
+def sort_by_key(values, keys):
+    return np.take_along_axis(values, np.argsort(keys, axis=0, kind="stable"), axis=0)
+
+
+def topk_by_argsort(x):
+    order = np.argsort(-x, axis=-1, kind="stable")[..., :2]
+    return np.take_along_axis(x, order, axis=-1)
+
+
+GATHER = [
+    (take_row, [normal(3, "n"), ints(-3, 3, "k")]),
+    (take_row, [normal(3, "n"), ints(-3, 3)]),
+    (take_row, [normal(3), ints(-3, 3, "k", "m")]),
+    (take_middle, [normal("m", 3, "n"), ints(-3, 3, "k", "n")]),
+    (take_middle, [normal("m", 3), ints(-3, 3)]),
+    (method_take_last, [normal("m", "n", 3), ints(-3, 3, "k")]),
+    (method_take_flat, [normal(2, 3), ints(-6, 6, "k")]),
+    (method_take_flat, [normal(4), ints(-4, 4, "m", "n")]),
+    (method_take_flat, [normal(2, 3), ints(-6, 6)]),
+    (take_wrap, [normal("m", 3), ints(-7, 7, "k")]),
+    (take_wrap, [normal("m", 3, "n"), ints(-7, 7)]),
+    (take_clip_flat, [normal(2, 3), ints(-9, 9, "k", "n")]),
+    (take_of_expression, [normal(3, "n"), ints(-3, 3, "k")]),
+    (take_argmax_row, [normal(4, "n"), normal(4)]),
+    (along_default, [normal("m", 3), ints(-3, 3, "m", "k")]),
+    (along_default, [normal(3), ints(-3, 3, "k")]),
+    (along_axis0, [normal(3, "n"), ints(-3, 3, "k", "n")]),
+    (along_middle, [normal("m", 3, "n"), ints(-3, 3, "m", "k", 1)]),
+    (along_neg, [normal("m", 3, "n"), ints(-3, 3, 1, "k", "n")]),
+    (along_flat, [normal(2, 3), ints(-6, 6, "k")]),
+    (along_flat, [normal(5), ints(-5, 5, "k")]),
+    (sort_by_key, [normal("g", "n"), normal("g", "n")]),
+    (topk_by_argsort, [normal("m", "g")]),
+]
+
+
+@pytest.mark.parametrize("f,gens", cases(GATHER))
+@given(setup=SETUP)
+def test_gather(f, gens, setup):
+    run(setup, f, gens)
+
+
+@pytest.mark.parametrize("f,gens", cases(GATHER))
+def test_gather_batch_of_one(f, gens):
+    # A batch of one broadcasts like an unbatched length-1 axis would: make sure it
+    # is always checked, not only when hypothesis happens to draw it.
+    for moved in (False, True):
+        run((1, {"m": 2, "n": 3, "k": 2, "e": 2, "g": 3}, 7, moved), f, gens)
+
+
+def test_take_gather_is_advanced_indexing():
     rng = np.random.default_rng(0)
-    x, idx = rng.standard_normal((3, 5)), rng.integers(0, 5, size=(3, 2))
-    with pytest.raises(UnsupportedError):
-        vmap(take_with_batched_indices)(x, idx)
+    x, i = rng.standard_normal((4, 2, 3)), rng.integers(0, 3, size=(4, 5))
+    code = emit(take_middle, x, i)
+    assert "np.arange(x.shape[0])" in code and "for " not in code
+    code = emit(along_middle, x[0], i[:, None, :], in_axes=(None, 0))
+    assert "np.take_along_axis(x[None]" in code and "for " not in code
+
+
+# ------------------------------------------------------------- unsupported
+def take_wrap_of_expression(x, i):
+    return np.take(x + 1.0, i, mode="wrap")
+
+
+def test_take_wrap_of_batched_expression_with_batched_indices_raises():
+    # mode="wrap" needs the per-example length, read from a named array's shape.
+    rng = np.random.default_rng(0)
+    x, i = rng.standard_normal((3, 5)), rng.integers(0, 9, size=(3, 2))
+    with pytest.raises(UnsupportedError, match="assign the array to a variable"):
+        vmap(take_wrap_of_expression)(x, i)
+    check(take_wrap_of_expression, x[0], i, in_axes=(None, 0))
+
+
+def along_rank_mismatch(x, i):
+    return np.take_along_axis(x, i, axis=0)
+
+
+def test_take_along_axis_rank_mismatch_raises():
+    rng = np.random.default_rng(0)
+    x, i = rng.standard_normal((3, 4, 2)), rng.integers(0, 4, size=(3, 4))
+    with pytest.raises(UnsupportedError, match="different rank"):
+        vmap(along_rank_mismatch)(x, i)
