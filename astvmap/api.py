@@ -28,6 +28,9 @@ from .values import Val
 
 NAMESPACE = "astvmap"
 _registered: set[type] = set()
+# optree refuses a second registration of a class: two threads meeting a new
+# dataclass at once must not both register it.
+_register_lock = threading.Lock()
 # The rewrite is not reentrant-safe across threads (libcst/black state); one at a time.
 _transform_lock = threading.RLock()
 
@@ -36,6 +39,12 @@ def _register_dataclass(cls: type) -> None:
     """Dataclasses are containers (their fields are children), as in JAX."""
     if cls in _registered:
         return
+    with _register_lock:
+        if cls not in _registered:
+            _register_new_dataclass(cls)
+
+
+def _register_new_dataclass(cls: type) -> None:
     names = [f.name for f in dataclasses.fields(cls)]
 
     def flatten(obj: Any) -> tuple:
@@ -116,11 +125,20 @@ def resolve_target(fun: Any) -> Target:
             f"vmap needs Python source, and {fun!r} is a built-in without it; "
             "wrap it in a def that calls it"
         )
+    if not callable(fun):
+        raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
+    if isinstance(fun, type):
+        raise VmapError(
+            f"vmap cannot map the class {fun.__qualname__} (calling it constructs an object); "
+            "wrap the call in a def"
+        )
     call = getattr(type(fun), "__call__", None)  # noqa: B004 - the class's own __call__
-    if callable(fun) and call is not None:
-        if isinstance(call, types.FunctionType):
-            return resolve_target(types.MethodType(call, fun))
-    raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
+    if isinstance(call, types.FunctionType):
+        return resolve_target(types.MethodType(call, fun))
+    raise VmapError(
+        f"vmap needs Python source, and {fun!r} (of type {type(fun).__name__}) is callable "
+        "without a Python __call__; wrap it in a def that calls it"
+    )
 
 
 _ufunc_lock = threading.Lock()
@@ -243,10 +261,18 @@ class VmappedFunction:
             return self._loop(exc, args, kwargs)
         if fast is not None and not self.target.prefix_kwargs:
             plan = tuple(prepared.call_args[len(self.target.prefix_args) + len(args) :])
-            if not prepared.call_kwargs and len(self._entries) < 64:
-                holds = guard_checker(compiled, self.target.fn)
-                self._entries.setdefault(fast[1], []).append((compiled, plan, holds))
+            if not prepared.call_kwargs:
+                self._remember(fast[1], compiled, plan)
         return self._run(compiled, prepared.call_args, prepared.call_kwargs, prepared.size)
+
+    def _remember(self, key: Any, compiled: Compiled, plan: tuple) -> None:
+        """Add a fast-path entry; threads racing on a first call add it once."""
+        with self._lock:
+            if len(self._entries) >= 64 and key not in self._entries:
+                return
+            known = self._entries.setdefault(key, [])
+            if all(c is not compiled for c, _, _ in known):
+                known.append((compiled, plan, guard_checker(compiled, self.target.fn)))
 
     def _loop(self, reason: NoRuleError, args: tuple, kwargs: dict) -> Any:
         """The declared fallback: the per-example function in a Python loop, with a warning."""
@@ -270,6 +296,8 @@ class VmappedFunction:
             result = compiled.fn(*args, **kwargs)
         except Exception as exc:
             _add_location_note(exc, compiled)
+            if size == 0:
+                raise _empty_batch_error(self.fun, exc) from exc
             raise
         return finish(result, compiled.out, self.out_axes, size)
 
@@ -329,6 +357,9 @@ class VmappedFunction:
             for compiled in cache.memory_get(code, p.key):
                 if guards_hold(compiled, fn, p.arguments):
                     return compiled.bound_to(fn)
+            known = self._fallbacks.get(p.key)
+            if known is not None:  # another thread found no rule while this one waited
+                raise known
             options = pipeline.Options(in_axes=repr(self.in_axes), out_axes=repr(self.out_axes))
             compiled = pipeline.transform(
                 self.target.fn,
@@ -353,6 +384,21 @@ class VmappedFunction:
 
             return nested_call(self, args, kwargs, emit=True)
         return self.specialise(self.prepare(args, kwargs)).source
+
+
+def _empty_batch_error(fun: Any, exc: Exception) -> ValueError:
+    """The generated code failed on a mapped axis of size 0.
+
+    The loop never calls the function for an empty batch, so there is no error to
+    reproduce: the batched code could not work out the per-example output shape
+    (a ``reshape(-1)`` of zero elements, a stack of no arrays, ...).
+    """
+    name = getattr(fun, "__qualname__", repr(fun))
+    return ValueError(
+        f"vmap of {name} got an empty batch (a mapped axis of size 0), and the batched code "
+        f"cannot infer the per-example output shape without an example "
+        f"({type(exc).__name__}: {exc}); skip the call for an empty batch"
+    )
 
 
 def guard_checker(compiled: Compiled, fn: types.FunctionType) -> Callable[[Any], bool]:
@@ -461,11 +507,66 @@ def _is_arraylike(x: Any) -> bool:
     )
 
 
+def _arg_name(vf: VmappedFunction, args: tuple, i: int, j: int | None = None) -> str:
+    """How errors name positional argument ``i`` (and its leaf ``j``): ``argument 1 (p['W'])``.
+
+    Built only when an error is raised: the accessor walk costs more than a call.
+    """
+    position = len(vf.target.prefix_args) + i
+    params = list(vf.signature.parameters.values())
+    star = next((k for k, p in enumerate(params) if p.kind == p.VAR_POSITIONAL), None)
+    if star is not None and position >= star:
+        name = f"{params[star].name}[{position - star}]"
+    elif position < len(params):
+        name = params[position].name
+    else:
+        name = f"extra: {vf.target.fn.__qualname__} takes {len(params)} parameter(s)"
+    if j is not None:
+        accessors, _, _ = optree.tree_flatten_with_accessor(
+            args[i], none_is_leaf=True, namespace=NAMESPACE
+        )
+        if accessors[j].path:
+            name = accessors[j].codify(name)
+    return f"argument {i} ({name})"
+
+
+def _mapped_leaf(leaf: Any, ax: int, where: Callable[[], str], container: bool) -> np.ndarray:
+    """A mapped leaf as an array, checked: an array-like of numbers, with the axis in range."""
+    if not _is_arraylike(leaf):
+        raise TypeError(
+            f"vmap in_axes maps {where()} along axis {ax}, but it is not an array: "
+            f"got {type(leaf).__name__} ({leaf!r:.60})"
+        )
+    arr = leaf if isinstance(leaf, np.ndarray) else np.asarray(leaf)
+    if arr.dtype.kind == "O":
+        # Per example the loop would see arbitrary Python objects, which the batched
+        # code (plain NumPy on the whole array) does not treat as the loop would.
+        raise TypeError(
+            f"vmap in_axes maps {where()} along axis {ax}, but it is an array of dtype object; "
+            "vmap maps arrays of numbers, booleans or strings"
+        )
+    if arr.ndim == 0:
+        hint = (
+            "; lists, tuples and dicts are containers (pytrees) whose leaves are mapped one by "
+            "one, as in JAX: pass np.asarray(...) to map over an array"
+            if container
+            else ""
+        )
+        raise ValueError(
+            f"vmap was asked to map {where()} along axis {ax}, but it is a scalar (rank 0){hint}"
+        )
+    if not -arr.ndim <= ax < arr.ndim:
+        raise ValueError(
+            f"vmap in_axes={ax} is out of range for {where()} of shape {arr.shape} (rank {arr.ndim})"
+        )
+    return arr
+
+
 def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
     """Check the arguments against in_axes, move mapped axes first, build the key."""
     t = vf.target
     axes = _axes_for(vf.in_axes, len(args))
-    sizes: list[tuple[str, int]] = []
+    sizes: list[tuple[int, int | None, int]] = []  # (argument, leaf or None, size)
     moved_args = []
     marker_args = []  # the same trees with mapped leaves replaced by _Mapped markers
     arg_keys = []
@@ -475,35 +576,23 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
         new_leaves = []
         markers: list[Any] = []
         sig = []
+        container = leaves != [arg]
         for j, (leaf, ax) in enumerate(zip(leaves, leaf_axes)):
-            where = f"argument {i}" + (f" leaf {j}" if len(leaves) > 1 else "")
             if ax is None:
                 new_leaves.append(leaf)
                 markers.append(leaf)
                 sig.append(_leaf_sig(leaf))
                 continue
-            if not _is_arraylike(leaf):
-                raise TypeError(
-                    f"vmap in_axes maps {where} along axis {ax}, but it is not an array: "
-                    f"got {type(leaf).__name__} ({leaf!r:.60})"
-                )
-            arr = leaf if isinstance(leaf, np.ndarray) else np.asarray(leaf)
-            if arr.ndim == 0:
-                raise ValueError(
-                    f"vmap was asked to map {where} along axis {ax}, but it is a scalar (rank 0)"
-                )
-            if not -arr.ndim <= ax < arr.ndim:
-                raise ValueError(
-                    f"vmap in_axes={ax} is out of range for {where} of shape {arr.shape} (rank {arr.ndim})"
-                )
-            sizes.append((where, arr.shape[ax]))
+            leaf_j = j if container else None
+            arr = _mapped_leaf(leaf, ax, lambda i=i, j=leaf_j: _arg_name(vf, args, i, j), container)
+            sizes.append((i, leaf_j, arr.shape[ax]))
             new_leaves.append(np.moveaxis(arr, ax, 0) if ax % arr.ndim else arr)
             sig.append(("mapped", arr.ndim - 1, arr.dtype.kind))
             markers.append(_Mapped(arr.ndim - 1, arr.dtype.kind))
         moved_args.append(optree.tree_unflatten(treedef, new_leaves))
         marker_args.append(optree.tree_unflatten(treedef, markers))
         arg_keys.append((treedef, tuple(sig)))
-    size = _batch_size(vf, sizes)
+    size = _batch_size(vf, args, sizes)
     kw_keys = []
     for k, v in sorted(kwargs.items()):
         leaves, treedef = _flatten(v)
@@ -535,10 +624,10 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
     )
 
 
-def _batch_size(vf: VmappedFunction, sizes: list[tuple[str, int]]) -> int:
-    distinct = {s for _, s in sizes}
+def _batch_size(vf: VmappedFunction, args: tuple, sizes: list[tuple[int, int | None, int]]) -> int:
+    distinct = {s for _, _, s in sizes}
     if len(distinct) > 1:
-        detail = "\n".join(f"  {where} has size {s}" for where, s in sizes)
+        detail = "\n".join(f"  {_arg_name(vf, args, i, j)} has size {s}" for i, j, s in sizes)
         raise ValueError(f"vmap got inconsistent sizes for the mapped axes:\n{detail}")
     if not sizes:
         if vf.axis_size is None:
@@ -700,6 +789,12 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
                 "use an int out_axis for it"
             )
         arr = np.asarray(value)
+        if arr.ndim == 0 or arr.shape[0] != size:
+            # Never silently wrong: a batched output must carry the batch axis first.
+            raise VmapError(
+                f"internal: the generated code returned the {where} with shape {arr.shape}, "
+                f"which does not lead with the batch size {size}"
+            )
         if not -arr.ndim <= axis < arr.ndim:
             raise ValueError(
                 f"vmap out_axes={axis} is out of range for the {where} of per-example rank {arr.ndim - 1}"

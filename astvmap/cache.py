@@ -9,7 +9,9 @@ user's namespace.
 
 Two caches: in memory (weakly keyed by the user's code object, then by the
 specialisation) and on disk (keyed by a hash of the source, the options and the
-astvmap version; verified before use).
+astvmap version; verified before use). The disk cache is an optimisation only:
+any fault in it (a corrupt entry, a directory that cannot be written, a full
+disk) costs a regeneration or a warning, never a wrong result or a crash.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import importlib.util
 import json
 import linecache
 import os
+import stat
 import tempfile
 import threading
 import types
@@ -160,10 +163,9 @@ _memory: weakref.WeakKeyDictionary[types.CodeType, dict[Any, list[Compiled]]] = 
 
 
 def memory_get(code: types.CodeType, key: Any) -> list[Compiled]:
-    table = _memory.get(code)
-    if table is None:
-        return []
-    return table.get(key, [])
+    # Under the lock: a WeakKeyDictionary may be resized by another thread's put.
+    with _lock:
+        return list(_memory.get(code, {}).get(key, ()))
 
 
 def memory_put(code: types.CodeType, key: Any, compiled: Compiled) -> None:
@@ -177,6 +179,12 @@ def memory_clear() -> None:
 
 
 # -------------------------------------------------------------------- disk
+# Trust model. An entry holds Python source that is compiled and run, so only
+# this user may be able to write the directory: it is created 0700 and checked
+# before every use (``private_dir``). The digest in each entry catches corruption
+# (a torn write, a bad sector, a hand edit, an entry copied from another build);
+# a hash is not a signature, so it is the directory's privacy that keeps other
+# users' code out.
 def cache_dir() -> Path | None:
     """The on-disk cache directory, or None when disabled (``ASTVMAP_CACHE=0``)."""
     if os.environ.get("ASTVMAP_CACHE", "1") == "0":
@@ -214,20 +222,100 @@ def disk_key(parts: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _digest(payload: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+def _digest(key: str, version: str, payload: Any) -> str:
+    """The hash that binds an entry's contents to its key and to the build that wrote it."""
+    text = json.dumps([FORMAT, version, key, payload], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
-_warned: set[str] = set()
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_once(directory: Path, kind: str, message: str) -> None:
+    """One warning per directory and kind of fault per process: the cache is an optimisation."""
+    if (str(directory), kind) in _warned:
+        return
+    _warned.add((str(directory), kind))
+    warnings.warn(f"astvmap: {message}", RuntimeWarning, stacklevel=4)
+
+
+def _uid() -> int | None:
+    """This process's user id; None where files have no POSIX owner (Windows)."""
+    return os.getuid() if hasattr(os, "getuid") else None
+
+
+def private_dir(create: bool) -> Path | None:
+    """The cache directory if only this user can write it (creating it 0700 when asked).
+
+    None when the cache is disabled, absent (and not to be created) or unsafe.
+    A directory of ours that others can read or write is tightened to 0700 rather
+    than refused: it is our cache (a loose mode comes from a umask or a copy, not
+    from a wish to share generated code), and tightening keeps the cache working.
+    Entries it held while others could write to it are discarded, since any of
+    them could have been planted. A directory owned by another user is refused:
+    we cannot tighten it and its owner could always write into it.
+    """
+    directory = cache_dir()
+    if directory is None:
+        return None
+    try:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        st = directory.stat()
+    except OSError as exc:
+        if create:
+            _memory_only(directory, f"cannot create it: {exc}")
+        return None
+    if not stat.S_ISDIR(st.st_mode):
+        _memory_only(directory, "it is not a directory")
+        return None
+    uid = _uid()
+    if uid is None:
+        return directory
+    if st.st_uid != uid:
+        reason = f"it belongs to another user (uid {st.st_uid}), who could make this process run their code"
+        _memory_only(directory, reason)
+        return None
+    loose = stat.S_IMODE(st.st_mode) & 0o077
+    if loose:
+        return _tighten(directory, stat.S_IMODE(st.st_mode))
+    return directory
+
+
+def _tighten(directory: Path, mode: int) -> Path | None:
+    try:
+        os.chmod(directory, 0o700)
+    except OSError as exc:
+        reason = f"it is open to other users (mode {mode:o}) and cannot be made private: {exc}"
+        _memory_only(directory, reason)
+        return None
+    message = f"the cache directory {directory} was open to other users (mode {mode:o}); made it private (700)"
+    if mode & 0o022:
+        removed = _remove_files(directory)
+        message += f" and discarded the {removed} entries others could have written"
+    _warn_once(directory, "tightened", message)
+    return directory
+
+
+def _memory_only(directory: Path, reason: str) -> None:
+    """Warn, once per directory whatever the fault, that the disk cache is not used."""
+    message = (
+        f"not using the disk cache in {directory}: {reason}; generated code is kept in memory only"
+    )
+    _warn_once(directory, "memory", message)
 
 
 def disk_entries(key: str) -> list[dict[str, Any]]:
     """The verified entries stored under ``key`` (one per set of guard values)."""
-    directory = cache_dir()
-    if directory is None or not directory.is_dir():
+    directory = private_dir(create=False)
+    if directory is None:
         return []
     out = []
-    for path in sorted(directory.glob(f"{key}-*.json")):
+    try:
+        paths = sorted(directory.glob(f"{key}-*.json"))
+    except OSError:
+        return []
+    for path in paths:
         payload = _read_entry(path, key)
         if payload is not None:
             out.append(payload)
@@ -235,22 +323,30 @@ def disk_entries(key: str) -> list[dict[str, Any]]:
 
 
 def _read_entry(path: Path, key: str) -> dict[str, Any] | None:
-    """A verified entry, or None. A corrupt or foreign entry is deleted, never run."""
+    """A verified entry, or None. An entry that fails verification is deleted, never run."""
     try:
-        raw = path.read_text()
+        with open(path, "rb") as fh:
+            owner = os.fstat(fh.fileno()).st_uid
+            raw = fh.read()
     except OSError:
         return None
-    try:
-        entry = json.loads(raw)
-        payload = entry["payload"]
-        ok = (
-            entry.get("format") == FORMAT
-            and entry.get("version") == build_id()
-            and entry.get("key") == key
-            and entry.get("digest") == _digest(payload)
-        )
-    except (ValueError, KeyError, TypeError):
-        ok = False
+    uid = _uid()
+    if uid is not None and owner != uid:
+        ok = False  # not written by us, whatever its digest says
+    else:
+        try:
+            entry = json.loads(raw)  # undecodable bytes raise UnicodeDecodeError, a ValueError
+            payload = entry["payload"]
+            version = entry["version"]
+            ok = (
+                entry["format"] == FORMAT
+                and version == build_id()
+                and entry["key"] == key
+                and isinstance(payload, dict)
+                and entry["digest"] == _digest(key, version, payload)
+            )
+        except (ValueError, KeyError, TypeError, RecursionError):
+            ok = False
     if not ok:
         try:
             path.unlink()
@@ -260,65 +356,89 @@ def _read_entry(path: Path, key: str) -> dict[str, Any] | None:
     return payload
 
 
-def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
-    """Write atomically (temp file + rename); on any failure warn once and go on."""
-    directory = cache_dir()
-    if directory is None:
-        return
-    entry = {
+def make_entry(key: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """The JSON object stored for ``payload`` under ``key`` by this build."""
+    version = build_id()
+    return {
         "format": FORMAT,
-        "version": build_id(),
+        "version": version,
         "key": key,
-        "digest": _digest(payload),
+        "digest": _digest(key, version, payload),
         "payload": payload,
     }
+
+
+def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
+    """Store an entry atomically; on any failure warn once and go on from memory."""
+    directory = private_dir(create=True)
+    if directory is None:
+        return
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+        data = json.dumps(make_entry(key, payload)).encode()
+    except (TypeError, ValueError) as exc:
+        _warn_once(directory, "encode", f"could not encode a cache entry ({exc}); not stored")
+        return
+    try:
+        _write_atomic(directory / f"{key}-{variant}.json", data)
+    except OSError as exc:
+        _memory_only(directory, f"cannot write to it: {exc}")
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    """Write to a private temp file, then rename over ``target``.
+
+    Readers see the old entry or the new one, never a mix, even with several
+    processes writing the same entry: each has its own temp file and the last
+    rename wins. No fsync: a torn file after a crash fails verification and is
+    regenerated, which is cheaper than syncing every entry.
+    """
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            _write_all(fh, data)
+        os.replace(tmp, target)
+    except BaseException:
         try:
-            with os.fdopen(fd, "w") as fh:
-                json.dump(entry, fh)
-            os.replace(tmp, directory / f"{key}-{variant}.json")
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-    except (OSError, TypeError, ValueError) as exc:
-        if str(directory) not in _warned:
-            _warned.add(str(directory))
-            warnings.warn(
-                f"astvmap: could not write the disk cache in {directory} ({exc}); "
-                "generated code is kept in memory only",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _write_all(fh: Any, data: bytes) -> None:
+    fh.write(data)  # a separate function so tests can simulate a full disk here
+
+
+def _remove_files(directory: Path) -> int:
+    """Delete every entry and leftover temp file in ``directory``; the number of entries."""
+    count = 0
+    for f in directory.glob("*.json"):
+        try:
+            f.unlink()
+        except OSError:
+            continue
+        count += not f.name.startswith(".")
+    return count
 
 
 def info() -> dict[str, Any]:
+    """Where the disk cache is, how many entries it holds and their size in bytes."""
     directory = cache_dir()
     if directory is None:
         return {"location": None, "entries": 0, "bytes": 0, "enabled": False}
-    files = list(directory.glob("*.json")) if directory.exists() else []
+    files = list(directory.glob("*.json")) if directory.is_dir() else []
     return {
         "location": str(directory),
-        "entries": len(files),
+        "entries": sum(not f.name.startswith(".") for f in files),
         "bytes": sum(f.stat().st_size for f in files),
         "enabled": True,
     }
 
 
 def clear() -> int:
-    directory = cache_dir()
+    """Empty both caches; the number of disk entries removed."""
     memory_clear()
-    if directory is None or not directory.exists():
+    directory = cache_dir()
+    if directory is None or not directory.is_dir():
         return 0
-    count = 0
-    for f in directory.glob("*.json"):
-        try:
-            f.unlink()
-            count += 1
-        except OSError:
-            pass
-    return count
+    return _remove_files(directory)

@@ -152,7 +152,7 @@ def test_axis_size_with_all_unmapped():
 
 # ------------------------------------------------------------------ errors
 def test_inconsistent_sizes():
-    with pytest.raises(ValueError, match="argument 0 has size 3.*\n.*argument 1 has size 4"):
+    with pytest.raises(ValueError, match=r"argument 0 \(x\) has size 3.*\n.*argument 1 \(y\) has size 4"):
         vmap(names.calls_helper)(np.ones((3, 2)), np.ones((4, 2)))
 
 
