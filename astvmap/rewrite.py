@@ -30,6 +30,7 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from . import indexing
+from .control import ControlState, LoopInfo, MaskedControl
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
@@ -95,7 +96,7 @@ class Program:
             self.guards[origin] = Guard(origin, signature(obj))
 
 
-class Translator:
+class Translator(MaskedControl):
     """Translates one function (one specialisation) into batched code."""
 
     def __init__(
@@ -124,6 +125,9 @@ class Translator:
         self.local_names = set(_walk_names(source.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
+        self.ctl = ControlState()  # masks of batched control flow (control.py)
+        self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
+        self.checked: set[str] = set()
         for node in _walk_names(source.node):
             program.taken.add(node)
 
@@ -144,7 +148,9 @@ class Translator:
         self.return_val = joined
         self.env = dict(self.params)
         self.weak = set()
+        self.ctl = ControlState()
         body = self.block(node.body.body)
+        body += self.function_end()
         if self.batch_name is not None:
             first = self.first_batched_param()
             body.insert(
@@ -172,6 +178,7 @@ class Translator:
     def dry(self) -> Iterator[None]:
         """Translate for the abstract values only; the code produced is discarded."""
         saved = (self.pending, self.batch_name, set(self.weak))
+        control = self.saved_control()
         self.pending = []
         self.dry_depth += 1
         try:
@@ -179,6 +186,7 @@ class Translator:
         finally:
             self.dry_depth -= 1
             self.pending, self.batch_name, self.weak = saved[0], saved[1], saved[2]
+            self.restore_control(control)
 
     # ------------------------------------------------------------ rule context
     def parse(self, template: str, **subs: cst.BaseExpression) -> cst.BaseExpression:
@@ -257,11 +265,28 @@ class Translator:
         out: list[cst.BaseStatement] = []
         for stmt in stmts:
             out.extend(self.statement(stmt))
+            if self.ctl.terminated:
+                break  # every lane has returned: the rest is unreachable
         return out
+
+    def function_end(self) -> list[cst.BaseStatement]:
+        """After the body: masked returns need the merged ``result`` returned."""
+        if self.ctl.result_name is None or self.dry_depth:
+            return []
+        if self.ctl.terminated:
+            if not self.ctl.result_pending:
+                return []
+            return [cst.SimpleStatementLine([cst.Return(self.result)])]
+        raise self.unsupported_at(
+            self.source.node,
+            "some examples return a value and others reach the end of the function",
+            "end the function with a return for the remaining examples",
+        )
 
     def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
         self.current_stmt = stmt
         self.current = stmt
+        self.checked = set()
         marker = self._marker(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             out: list[cst.BaseStatement] = []
@@ -285,7 +310,8 @@ class Translator:
                         trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
                     )
                 out.append(line)
-            return out
+            checks, self.checks = self.checks, []
+            return [*checks, *out]
         handler = getattr(self, "stmt_" + type(stmt).__name__, None)
         if handler is None:
             raise self.unsupported_at(stmt, f"the statement {type(stmt).__name__} is not supported")
@@ -296,7 +322,8 @@ class Translator:
         return f"# @astvmap:{self.file_line(stmt)}"
 
     def emit_pending(self, marker: str) -> list[cst.BaseStatement]:
-        lines = [
+        checks, self.checks = self.checks, []
+        lines = checks + [
             cst.SimpleStatementLine(
                 body=[s], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
             )
@@ -317,19 +344,32 @@ class Translator:
         if isinstance(node, cst.AugAssign):
             return self.aug_assign(node)
         if isinstance(node, cst.Return):
-            return [self.return_(node)]
+            return self.return_(node)
         if isinstance(node, cst.Expr):
+            if self.mask is not None and isinstance(node.value, cst.Call):
+                raise self.unsupported(
+                    "a call made for its side effects under a batched condition",
+                    "compute the value and select it with np.where",
+                )
             code, _ = self.expr(node.value)
             return [node.with_changes(value=code)]
+        if isinstance(node, (cst.Break, cst.Continue)) and self.masked_here():
+            return self.masked_break(node)
         if isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
             return [node]
         if isinstance(node, cst.Assert):
-            return [self.assertTrue(node)]
+            return [self.assert_statement(node)]
         if isinstance(node, cst.Raise):
             if node.exc is not None:
                 _, val = self.expr(node.exc)
                 if val.batched:
                     raise self.unsupported("an exception built from batched values")
+            if self.mask is not None:
+                # Raised if any lane gets here, as the loop raises at the first one.
+                test = self.parse("np.any({m})", m=self.mask)
+                self.checks.append(cst.If(test=test, body=cst.IndentedBlock([_line(node)])))
+                self.ctl.terminated = True
+                return []
             return [node]
         if isinstance(node, (cst.Import, cst.ImportFrom)):
             self.bind_import(node)
@@ -353,6 +393,8 @@ class Translator:
     # assignments ------------------------------------------------------------
     def assign(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
         code, val = self.expr(node.value)
+        if self.mask is not None:
+            return self.masked_assign(node, code, val)
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
             target, code = self.setitem(node.targets[0].target, val, code)
             return [
@@ -364,6 +406,54 @@ class Translator:
         for target in node.targets:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
         return [node.with_changes(targets=targets, value=code)]
+
+    def masked_assign(
+        self, node: cst.Assign, code: cst.BaseExpression, val: Val
+    ) -> list[cst.BaseSmallStatement]:
+        """An assignment that only some lanes execute (see control.py)."""
+        if len(node.targets) != 1:
+            raise self.unsupported("chained assignment under a batched condition")
+        target = node.targets[0].target
+        if isinstance(target, cst.Name):
+            new, new_val = self.masked_name(target.value, code, val)
+            self.env[target.value] = new_val
+            self.weak.discard(target.value)
+            return [node.with_changes(value=new)]
+        if isinstance(target, cst.Subscript):
+            with self.dry():
+                _, region = self.expr(target)
+            new_target, code = self.setitem(target, val, code)
+            rank = region.rank
+            kept = (new_target, Val(ARRAY, batched=True, rank=rank))
+            new, _ = self.where(self.mask, (code, dataclasses.replace(val, rank=rank)), kept)
+            return [
+                node.with_changes(
+                    targets=[node.targets[0].with_changes(target=new_target)], value=new
+                )
+            ]
+        if (
+            isinstance(target, (cst.Tuple, cst.List))
+            and isinstance(code, (cst.Tuple, cst.List))
+            and len(target.elements) == len(code.elements)
+            and all(isinstance(e.value, cst.Name) for e in target.elements)
+        ):
+            # a, b = b, a + b: every right-hand side is computed before any binding.
+            pairs = [
+                (e.value.value, c.value, _element_val(val, i))
+                for i, (e, c) in enumerate(zip(target.elements, code.elements))
+            ]
+            merged = [self.masked_name(name, c, v) for name, c, v in pairs]
+            for (name, _, _), (_, v) in zip(pairs, merged):
+                self.env[name] = v
+                self.weak.discard(name)
+            value = code.with_changes(
+                elements=[e.with_changes(value=m) for e, (m, _) in zip(code.elements, merged)]
+            )
+            return [node.with_changes(value=value)]
+        raise self.unsupported(
+            "this assignment under a batched condition",
+            "assign names or items one at a time",
+        )
 
     def unpackable(
         self, code: cst.BaseExpression, val: Val, n: int
@@ -384,6 +474,7 @@ class Translator:
         if isinstance(target, cst.Name):
             self.env[target.value] = val
             self.weak.discard(target.value)
+            self.unmasked_bind(target.value)
             return target
         if isinstance(target, (cst.Tuple, cst.List)):
             if any(isinstance(e, cst.StarredElement) for e in target.elements):
@@ -427,7 +518,7 @@ class Translator:
             return target.with_changes(value=buf_code), code
         elems = indexing.classify(self, target, buf)
         index_batched = any(e.batched for e in elems)
-        if not buf.batched and not val.batched and not index_batched:
+        if not buf.batched and not val.batched and not index_batched and self.mask is None:
             return target.with_changes(value=buf_code, slice=[e.element for e in elems]), code
         if not buf.batched:
             # The buffer becomes batched: a private writable copy per example.
@@ -455,6 +546,9 @@ class Translator:
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
+        if self.mask is not None:
+            # Under a mask the update is a masked rebinding (or masked item write).
+            return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
         if isinstance(node.target, cst.Name):
             name = node.target.value
             before = self.env.get(name)
@@ -507,22 +601,45 @@ class Translator:
             raise self.unsupported("augmented assignment of a batched value to an attribute")
         return [node.with_changes(value=code)]
 
-    def assert_(self, node: cst.Assert) -> cst.BaseSmallStatement:
+    def assert_statement(self, node: cst.Assert) -> cst.BaseSmallStatement:
         code, val = self.expr(node.test)
+        if self.mask is not None:
+            # Only the lanes that reach the assert are checked.
+            code = self.parse("np.all(~{m} | ({c}))", m=self.mask, c=self.truth(code, val))
+            return node.with_changes(test=code)
         if val.batched:
             # The loop fails if any example fails; so does the batch.
             return node.with_changes(test=self.parse("np.all({c})", c=code))
         return node.with_changes(test=code)
 
-    def return_(self, node: cst.Return) -> cst.Return:
+    def return_(self, node: cst.Return) -> list[cst.BaseSmallStatement]:
         if node.value is None:
+            if self.mask is not None:
+                raise self.unsupported("a bare `return` under a batched condition")
             self.returns.append(Val(NONE, static=None))
-            return node
+            return [node]
         code, val = self.expr(node.value)
-        self.returns.append(val)
+        # A return that only some lanes take makes the result differ per lane.
+        self.returns.append(val if self.mask is None else _as_batched(val))
+        raw = (code, val)
         if self.return_val is not None and not self.dry_depth:
             code = self.conform(code, val, self.return_val)
-        return node.with_changes(value=code)
+            val = self.return_val
+        if self.mask is None:
+            return [node.with_changes(value=code)]
+        if len(self.ctl.frames) == 1 and self.ctl.frames[0].kind == "func":
+            # Every lane still running returns here.
+            self.ctl.terminated = True
+            self.ctl.result_pending = False
+            return [node.with_changes(value=self.final_return(code, val))]
+        for loop in self.ctl.loops:
+            loop.masked_return = True
+        if self.return_val is not None and self.return_val.kind not in (ARRAY, SCALAR):
+            raise self.unsupported(
+                "returning a tuple or container under a batched condition",
+                "return arrays, or stack the values into one array",
+            )
+        return self.masked_return(code, val, raw)
 
     def conform(self, code: cst.BaseExpression, val: Val, target: Val) -> cst.BaseExpression:
         """Make ``code`` (with value ``val``) batched wherever ``target`` is."""
@@ -550,11 +667,7 @@ class Translator:
         test_code, test = self.expr(node.test)
         pre = self.emit_pending(marker)
         if test.batched:
-            raise self.unsupported_at(
-                node,
-                "an `if` on a batched value is not supported yet",
-                "use np.where(condition, value_if_true, value_if_false)",
-            )
+            return [*pre, *self.masked_if(node, test_code, test)]
         if test.is_static and not isinstance(test.static, np.ndarray):
             # Known while transforming (x.ndim == 2, a flag): only the taken branch exists.
             if test.static:
@@ -566,6 +679,7 @@ class Translator:
             return [*pre, *self.block(node.orelse.body.body)]
         before = dict(self.env)
         body = self.block(node.body.body)
+        then_done, self.ctl.terminated = self.ctl.terminated, False
         env_then = self.env
         self.env = dict(before)
         if node.orelse is not None:
@@ -577,6 +691,7 @@ class Translator:
         else:
             else_block = []
         env_else = self.env
+        self.ctl.terminated = then_done and self.ctl.terminated and node.orelse is not None
         merged = _join_envs(env_then, env_else)
         body += self.widen(env_then, merged, marker)
         if isinstance(else_block, list):
@@ -661,6 +776,9 @@ class Translator:
         self.current = node
         if node.asynchronous is not None:
             raise self.unsupported_at(node, "async for is not supported")
+        bound = self.batched_range_bound(node)
+        if bound is not None:
+            return self.for_batched_range(node, bound, marker)
         iter_code, it = self.expr(node.iter)
         pre = self.emit_pending(marker)
         if it.batched and it.kind != TREE:
@@ -670,29 +788,45 @@ class Translator:
             else:
                 raise self.unsupported_at(
                     node,
-                    "a `for` loop over a batched range is not supported yet",
-                    "loop to a fixed bound and mask with np.where",
+                    "a `for` loop over a batched value of unknown structure",
+                    "loop over range(len(...)) of an array instead",
                 )
         else:
             elem = _iter_element(it)
-        entry = dict(self.env)
+        if self.mask is not None:
+            self.check_loop_target(node)
 
-        def run_body() -> None:
+        def run_body(info: LoopInfo | None = None) -> None:
             self.bind_target(node.target, elem)
-            self.block(node.body.body)
+            self.loop_block(node.body.body, info)
 
+        info = self.loop_info(run_body, node)
+        if info.masked_break or info.masked_continue:
+
+            def header(loop: cst.For, body: list[cst.BaseStatement], _: str) -> cst.BaseStatement:
+                return loop.with_changes(iter=iter_code, body=loop.body.with_changes(body=body))
+
+            out = self.masked_loop(
+                node, info, marker, lambda: self.bind_target(node.target, elem), header
+            )
+            self.mark_loop_target(node)
+            return [*pre, *out]
+        pre += self.prepare_loop_returns(info)
+        entry = dict(self.env)
         head = self.loop_fixpoint(run_body, node)
         self.env = dict(entry)
         pre += self.widen(entry, head, marker)
         self.env = dict(head)
         self.bind_target(node.target, elem)
-        body = self.block(node.body.body)
+        body = self.loop_block(node.body.body)
+        self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
         orelse = node.orelse
         if orelse is not None:
             orelse = orelse.with_changes(
                 body=orelse.body.with_changes(body=self.block(orelse.body.body))
             )
+            self.ctl.terminated = False
         return [
             *pre,
             node.with_changes(
@@ -700,28 +834,137 @@ class Translator:
             ),
         ]
 
-    def stmt_While(self, node: cst.While, marker: str) -> list[cst.BaseStatement]:
-        self.current = node
-        entry = dict(self.env)
-
-        def run_body() -> None:
-            _, test = self.expr(node.test)
-            if test.batched:
+    def check_loop_target(self, node: cst.For) -> None:
+        """A plain loop under a batched branch rebinds its target in every lane."""
+        for name in _target_names(node.target):
+            if name in self.env:
                 raise self.unsupported_at(
                     node,
-                    "a `while` loop on a batched condition is not supported yet",
-                    "loop a fixed number of times and mask updates with np.where",
+                    f"the loop variable `{name}` reuses a name bound before the batched branch",
+                    "give the loop variable a new name",
                 )
-            self.block(node.body.body)
 
-        head = self.loop_fixpoint(run_body, node)
+    def mark_loop_target(self, node: cst.For) -> None:
+        """After a loop whose lanes stop at different times, its target differs per lane."""
+        for name in _target_names(node.target):
+            self.ctl.loop_born[name] = self.file_line(node)
+
+    def batched_range_bound(self, node: cst.For) -> tuple[cst.BaseExpression, Val] | None:
+        """``n`` in ``for i in range(n)`` when ``n`` is batched."""
+        call = node.iter
+        if not (isinstance(call, cst.Call) and isinstance(call.func, cst.Name)):
+            return None
+        if call.func.value != "range" or call.func.value in self.env:
+            return None
+        with self.dry():
+            vals = [self.expr(a.value)[1] for a in call.args]
+        if not any(v.batched for v in vals):
+            return None
+        if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+            raise self.unsupported_at(
+                node,
+                "range() with a batched start or step",
+                "loop over range(stop) and offset the index",
+            )
+        if not isinstance(node.target, cst.Name):
+            raise self.unsupported_at(node, "unpacking the index of a batched range")
+        code, val = self.expr(call.args[0].value)
+        if val.rank != 0 or val.dtype not in ("i", "u", None):
+            raise self.unsupported_at(node, "range() of a batched value that is not an integer")
+        return code, val
+
+    def for_batched_range(
+        self, node: cst.For, bound: tuple[cst.BaseExpression, Val], marker: str
+    ) -> list[cst.BaseStatement]:
+        """``for i in range(n)``, batched ``n``: loop to the largest, mask the rest."""
+        n_code, n_val = bound
+        pre = self.emit_pending(marker)
+        target = node.target
+        assert isinstance(target, cst.Name)
+        if self.mask is not None:
+            self.check_loop_target(node)
+        if not isinstance(n_code, cst.Name):
+            # Evaluated once, as range() evaluates its argument once.
+            name = self.temp("stop")
+            pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], n_code)))
+            self.env[name] = n_val
+            n_code = cst.Name(name)
+
+        def bind() -> None:
+            self.bind_target(target, Val(SCALAR, rank=0, dtype="i"))
+
+        def run_body(info: LoopInfo) -> None:
+            bind()
+            self.loop_block(node.body.body, info)
+
+        info = self.loop_info(run_body, node)
+
+        def header(loop: cst.For, body: list[cst.BaseStatement], _: str) -> cst.BaseStatement:
+            stop = self.parse("range(np.max({n}, initial=0))", n=n_code)
+            return loop.with_changes(iter=stop, body=loop.body.with_changes(body=body))
+
+        out = self.masked_loop(
+            node,
+            info,
+            marker,
+            bind,
+            header,
+            bound=lambda: self.parse("{i} < {n}", i=target, n=n_code),
+        )
+        self.mark_loop_target(node)
+        return [*pre, *out]
+
+    def stmt_While(self, node: cst.While, marker: str) -> list[cst.BaseStatement]:
+        self.current = node
+
+        def run_body(info: LoopInfo) -> None:
+            _, test = self.expr(node.test)
+            info.batched_test |= test.batched
+            self.loop_block(node.body.body, info)
+
+        info = self.loop_info(run_body, node)
+        if info.batched_test:
+
+            def test() -> cst.BaseExpression:
+                code, val = self.expr(node.test)
+                return self.truth(code, val)
+
+            def header(
+                loop: cst.While, body: list[cst.BaseStatement], active: str
+            ) -> cst.BaseStatement:
+                return loop.with_changes(
+                    test=self.parse("np.any({a})", a=cst.Name(active)),
+                    body=loop.body.with_changes(body=body),
+                )
+
+            return self.masked_loop(node, info, marker, lambda: None, header, test=test)
+        if info.masked_break or info.masked_continue:
+
+            def plain_header(
+                loop: cst.While, body: list[cst.BaseStatement], _: str
+            ) -> cst.BaseStatement:
+                test_code, _ = self.expr(node.test)
+                if self.pending:
+                    raise self.unsupported_at(node, "this `while` condition needs temporaries")
+                return loop.with_changes(test=test_code, body=loop.body.with_changes(body=body))
+
+            return self.masked_loop(node, info, marker, lambda: None, plain_header)
+        pre = self.prepare_loop_returns(info)
+        entry = dict(self.env)
+
+        def plain_body() -> None:
+            self.expr(node.test)
+            self.loop_block(node.body.body)
+
+        head = self.loop_fixpoint(plain_body, node)
         self.env = dict(entry)
-        pre = self.widen(entry, head, marker)
+        pre += self.widen(entry, head, marker)
         self.env = dict(head)
         test_code, _ = self.expr(node.test)
         if self.pending:
             raise self.unsupported_at(node, "this `while` condition needs temporaries")
-        body = self.block(node.body.body)
+        body = self.loop_block(node.body.body)
+        self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
         return [*pre, node.with_changes(test=test_code, body=node.body.with_changes(body=body))]
 
@@ -754,6 +997,8 @@ class Translator:
     def expr_Name(self, node: cst.Name) -> tuple[cst.BaseExpression, Val]:
         name = node.value
         if name in self.env:
+            if name in self.ctl.partial or name in self.ctl.loop_born:
+                self.check_readable(name)
             return node, self.env[name]
         if name in ("True", "False", "None"):
             return node, Val.const({"True": True, "False": False, "None": None}[name])
@@ -1006,21 +1251,33 @@ class Translator:
         left_code, left = self.expr(node.left)
         right_code, right = self.expr(node.right)
         if left.batched or right.batched:
-            raise self.unsupported(
-                "`and`/`or` on batched values is not supported yet",
-                "use & and | (or np.logical_and / np.logical_or) on boolean arrays",
-            )
+            return self.batched_bool_op(node, (left_code, left), (right_code, right))
         return node.with_changes(left=left_code, right=right_code), (
             join(left, right) if left.kind == right.kind else Val(OBJECT)
         )
 
+    def batched_bool_op(
+        self,
+        node: cst.BooleanOperation,
+        left: tuple[cst.BaseExpression, Val],
+        right: tuple[cst.BaseExpression, Val],
+    ) -> tuple[cst.BaseExpression, Val]:
+        """``a and b`` / ``a or b`` per lane, with Python's value semantics."""
+        is_and = isinstance(node.operator, cst.And)
+        if left[1].dtype == right[1].dtype == "b" and left[1].rank == right[1].rank == 0:
+            op = "&" if is_and else "|"
+            (lc, rc), val = rules.elementwise.align_binary(self, Arg(*left), Arg(*right))
+            return self.parse("{a} %s {b}" % op, a=lc, b=rc), dataclasses.replace(val, dtype="b")
+        test = self.truth(*left)
+        return self.where(test, right, left) if is_and else self.where(test, left, right)
+
     def expr_IfExp(self, node: cst.IfExp) -> tuple[cst.BaseExpression, Val]:
         test_code, test = self.expr(node.test)
         if test.batched:
-            raise self.unsupported(
-                "a conditional expression on a batched value is not supported yet",
-                "use np.where(condition, a, b)",
-            )
+            # Both sides are computed for every lane, then chosen per lane.
+            a = self.expr(node.body)
+            b = self.expr(node.orelse)
+            return self.where(self.truth(test_code, test), a, b)
         if test.is_static:
             # Only the branch Python would evaluate is translated.
             taken = node.body if test.static else node.orelse
@@ -1384,6 +1641,20 @@ def _iter_element(it: Val) -> Val:
     if it.kind == OBJECT and isinstance(it.static, range):
         return Val(SCALAR, rank=0)
     return Val(SCALAR, rank=0) if it.kind == OBJECT and it.sample is NOVALUE else Val(OBJECT)
+
+
+def _as_batched(val: Val) -> Val:
+    if val.kind == SCALAR:
+        return Val.array(0, True, val.dtype)
+    return dataclasses.replace(val, batched=True)
+
+
+def _target_names(target: cst.BaseExpression) -> list[str]:
+    if isinstance(target, cst.Name):
+        return [target.value]
+    if isinstance(target, (cst.Tuple, cst.List)):
+        return [n for e in target.elements for n in _target_names(e.value)]
+    return []
 
 
 def _join_envs(a: dict[str, Val], b: dict[str, Val]) -> dict[str, Val]:

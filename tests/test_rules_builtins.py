@@ -602,7 +602,7 @@ def isinstance_batched(x):
 
 S3, V3 = np.arange(3.0), np.ones((3, 4))
 UNSUPPORTED = [
-    (if_on_batched, (S3 - 1,), 0),
+    (if_on_batched, (V3 - 1,), 0),  # the truth of a vector: the loop raises
     (max_of_arrays, (V3, V3), 0),
     (max_of_arrays, (V3, np.ones(4)), (0, None)),
     (max_of_matrix, (np.ones((3, 2, 2)),), 0),

@@ -47,6 +47,10 @@ def branch_on_batched(x):
     return -x
 
 
+def positive_part(x):
+    return x[x > 0]
+
+
 def branch_on_shape(x):
     if x.shape[0] > 2:
         return x[:2]

@@ -1,0 +1,515 @@
+"""Control flow on batched values: masked ``if``/``while``/``for``, ``break``,
+``continue`` and early ``return`` (DESIGN §6).
+
+Python runs one branch per example; the batch runs every branch, each statement
+under a *mask* of the lanes (examples) that would execute it:
+
+- An assignment under a mask keeps the old value in the other lanes:
+  ``y = np.where(mask, new, y)``. A name first bound inside the masked region is
+  assigned plainly: the other lanes hold values the loop never computes, and a
+  later read that could reach them checks (``UnboundLocalError``, as the loop).
+- Branches run one after the other on the whole batch; the ``else`` branch sees
+  the ``then`` branch's masked writes, which only touched the other lanes.
+- ``break``/``continue``/``return`` retire lanes: every mask up to the loop (or
+  the function) loses them. A masked ``while`` runs while any lane is active.
+- A masked ``return`` writes ``result`` in its lanes; ``alive`` holds the lanes
+  still running, and the last ``return`` merges the two.
+
+Floating-point warnings from lanes that the loop would not run are silenced with
+``np.errstate(all="ignore")`` around each masked statement; values are unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import libcst as cst
+
+from .values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val, join
+
+if TYPE_CHECKING:
+    from .rewrite import Translator
+
+
+@dataclasses.dataclass
+class Frame:
+    """One level of masking: the variable holding the lanes that run inside it."""
+
+    kind: str  # "branch", "iter" (one loop iteration), "loop" (the loop), "func"
+    mask: str
+    entry: frozenset[str]  # names bound when the region was entered
+    assigned: set[str] = dataclasses.field(default_factory=set)
+
+
+@dataclasses.dataclass
+class LoopInfo:
+    """What the dry run of a loop body found (decides how the loop is emitted)."""
+
+    base: int  # len(frames) inside the body: a deeper frame means a batched branch
+    masked: bool = False  # emitted with an ``active`` mask
+    batched_test: bool = False  # a ``while`` whose condition is batched
+    masked_break: bool = False
+    masked_continue: bool = False
+    masked_return: bool = False
+
+
+@dataclasses.dataclass
+class ControlState:
+    frames: list[Frame] = dataclasses.field(default_factory=list)
+    loops: list[LoopInfo] = dataclasses.field(default_factory=list)
+    temps: set[str] = dataclasses.field(default_factory=set)
+    # name -> the mask variable of the lanes in which it is bound
+    partial: dict[str, str] = dataclasses.field(default_factory=dict)
+    # names first bound inside a masked loop (their line): unreadable after it
+    loop_born: dict[str, int] = dataclasses.field(default_factory=dict)
+    result_name: str | None = None  # the variable masked returns write
+    alive_name: str | None = None  # the variable of the lanes that have not returned
+    result_set: bool = False  # ``result`` holds a value
+    result_pending: bool = False  # the function must end with ``return result``
+    quiet: int = 0  # depth of masked statements (only the outermost gets errstate)
+    alive_all: bool = True  # ``alive`` would still be all-True here
+    terminated: bool = False  # every lane of the current region has left it
+
+
+class MaskedControl:
+    """Mixin for ``Translator``: the masked forms of the control-flow statements."""
+
+    ctl: ControlState
+
+    # ----------------------------------------------------------------- state
+    @property
+    def mask(self: Translator) -> cst.Name | None:
+        """The lanes that run the current statement (None: all of them)."""
+        return cst.Name(self.ctl.frames[-1].mask) if self.ctl.frames else None
+
+    def saved_control(self: Translator) -> tuple:
+        return copy.deepcopy(self.ctl), list(self.checks), set(self.checked)
+
+    def restore_control(self: Translator, saved: tuple) -> None:
+        self.ctl, self.checks, self.checked = saved
+
+    def temp(self: Translator, base: str) -> str:
+        """A fresh local name that the user's function does not use."""
+        name, i = base, 1
+        while name in self.local_names or name in self.ctl.temps:
+            i += 1
+            name = f"{base}_{i}"
+        self.ctl.temps.add(name)
+        return name
+
+    def small_assign(self: Translator, name: str, value: cst.BaseExpression) -> cst.Assign:
+        return cst.Assign([cst.AssignTarget(cst.Name(name))], value)
+
+    def line_assign(self: Translator, name: str, value: cst.BaseExpression) -> cst.BaseStatement:
+        return cst.SimpleStatementLine([self.small_assign(name, value)])
+
+    def truth(self: Translator, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
+        """Per-lane ``bool(value)`` of a batched per-example scalar."""
+        if val.kind not in (ARRAY, SCALAR) or val.rank != 0:
+            raise self.unsupported(
+                "the truth value of a per-example array (the loop raises ValueError)",
+                "reduce it first: np.any(...) or np.all(...)",
+            )
+        if val.dtype == "b":
+            return code
+        return self.parse("{c} != 0", c=code)
+
+    def where(
+        self: Translator,
+        mask: cst.BaseExpression,
+        a: tuple[cst.BaseExpression, Val],
+        b: tuple[cst.BaseExpression, Val],
+    ) -> tuple[cst.BaseExpression, Val]:
+        """``np.where(mask, a, b)`` with the operands' ranks lined up."""
+        from .rules.elementwise import align  # noqa: PLC0415 - the rules import rewrite
+
+        from .rewrite import Arg  # noqa: PLC0415
+
+        for code, val in (a, b):
+            if val.kind not in (ARRAY, SCALAR):
+                raise self.unsupported(
+                    "a value that is not an array or a number, chosen by a batched condition",
+                    "choose each array on its own",
+                )
+        args = [Arg(mask, Val.array(0, True, "b")), Arg(*a), Arg(*b)]
+        codes, val = align(self, args)
+        dtype = a[1].dtype if a[1].dtype == b[1].dtype else None
+        code = self.parse("np.where({m}, {a}, {b})", m=codes[0], a=codes[1], b=codes[2])
+        return code, Val(ARRAY, batched=True, rank=val.rank, dtype=dtype)
+
+    # ------------------------------------------------------------ assignment
+    def masked_name(
+        self: Translator, name: str, code: cst.BaseExpression, val: Val
+    ) -> tuple[cst.BaseExpression, Val]:
+        """The value to bind ``name`` to under the current mask."""
+        frame = self.ctl.frames[-1]
+        for f in self.ctl.frames:
+            f.assigned.add(name)
+        if name not in frame.entry and name not in self.ctl.partial:
+            return code, val  # first bound here: the other lanes never read it
+        if val.kind in (TREE, NONE, OBJECT) or self.env[name].kind in (TREE, NONE, OBJECT):
+            raise self.unsupported(
+                f"rebinding `{name}` (not an array or a number) under a batched condition",
+                "assign each array on its own",
+            )
+        bound = self.ctl.partial.get(name)
+        if bound is not None:
+            # Bound in more lanes now: widen its bound-lanes mask.
+            self.pending.append(
+                self.small_assign(bound, self.parse("{b} | {m}", b=cst.Name(bound), m=self.mask))
+            )
+        return self.where(self.mask, (code, val), (cst.Name(name), self.env[name]))
+
+    def unmasked_bind(self: Translator, name: str) -> None:
+        """``name`` is bound in every lane."""
+        self.ctl.partial.pop(name, None)
+        self.ctl.loop_born.pop(name, None)
+
+    # ------------------------------------------------------------------ reads
+    def check_readable(self: Translator, name: str) -> None:
+        """A read of a name bound in some lanes only: the loop would raise there."""
+        if self.dry_depth:
+            return
+        if name in self.ctl.loop_born:
+            raise self.unsupported(
+                f"`{name}` is first bound inside a loop that runs a different number of "
+                f"times per example (line {self.ctl.loop_born[name]}), and read after it",
+                f"bind `{name}` before the loop, so each example keeps its own last value",
+            )
+        bound = self.ctl.partial.get(name)
+        if bound is None or name in self.checked:
+            return
+        self.checked.add(name)
+        live = self.mask
+        test = (
+            self.parse("np.any({m} & ~{b})", m=live, b=cst.Name(bound))
+            if live is not None
+            else self.parse("not np.all({b})", b=cst.Name(bound))
+        )
+        message = f"cannot access local variable '{name}' where it is not associated with a value"
+        self.checks.append(
+            cst.If(
+                test=test,
+                body=cst.IndentedBlock(
+                    [
+                        cst.SimpleStatementLine(
+                            [
+                                cst.Raise(
+                                    exc=cst.Call(
+                                        cst.Name("UnboundLocalError"),
+                                        [cst.Arg(cst.SimpleString(repr(message)))],
+                                    )
+                                )
+                            ]
+                        )
+                    ]
+                ),
+            )
+        )
+
+    # ---------------------------------------------------------------- retire
+    def masked_here(self: Translator) -> bool:
+        """Is a break/continue here under a batched branch of its loop?"""
+        return bool(self.ctl.loops) and len(self.ctl.frames) > self.ctl.loops[-1].base
+
+    def retire(self: Translator, upto: str) -> list[cst.BaseSmallStatement]:
+        """The current lanes leave every region up to the innermost ``upto`` frame.
+
+        ``upto`` is "iter" (continue), "loop" (break) or "func" (return). The
+        current region's own mask is left alone: nothing after the statement runs.
+        """
+        gone = self.mask
+        assert gone is not None
+        out: list[cst.BaseSmallStatement] = []
+        stop = 0
+        for i in range(len(self.ctl.frames) - 1, -1, -1):
+            if self.ctl.frames[i].kind == upto:
+                stop = i
+                break
+        for frame in reversed(self.ctl.frames[stop:-1]):
+            if frame.kind == "func" and self.ctl.alive_all:
+                out.append(self.small_assign(frame.mask, self.parse("~{m}", m=gone)))
+                self.ctl.alive_all = False
+                continue
+            narrowed = self.parse("{a} & ~{m}", a=cst.Name(frame.mask), m=gone)
+            out.append(self.small_assign(frame.mask, narrowed))
+        self.ctl.terminated = True
+        return out
+
+    def masked_break(self: Translator, node: cst.CSTNode) -> list[cst.BaseSmallStatement]:
+        info = self.ctl.loops[-1]
+        if isinstance(node, cst.Break):
+            info.masked_break = True
+        else:
+            info.masked_continue = True
+        if not info.masked:
+            return []  # the dry run that decides how to emit the loop
+        return self.retire("loop" if isinstance(node, cst.Break) else "iter")
+
+    # ---------------------------------------------------------------- blocks
+    def masked_block(
+        self: Translator, frame: Frame, stmts: Any
+    ) -> tuple[list[cst.BaseStatement], bool]:
+        """Translate ``stmts`` under ``frame``; also says whether every lane left."""
+        self.ctl.frames.append(frame)
+        saved = self.ctl.terminated
+        self.ctl.terminated = False
+        try:
+            out: list[cst.BaseStatement] = []
+            for stmt in stmts:
+                out.extend(self.statement(stmt))
+                if self.ctl.terminated:
+                    break  # the rest of the block is unreachable for these lanes
+            return out, self.ctl.terminated
+        finally:
+            self.ctl.frames.pop()
+            self.ctl.terminated = saved
+
+    def errstate(self: Translator, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        """``with np.errstate(all="ignore"):`` around masked code (see the module doc).
+
+        Only the outermost masked statement gets one.
+        """
+        if self.ctl.quiet:
+            return body
+        item = cst.WithItem(self.parse('np.errstate(all="ignore")'))
+        return [cst.With(items=[item], body=cst.IndentedBlock(body))]
+
+    # --------------------------------------------------------------- if/else
+    def masked_if(
+        self: Translator, node: cst.If, test_code: cst.BaseExpression, test: Val
+    ) -> list[cst.BaseStatement]:
+        cond = self.truth(test_code, test)
+        outer = self.mask
+        then_name = self.temp("mask")
+        out = [
+            self.line_assign(
+                then_name, cond if outer is None else self.parse("{o} & ({c})", o=outer, c=cond)
+            )
+        ]
+        orelse = node.orelse
+        else_frame = None
+        if orelse is not None:
+            else_name = self.temp("mask")
+            other = (
+                self.parse("~{m}", m=cst.Name(then_name))
+                if outer is None
+                else self.parse("{o} & ~{m}", o=outer, m=cst.Name(then_name))
+            )
+            if outer is not None:
+                # ``mask`` is outer & cond; the else lanes are the rest of outer.
+                other = self.parse("{o} & ~{m}", o=outer, m=cst.Name(then_name))
+            out.append(self.line_assign(else_name, other))
+            else_frame = Frame("branch", else_name, frozenset())
+        entry = frozenset(self.env)
+        then_frame = Frame("branch", then_name, entry)
+        self.ctl.quiet += 1
+        body, then_done = self.masked_block(then_frame, node.body.body)
+        out += body
+        else_done = False
+        if orelse is not None and else_frame is not None:
+            else_frame.entry = frozenset(self.env)  # includes names the then branch bound
+            stmts = [orelse] if isinstance(orelse, cst.If) else orelse.body.body
+            body, else_done = self.masked_block(else_frame, stmts)
+            out += body
+        self.ctl.quiet -= 1
+        self.mark_partial(entry, then_frame, else_frame)
+        if then_done and else_done:
+            self.ctl.terminated = True
+        return self.errstate(out)
+
+    def mark_partial(
+        self: Translator, entry: frozenset[str], then: Frame, other: Frame | None
+    ) -> None:
+        """Names bound in one branch only are bound in that branch's lanes only."""
+        other_assigned = other.assigned if other is not None else set()
+        for name in then.assigned - entry - other_assigned:
+            self.ctl.partial.setdefault(name, then.mask)
+        if other is not None:
+            for name in other.assigned - entry - then.assigned:
+                self.ctl.partial.setdefault(name, other.mask)
+
+    # ---------------------------------------------------------------- return
+    def masked_return(
+        self: Translator,
+        code: cst.BaseExpression,
+        val: Val,
+        raw: tuple[cst.BaseExpression, Val],
+    ) -> list[cst.BaseSmallStatement]:
+        """``return value`` in some lanes: store it, and retire them."""
+        self.ensure_func_frame()
+        out: list[cst.BaseSmallStatement] = []
+        if not self.ctl.result_set:
+            out.append(self.small_assign(self.result.value, code))
+            self.ctl.result_set = True
+        else:
+            # np.where broadcasts: the value needs no batch axis of its own.
+            merged, _ = self.where(self.mask, raw, (self.result, val))
+            out.append(self.small_assign(self.result.value, merged))
+        self.ctl.result_pending = True
+        return out + self.retire("func")
+
+    def final_return(self: Translator, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
+        """The value of a ``return`` reached by every lane still running."""
+        if not self.ctl.result_set:
+            return code
+        alive = cst.Name(self.ctl.frames[0].mask)
+        merged, _ = self.where(alive, (code, val), (self.result, val))
+        return merged
+
+    def ensure_func_frame(self: Translator) -> None:
+        if not self.ctl.frames or self.ctl.frames[0].kind != "func":
+            if self.ctl.alive_name is None:
+                self.ctl.alive_name = self.temp("alive")
+                self.ctl.result_name = self.temp("result")
+            self.ctl.frames.insert(0, Frame("func", self.ctl.alive_name, frozenset(self.env)))
+
+    @property
+    def result(self: Translator) -> cst.Name:
+        assert self.ctl.result_name is not None
+        return cst.Name(self.ctl.result_name)
+
+    def prepare_loop_returns(self: Translator, info: LoopInfo) -> list[cst.BaseStatement]:
+        """Before a loop whose body returns in some lanes: ``alive`` and ``result`` exist."""
+        if not info.masked_return:
+            return []
+        out: list[cst.BaseStatement] = []
+        had_frame = bool(self.ctl.frames) and self.ctl.frames[0].kind == "func"
+        self.ensure_func_frame()
+        if not had_frame or self.ctl.alive_all:
+            alive = self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
+            out.append(self.line_assign(self.ctl.frames[0].mask, alive))
+            self.ctl.alive_all = False
+        if not self.ctl.result_set:
+            # Overwritten in every lane before it is read; its dtype must not widen
+            # the returned values' (a Python 0 or False is weak).
+            boolean = self.return_val is not None and self.return_val.dtype == "b"
+            out.append(
+                self.line_assign(
+                    self.result.value, cst.Name("False") if boolean else cst.Integer("0")
+                )
+            )
+            self.ctl.result_set = True
+        return out
+
+    # ----------------------------------------------------------------- loops
+    def loop_info(self: Translator, run_body: Callable[[LoopInfo], None], node: Any) -> LoopInfo:
+        """Dry-run a loop as a plain loop to learn whether lanes leave it at different times."""
+        info = LoopInfo(base=len(self.ctl.frames))
+        saved_env = dict(self.env)
+        with self.dry():
+            self.loop_fixpoint(lambda: run_body(info), node)
+        self.env = saved_env
+        return info
+
+    def loop_block(
+        self: Translator, stmts: Any, info: LoopInfo | None = None
+    ) -> list[cst.BaseStatement]:
+        """The body of a plain loop (``info`` collects what the dry run finds)."""
+        self.ctl.loops.append(info or LoopInfo(base=len(self.ctl.frames)))
+        try:
+            return self.block(stmts)
+        finally:
+            self.ctl.loops.pop()
+
+    def masked_loop(
+        self: Translator,
+        node: cst.While | cst.For,
+        info: LoopInfo,
+        marker: str,
+        bind: Callable[[], None],
+        header: Callable[[Any, list[cst.BaseStatement], str], cst.BaseStatement],
+        test: Callable[[], cst.BaseExpression] | None = None,
+        bound: Callable[[], cst.BaseExpression] | None = None,
+    ) -> list[cst.BaseStatement]:
+        """A loop whose lanes stop at different iterations, run under an ``active`` mask.
+
+        ``test()`` is a batched ``while`` condition (evaluated before each
+        iteration), ``bound()`` the lanes a batched ``range`` bound lets run this
+        iteration, ``bind()`` binds a ``for`` target, and ``header(loop, body, active)``
+        builds the loop statement. Lanes leave ``active`` by break/return or when
+        their condition fails; ``continue`` and ``bound`` narrow ``running``, the
+        lanes that run this iteration's body.
+        """
+        if node.orelse is not None:
+            raise self.unsupported_at(
+                node, "`else` on a loop whose examples stop at different times"
+            )
+        outer = self.mask
+        active = self.temp("active")
+        per_iteration = info.masked_continue or bound is not None
+        running = self.temp("running") if per_iteration else active
+        entry = dict(self.env)
+        pre = self.prepare_loop_returns(info)
+
+        def body() -> tuple[list[cst.BaseStatement], Frame]:
+            loop_frame = Frame("loop", active, frozenset(self.env))
+            frames = [loop_frame]
+            stmts: list[cst.BaseStatement] = []
+            self.ctl.frames.append(loop_frame)
+            try:
+                bind()
+                if per_iteration:
+                    lanes: cst.BaseExpression = cst.Name(active)
+                    if bound is not None:
+                        lanes = self.parse("{a} & ({c})", a=lanes, c=bound())
+                    stmts += self.emit_pending(marker)
+                    stmts.append(self.line_assign(running, lanes))
+                    frames.append(Frame("iter", running, frozenset(self.env)))
+                    self.ctl.frames.append(frames[-1])
+                self.ctl.loops.append(LoopInfo(base=len(self.ctl.frames), masked=True))
+                top = self.ctl.frames.pop()
+                block, _ = self.masked_block(top, node.body.body)
+                self.ctl.frames.append(top)
+                self.ctl.loops.pop()
+                stmts += block
+                if test is not None:
+                    narrowed = self.parse("{a} & ({c})", a=cst.Name(active), c=test())
+                    stmts += self.emit_pending(marker)
+                    stmts.append(self.line_assign(active, narrowed))
+                else:
+                    stmts.append(_break_unless_any(self, active))
+                for frame in frames[1:]:
+                    loop_frame.assigned |= frame.assigned
+                return stmts, loop_frame
+            finally:
+                del self.ctl.frames[len(self.ctl.frames) - len(frames) :]
+
+        self.ctl.quiet += 1
+        head = self.loop_fixpoint(body, node)
+        self.env = dict(entry)
+        pre += self.widen(entry, head, marker)
+        self.env = dict(head)
+        if test is not None:
+            start = test()
+            if outer is not None:
+                start = self.parse("{o} & ({c})", o=outer, c=start)
+        else:
+            start = outer or self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
+        pre += self.emit_pending(marker)
+        pre.append(self.line_assign(active, start))
+        stmts, frame = body()
+        self.ctl.quiet -= 1
+        self.env = _join(head, self.env)
+        line = self.file_line(node)
+        for name in frame.assigned - set(entry):
+            self.ctl.loop_born.setdefault(name, line)
+        return [*pre, *self.errstate([header(node, stmts, active)])]
+
+
+def _break_unless_any(tr: Translator, active: str) -> cst.BaseStatement:
+    """``if not np.any(active): break``: every lane has left the loop."""
+    return cst.If(
+        test=tr.parse("not np.any({a})", a=cst.Name(active)),
+        body=cst.IndentedBlock([cst.SimpleStatementLine([cst.Break()])]),
+    )
+
+
+def _join(a: dict[str, Val], b: dict[str, Val]) -> dict[str, Val]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = join(out[k], v) if k in out else v
+    return out
