@@ -576,7 +576,7 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
         new_leaves = []
         markers: list[Any] = []
         sig = []
-        container = leaves != [arg]
+        container = len(leaves) != 1 or leaves[0] is not arg
         for j, (leaf, ax) in enumerate(zip(leaves, leaf_axes)):
             if ax is None:
                 new_leaves.append(leaf)

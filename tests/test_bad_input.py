@@ -63,6 +63,12 @@ def test_junk_inside_a_pytree_names_the_leaf():
         vmap(names.apply_params)(params, X)
 
 
+def test_a_one_leaf_container_is_named_by_its_path():
+    check(misuse.first_of, (X,))
+    with pytest.raises(TypeError, match=r"argument 0 \(t\[0\]\) along axis 0.*got str"):
+        vmap(misuse.first_of)(("abc",))
+
+
 def test_mismatched_sizes_name_every_mapped_argument():
     message = r"inconsistent sizes.*\n  argument 0 \(x\) has size 3\n  argument 1 \(y\) has size 5"
     with pytest.raises(ValueError, match=message):

@@ -88,3 +88,7 @@ def rebinds(x, w):
 def reads_only(p, x):
     h = x @ p["W"] + p["b"]
     return np.maximum(h, 0).sum(axis=-1), h.T
+
+
+def first_of(t):
+    return t[0] * 2
