@@ -264,7 +264,7 @@ def gather(
             new_elements.append(e.element.with_changes(slice=cst.Index(code)))
         else:
             new_elements.append(e.element)
-    rank = sum(_result_dims(e) for e in elems) + s
+    rank = sum(_result_dims(e) for e in elems) + s + base.rank - sum(e.consumes for e in elems)
     if base.batched:
         batch = (
             tr.parse("{x}.shape[0]", x=base_code)

@@ -61,7 +61,9 @@ def adapter(vf: VmappedFunction, examples: tuple) -> types.FunctionType:
         )
     prepared = vf.prepare(examples, {})
     compiled = vf.specialise(prepared)
-    key = (id(compiled), tuple(in_axes), repr(vf.out_axes), len(prepared.call_args))
+    # The adapter bakes in the bound arguments: they are part of its identity.
+    bound_key = tuple((type(x), x) if _is_literal(x) else id(x) for x in vf.target.prefix_args)
+    key = (id(compiled), tuple(in_axes), repr(vf.out_axes), len(prepared.call_args), bound_key)
     with _lock:
         if key in _adapters:
             return _adapters[key]
@@ -91,14 +93,16 @@ def _build(
     for p, ax in zip(params, in_axes):
         if ax not in (None, 0):
             lines.append(f"    {p} = np.moveaxis({p}, {ax}, 0)")
-    prefix = [
-        repr(x) if isinstance(x, (int, float, bool, str, type(None))) else None
-        for x in vf.target.prefix_args
-    ]
-    if None in prefix:
-        raise UnsupportedError(
-            "a nested vmap of a bound method or partial with non-literal bound arguments"
-        )
+    # Bound arguments (a method's self, a partial's arguments) are unmapped: literals
+    # are written out, other objects become globals of the adapter.
+    bound: dict[str, Any] = {}
+    prefix = []
+    for i, x in enumerate(vf.target.prefix_args):
+        if _is_literal(x):
+            prefix.append(repr(x))
+        else:
+            bound[f"bound_{i}"] = x
+            prefix.append(f"bound_{i}")
     defaults = n_call - n_args - len(prefix)
     if defaults:
         raise UnsupportedError(
@@ -110,9 +114,13 @@ def _build(
     text = "\n".join(lines) + "\n"
     filename = f"<astvmap nested {inner.__name__} {abs(hash(text)) % 10**8}>"
     cache.register_lines(filename, text)
-    namespace: dict[str, Any] = {"np": np, gen: inner, "__name__": inner.__module__}
+    namespace: dict[str, Any] = {"np": np, gen: inner, "__name__": inner.__module__, **bound}
     exec(compile(text, filename, "exec"), namespace)  # noqa: S102
     return namespace[f"vmap_{inner.__name__}"]
+
+
+def _is_literal(x: Any) -> bool:
+    return isinstance(x, (int, float, bool, str, type(None)))
 
 
 def _all_batched_at_zero(structure: Any, out_axes: Any) -> bool:

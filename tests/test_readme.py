@@ -56,11 +56,6 @@ def test_seed_example_class_layer(tmp_path):
     assert generated.strip() in emitted, "the README shows the code that runs"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="astvmap/nesting.py _build rejects a bound method/callable object "
-    "('non-literal bound arguments'); remove this mark with the fix",
-)
 def test_seed_example_two_batch_axes(tmp_path):
     setup, _, nested = _seed_blocks()
     m = _run_blocks(tmp_path, [setup, nested])

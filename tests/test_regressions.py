@@ -1,5 +1,7 @@
 """Bugs found by writing example programs and by the property tests, kept fixed."""
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -43,3 +45,26 @@ def test_emitted_module_imports_the_modules_it_names():
 
 def test_augmented_assignment_to_a_batched_scalar_rebinds():
     check(r.accumulate_into_scalar, rng.standard_normal((3, 4)), rng.standard_normal((3, 2)))
+
+
+def test_gather_keeps_the_rows_trailing_axes():
+    # table[token] of a (vocab, d) table is a d-vector per example, not a matrix.
+    table, bias = rng.standard_normal((5, 3)), rng.standard_normal((2, 3))
+    check(r.gather_plus_bias, table, np.array([1, 4]), bias, in_axes=(None, 0, 0))
+
+
+def test_nested_vmap_of_partials_with_different_bound_values():
+    x = np.ones((2, 3, 4))
+    two = vmap(vmap(functools.partial(r.scale, 2.0)))(x)
+    three = vmap(vmap(functools.partial(r.scale, 3.0)))(x)
+    assert two[0, 0, 0] == 2.0 and three[0, 0, 0] == 3.0
+
+
+def test_assert_statement_is_translated():
+    # ruff's UP005 once renamed Translator.assert_ to assertTrue: asserts crashed.
+    check(r.assert_positive, rng.standard_normal((3, 4)))
+
+
+def test_inplace_update_of_an_unbatched_array_keeps_its_dtype():
+    x, y = np.ones(3, np.float32), rng.standard_normal((2, 3))
+    check(r.inplace_into_unbatched_buffer, x, y, in_axes=(None, 0))
