@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import difflib
 import importlib.util
+import inspect
+import os
+import re
 import sys
+import textwrap
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -101,91 +106,217 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------ emit
+class EmitProblem(Exception):
+    """A request ``astvmap emit`` cannot serve; the message says what to do instead."""
+
+
+@dataclasses.dataclass
+class EmitJob:
+    """A function to emit, with what is known about how it is batched."""
+
+    fn: Any  # the function as written (a VmappedFunction when decorated with @vmap)
+    fdef: ast.FunctionDef | None  # its syntax, for annotations
+    names: Container[str]  # names bound in its module (a string annotation naming one is a type)
+    spec: dict[str, Any]  # the module's VMAP dict, when it names this function
+    example: Any  # the module's example(rng, batch), when VMAP names this function
+    helper: Callable[[str], Any]  # a name in the function's module -> the function it names
+    where: str
+
+
 def _parse_axes(text: str | None, default: Any) -> Any:
     if text is None:
         return default
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
-        raise SystemExit(
-            f"astvmap: cannot read axes {text!r}: write them as in Python, e.g. 0,None or \"(0, {{'w': None}})\""
+        raise EmitProblem(
+            f"cannot read axes {text!r}: write them as in Python, e.g. 0,None or \"(0, {{'w': None}})\""
         ) from None
 
 
-def _shapes(text: list[str] | None) -> dict[str, tuple[int, ...]]:
-    out: dict[str, tuple[int, ...]] = {}
-    for item in text or []:
-        name, _, dims = item.partition("=")
-        out[name] = tuple(int(d) for d in dims.split(",") if d.strip()) if dims.strip() else ()
-    return out
+def _static_job(path: Path, name: str) -> EmitJob:
+    """FILE.py:FUNC: the file is read, never imported or run (see astvmap/static.py)."""
+    from astvmap import static
+
+    if not path.is_file():
+        raise EmitProblem(f"no such file: {path}")
+    module = static.read(path)
+    try:
+        fn = module.function(name)
+    except LookupError as exc:
+        raise EmitProblem(str(exc)) from None
+    problems = module.unbound_names(name)
+    if problems:
+        raise EmitProblem(
+            f"{name} reads names that static emit does not bind:\n  "
+            + "\n  ".join(problems)
+            + "\nuse the module form (astvmap emit package.module:FUNC), which imports the file"
+        )
+    spec = module.namespace.get("VMAP")
+    spec = spec if isinstance(spec, dict) and spec.get("fn") == name else {}
+    return EmitJob(
+        fn=fn,
+        fdef=module.defs[name],
+        names=set(module.namespace) | set(module.skipped) | set(module.raw),
+        spec=spec,
+        example=module.namespace.get("example") if spec else None,
+        helper=module.raw.get,
+        where=str(path),
+    )
+
+
+def _module_job(target: str, name: str) -> EmitJob:
+    """package.module:FUNC: imported (its top level runs), then handled like vmap."""
+    from astvmap import ranks, source
+    from astvmap.api import resolve_target
+
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `python -m` does
+    module = importlib.import_module(target)
+    fn = getattr(module, name, None)
+    if fn is None:
+        raise EmitProblem(f"{target} has no attribute {name!r}")
+    user = resolve_target(fn).fn
+    spec = getattr(module, "VMAP", None)
+    spec = spec if isinstance(spec, dict) and spec.get("fn") == name else {}
+    return EmitJob(
+        fn=fn,
+        fdef=ranks.def_node(source.get_source(user).text),
+        names=vars(module),
+        spec=spec,
+        example=getattr(module, "example", None) if spec else None,
+        helper=user.__globals__.get,
+        where=target,
+    )
+
+
+def _emit_job(target_text: str) -> EmitJob:
+    target, _, name = target_text.rpartition(":")
+    if not target or not name:
+        raise EmitProblem("give FILE.py:FUNCTION or package.module:FUNCTION")
+    if target.endswith(".py") or "/" in target or os.sep in target:
+        return _static_job(Path(target), name)
+    return _module_job(target, name)
+
+
+def _batched(job: EmitJob, args: argparse.Namespace) -> Any:
+    """The vmapped function: axes from the flags, else @vmap's, else VMAP's, else 0."""
+    from astvmap import vmap
+    from astvmap.api import VmappedFunction
+
+    fn, in_axes, out_axes = job.fn, job.spec.get("in_axes", 0), job.spec.get("out_axes", 0)
+    if isinstance(fn, VmappedFunction):
+        fn, in_axes, out_axes = fn.fun, fn.in_axes, fn.out_axes
+    in_axes = _parse_axes(args.in_axes, in_axes)
+    out_axes = _parse_axes(args.out_axes, out_axes)
+    return vmap(fn, in_axes=in_axes, out_axes=out_axes)
+
+
+def _example_arguments(job: EmitJob, vf: Any, args: argparse.Namespace) -> Any:
+    """Example arguments from the flags and annotations (or the module's example())."""
+    from astvmap import ranks
+
+    flags = {
+        **ranks.parse_ranks(args.rank or []),
+        **ranks.parse_shapes(args.shape or []),
+        **ranks.parse_values(args.value or []),
+    }
+    specs, why = ranks.specs_for(job.fdef, job.names, flags, ranks.parse_dtypes(args.dtype or []))
+    try:
+        return ranks.arguments(inspect.signature(vf.fun), specs, why, vf.in_axes, explicit=flags)
+    except ranks.RankError as exc:
+        if flags or job.example is None:
+            raise
+        # The fixtures/ convention: VMAP names this function and example() makes its
+        # arguments. Only example() runs, never the file's top level.
+        try:
+            made = tuple(job.example(np.random.default_rng(0), 2))
+        except Exception as failure:
+            raise ranks.RankError(
+                f"{exc}\n(example() in {job.where} failed: {failure!r})"
+            ) from None
+        return ranks.Arguments(made, {}, [f"arguments from example() in {job.where}"])
+
+
+def _original_text(fn: Any) -> str:
+    """A function's def as the user wrote it, without decorators."""
+    from astvmap import ranks, source
+
+    text = source.get_source(fn).text
+    node = ranks.def_node(text)
+    if node is None:
+        return text
+    return "".join(text.splitlines(True)[node.lineno - 1 : node.end_lineno])
+
+
+def _diff(job: EmitJob, vf: Any, compiled: Any, shown: str) -> str:
+    """The user's functions against the generated ones, def by def in generated order."""
+    from astvmap.api import resolve_target
+
+    generated = ast.parse(compiled.source)
+    defs = [n for n in generated.body if isinstance(n, ast.FunctionDef)]
+    lines = compiled.source.splitlines(True)
+    new = "".join(lines[defs[0].lineno - 1 :]) if defs else compiled.source
+    originals = []
+    for node in defs:
+        user = resolve_target(vf.fun).fn if node.name == compiled.main else None
+        if user is None:
+            candidate = job.helper(re.sub(r"_vmap\d*$", "", node.name))
+            user = candidate if isinstance(candidate, types.FunctionType) else None
+        if user is not None:
+            originals.append(textwrap.dedent(_original_text(user)))
+    old = "\n\n".join(originals)
+    label = f"{shown} (vmap, in_axes={vf.in_axes!r}, out_axes={vf.out_axes!r})"
+    return "".join(difflib.unified_diff(old.splitlines(True), new.splitlines(True), shown, label))
 
 
 def cmd_emit(args: argparse.Namespace) -> int:
-    from astvmap import vmap
+    from astvmap.emit import specialisation
+    from astvmap.errors import VmapError
+    from astvmap.ranks import RankError
 
-    target, _, fname = args.target.rpartition(":")
-    if not target or not fname:
-        raise SystemExit("astvmap emit: give FILE.py:FUNCTION or package.module:FUNCTION")
-    if target.endswith(".py") or "/" in target:
-        module = load_module(Path(target))
-    else:
-        module = importlib.import_module(target)
-    fn = getattr(module, fname, None)
-    if fn is None:
-        raise SystemExit(f"astvmap emit: {target} has no function {fname!r}")
-    spec = getattr(module, "VMAP", {}) if getattr(module, "VMAP", {}).get("fn") == fname else {}
-    in_axes = _parse_axes(args.in_axes, spec.get("in_axes", 0))
-    out_axes = _parse_axes(args.out_axes, spec.get("out_axes", 0))
-    shapes = _shapes(args.shape)
-    if shapes:
-        import inspect
-
-        params = list(inspect.signature(getattr(fn, "__wrapped__", fn)).parameters)
-        missing = [p for p in params if p not in shapes]
-        if missing:
-            raise SystemExit(
-                "astvmap emit: --shape is needed for every argument; missing: "
-                + ", ".join(missing)
-                + " (write --shape x=3 W=3,4 b=4; a mapped argument includes its batch axis)"
-            )
-        example = tuple(np.zeros(shapes[p]) for p in params)
-    elif hasattr(module, "example") and spec:
-        example = module.example(np.random.default_rng(0), 2)
-    else:
-        raise SystemExit(
-            "astvmap emit: the rewrite depends on the ranks of the arguments; give them with "
-            "--shape NAME=DIMS for each argument (e.g. --shape x=8,3 W=3,4 b=4, batch axis "
-            "included for mapped arguments)"
-        )
-    text = vmap(fn, in_axes=in_axes, out_axes=out_axes).emit(*example)
+    try:
+        job = _emit_job(args.target)
+        vf = _batched(job, args)
+        made = _example_arguments(job, vf, args)
+        compiled = specialisation(vf, *made.args, annotate=args.annotate, **made.kwargs)
+    except (EmitProblem, RankError, VmapError) as exc:
+        print(f"astvmap emit: {exc}", file=sys.stderr)
+        return 2
+    for note in made.notes:
+        print(f"astvmap emit: note: {note}", file=sys.stderr)
     if args.check:
-        saved = Path(args.check).read_text()
-        if saved == text:
-            return 0
-        sys.stdout.writelines(
-            difflib.unified_diff(
-                saved.splitlines(True), text.splitlines(True), args.check, "generated"
-            )
+        return _check(Path(args.check), compiled.source)
+    out = _diff(job, vf, compiled, job.where) if args.diff else compiled.source
+    if args.diff and not out:
+        print(
+            "astvmap emit: the generated functions read the same as the originals", file=sys.stderr
         )
-        return 1
-    if args.diff:
-        import inspect
-
-        original = inspect.getsource(fn)
-        main = text[text.index("def ") :]
-        diff = difflib.unified_diff(
-            original.splitlines(True), main.splitlines(True), "original", "generated"
-        )
-        out = "".join(diff)
-        if sys.stdout.isatty():
-            out = "\n".join(_colour(line) for line in out.split("\n"))
-        sys.stdout.write(out)
-        return 0
     if args.output:
-        Path(args.output).write_text(text)
+        Path(args.output).write_text(out)
+    elif args.diff and sys.stdout.isatty():
+        sys.stdout.write("\n".join(_colour(line) for line in out.split("\n")))
     else:
-        sys.stdout.write(text)
+        sys.stdout.write(out)
     return 0
+
+
+def _check(saved_path: Path, text: str) -> int:
+    """Like `black --check`: 0 when the saved file is current, 1 and a diff when not."""
+    try:
+        saved = saved_path.read_text()
+    except OSError as exc:
+        print(f"astvmap emit: --check: {exc}", file=sys.stderr)
+        return 2
+    if saved == text:
+        return 0
+    sys.stdout.writelines(
+        difflib.unified_diff(
+            saved.splitlines(True), text.splitlines(True), str(saved_path), "generated now"
+        )
+    )
+    print(f"astvmap emit: {saved_path} is out of date", file=sys.stderr)
+    return 1
 
 
 def _colour(line: str) -> str:
@@ -228,6 +359,29 @@ def cmd_rules(args: argparse.Namespace) -> int:
     return 0
 
 
+EMIT_HELP = """\
+Print the generated module for one function: black-formatted, with a header naming
+the source file and line, in_axes/out_axes and the ranks it is specialised on.
+
+FILE.py:FUNC reads FILE.py without importing or running it: its top level never
+runs. Only its imports of numpy, scipy and the standard library, its literal
+constants, its defs (decorators other than @vmap not applied) and simple classes
+are bound; a function that needs anything else is reported, with where it is bound.
+package.module:FUNC imports the module (its top level runs) and then behaves like
+vmap(FUNC).emit(...).
+
+The ranks of the arguments come from --value/--shape/--rank, else from annotations
+(x: "n d", x: Float[np.ndarray, "n d"], eps: float; read, never evaluated). When
+none are given and the module's VMAP dict names FUNC, its example(rng, batch)
+function makes them (the fixtures/ convention; only that function runs).
+in_axes/out_axes come from --in-axes/--out-axes, else @vmap(...) on FUNC, else VMAP.
+
+The header names FILE relative to the working directory: run --check from the
+directory the saved file was made in. Exit status: 0 done; 1 --check found a
+difference; 2 an error (message on stderr).
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="astvmap", description="vmap for plain NumPy, by source rewriting"
@@ -245,26 +399,51 @@ def build_parser() -> argparse.ArgumentParser:
 
     emit = sub.add_parser(
         "emit",
-        help="print the generated batched code for FILE.py:FUNC",
-        description=(
-            "Print the generated module for a function. FILE.py:FUNC and package.module:FUNC "
-            "both import the module (its top level runs). Argument ranks come from the module's "
-            "VMAP/example() convention (see fixtures/) or from --shape."
-        ),
+        help="print the generated batched code for FILE.py:FUNC (without running FILE.py)",
+        description=EMIT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    emit.add_argument("target", help="FILE.py:FUNCTION or package.module:FUNCTION")
+    emit.add_argument("target", help="FILE.py:FUNCTION (read, not run) or package.module:FUNCTION")
     emit.add_argument("--in-axes", help="as in Python: 0,None or \"(0, {'w': None})\"")
     emit.add_argument("--out-axes", help="as in Python")
-    emit.add_argument("--shape", nargs="*", help="example shapes, batch axis included: x=8,3 W=3,4")
     emit.add_argument(
-        "--diff", action="store_true", help="unified diff of the original and generated function"
+        "--rank",
+        nargs="+",
+        action="extend",
+        metavar="NAME=R",
+        help="per-example ranks: x=1,W=2 (eps=float: a Python scalar; p=\"{'w': 2}\": a pytree)",
+    )
+    emit.add_argument(
+        "--shape",
+        nargs="+",
+        action="extend",
+        metavar="NAME=DIMS",
+        help="shapes of the batched call's arguments, batch axis included: x=8,3 W=3,4",
+    )
+    emit.add_argument(
+        "--dtype", nargs="+", action="extend", metavar="NAME=KIND", help="idx=int (default float)"
+    )
+    emit.add_argument(
+        "--value",
+        nargs="+",
+        action="extend",
+        metavar="NAME=LITERAL",
+        help="an unmapped argument's value: n=3 mode=\"'same'\"",
+    )
+    emit.add_argument(
+        "--diff", action="store_true", help="unified diff of the original and generated functions"
+    )
+    emit.add_argument(
+        "--annotate",
+        action="store_true",
+        help="end each generated statement with a `# line N` comment (its line in FILE.py)",
     )
     emit.add_argument(
         "--check",
         metavar="FILE",
-        help="exit 1 with a diff when FILE differs from the generated code",
+        help="exit 1 with a diff when FILE differs from the generated code (for CI)",
     )
-    emit.add_argument("-o", "--output", help="write to this file")
+    emit.add_argument("-o", "--output", help="write to this file instead of standard output")
     emit.set_defaults(run=cmd_emit)
 
     cache_cmd = sub.add_parser("cache", help="show or clear the on-disk cache")

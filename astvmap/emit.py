@@ -5,17 +5,63 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .api import VmappedFunction, vmap
+from .api import VmappedFunction, guards_hold, vmap
+from .cache import Compiled
 
 
 def emit(
-    fun: Callable, *example_args: Any, in_axes: Any = 0, out_axes: Any = 0, **example_kwargs: Any
+    fun: Callable,
+    *example_args: Any,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    annotate: bool = False,
+    **example_kwargs: Any,
 ) -> str:
     """The generated source for ``fun`` specialised on ``example_args``.
 
     The example arguments are only inspected (ranks, which leaves are mapped); the
     function is not run. ``fun`` may already be vmapped, in which case its own
-    in_axes/out_axes are used.
+    in_axes/out_axes are used. With ``annotate=True`` each generated statement ends
+    with a ``# line N`` comment naming the line of the user's file it came from.
     """
+    return specialisation(
+        fun, *example_args, in_axes=in_axes, out_axes=out_axes, annotate=annotate, **example_kwargs
+    ).source
+
+
+def specialisation(
+    fun: Callable,
+    *example_args: Any,
+    in_axes: Any = 0,
+    out_axes: Any = 0,
+    annotate: bool = False,
+    **example_kwargs: Any,
+) -> Compiled:
+    """The compiled specialisation behind ``emit``: its source, line map and functions."""
     vf = fun if isinstance(fun, VmappedFunction) else vmap(fun, in_axes=in_axes, out_axes=out_axes)
-    return vf.emit(*example_args, **example_kwargs)
+    if vf.is_nested:
+        from .errors import UnsupportedError
+        from .nesting import resolve
+
+        if example_kwargs:
+            raise UnsupportedError(
+                "keyword arguments to a nested vmap", hint="pass them positionally"
+            )
+        vf = resolve(vf, example_args)
+    prepared = vf.prepare(example_args, example_kwargs)
+    if not annotate:
+        return vf.specialise(prepared)
+    # Annotated text is its own disk-cache entry (the options are part of the key) and
+    # never enters the memory cache, whose entries are the plain text the calls run.
+    from . import pipeline
+
+    fn = vf.target.fn
+    options = pipeline.Options(in_axes=repr(vf.in_axes), out_axes=repr(vf.out_axes), annotate=True)
+    return pipeline.transform(
+        fn,
+        prepared.params,
+        prepared.spec_lines,
+        prepared.key,
+        options,
+        accept=lambda c: guards_hold(c, fn, prepared.arguments),
+    )
