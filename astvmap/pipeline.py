@@ -24,7 +24,6 @@ from typing import Any
 
 from . import cache, source
 from .cache import Compiled
-from .errors import UnsupportedError
 from .guards import Guard, localise, portable, resolve_owner
 from .values import NONE, TREE, Val
 
