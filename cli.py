@@ -121,6 +121,8 @@ class EmitJob:
     example: Any  # the module's example(rng, batch), when VMAP names this function
     helper: Callable[[str], Any]  # a name in the function's module -> the function it names
     where: str
+    # Said after a transform error: what static reading left out that may explain it.
+    hints: list[str] = dataclasses.field(default_factory=list)
 
 
 def _parse_axes(text: str | None, default: Any) -> Any:
@@ -162,6 +164,10 @@ def _static_job(path: Path, name: str) -> EmitJob:
         example=module.namespace.get("example") if spec else None,
         helper=module.raw.get,
         where=str(path),
+        hints=[
+            f"static emit did not evaluate the default(s) of {d}"
+            for d in module.unevaluated_defaults(name)
+        ],
     )
 
 
@@ -275,6 +281,7 @@ def cmd_emit(args: argparse.Namespace) -> int:
     from astvmap.errors import VmapError
     from astvmap.ranks import RankError
 
+    job = None
     try:
         job = _emit_job(args.target)
         vf = _batched(job, args)
@@ -282,6 +289,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
         compiled = specialisation(vf, *made.args, annotate=args.annotate, **made.kwargs)
     except (EmitProblem, RankError, VmapError) as exc:
         print(f"astvmap emit: {exc}", file=sys.stderr)
+        if isinstance(exc, VmapError) and job is not None:
+            for hint in job.hints:
+                print(f"note: {hint}", file=sys.stderr)
         return 2
     for note in made.notes:
         print(f"astvmap emit: note: {note}", file=sys.stderr)

@@ -65,6 +65,7 @@ _BINARY = {
 _UNARY = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 _ARRAY_ATTRS = {"T", "shape", "ndim", "size", "dtype", "real", "imag"}
 _METHOD_DECORATORS = (staticmethod, classmethod, property)
+_DATA = (bool, int, float, complex, str, bytes, tuple, list, dict, set, np.ndarray, np.generic)
 
 
 class NotStatic(Exception):
@@ -137,21 +138,28 @@ class Evaluator:
             raise NotStatic("**")
         return {self(k): self(v) for k, v in zip(node.keys, node.values)}  # type: ignore[arg-type]
 
+    def data(self, node: ast.expr) -> Any:
+        """A value whose operators are NumPy's or Python's own, never the file's code."""
+        value = self(node)
+        if not isinstance(value, _DATA):
+            raise NotStatic(ast.unparse(node))
+        return value
+
     def _UnaryOp(self, node: ast.UnaryOp) -> Any:
         if type(node.op) not in _UNARY:
             raise NotStatic(ast.unparse(node))
-        return _UNARY[type(node.op)](self(node.operand))
+        return _UNARY[type(node.op)](self.data(node.operand))
 
     def _BinOp(self, node: ast.BinOp) -> Any:
         if type(node.op) not in _BINARY:
             raise NotStatic(ast.unparse(node))
-        left, right = self(node.left), self(node.right)
+        left, right = self.data(node.left), self.data(node.right)
         if isinstance(node.op, ast.Pow) and isinstance(right, int) and abs(right) > 64:
             raise NotStatic("a large power")  # 10 ** 10 ** 10 would hang
         return _BINARY[type(node.op)](left, right)
 
     def _Subscript(self, node: ast.Subscript) -> Any:
-        return self(node.value)[self(node.slice)]
+        return self.data(node.value)[self(node.slice)]
 
     def _Slice(self, node: ast.Slice) -> Any:
         parts = (node.lower, node.upper, node.step)
@@ -404,6 +412,14 @@ class StaticModule:
             why = self.skipped.get(needed, f"not defined at the top level of {self.path}")
             problems.append(f"{needed}: {why}")
         return problems
+
+    def unevaluated_defaults(self, name: str) -> list[str]:
+        """The defaults left unset in the function and the file's functions it calls."""
+        reached = {name} | (self._globals_read(name) & set(self.raw))
+        return [
+            f"{fn}({', '.join(self.unevaluated[fn])}) at {self.where(self.defs[fn])}"
+            for fn in sorted(reached & set(self.unevaluated))
+        ]
 
     def _globals_read(self, name: str) -> set[str]:
         top = symtable.symtable(self.text, self.filename, "exec")

@@ -115,6 +115,27 @@ def test_names_static_emit_cannot_bind_are_reported(tmp_path: Path, capsys):
     assert "package.module:FUNC" in err  # the way out: import the module
 
 
+def test_what_a_static_read_binds(tmp_path: Path):
+    from astvmap import static
+
+    path = tmp_path / "consts.py"
+    path.write_text(
+        "import math\nimport numpy as np\nfrom typing import NamedTuple\n"
+        "TAU = 2 * math.pi\nKERNEL = np.array([1.0, 2.0, 1.0]) / 4\nN, M = 3, 4\n"
+        "RNG = np.random.default_rng(0)\nLATER = 1\nif N > 2:\n    LATER = 2\n"
+        "class Pair(NamedTuple):\n    a: 'n'\n    b: float = 0.5\n"
+        "def h(x, w=np.random.rand(3)):\n    return x * w\n"
+        "def f(x: 'n'):\n    return h(x)\n"
+    )
+    module = static.read(path)
+    ns = module.namespace
+    assert ns["TAU"] == 2 * np.pi and (ns["KERNEL"] == [0.25, 0.5, 0.25]).all()
+    assert (ns["N"], ns["M"]) == (3, 4) and ns["Pair"](1).b == 0.5
+    assert "RNG" not in ns and "assigned by code" in module.skipped["RNG"]
+    assert "LATER" not in ns and "top-level `if`" in module.skipped["LATER"]
+    assert module.unevaluated_defaults("f") == [f"h(np.random.rand(3)) at {path}:14"]
+
+
 def test_vmap_decorator_in_the_file_gives_the_axes(tmp_path: Path, capsys):
     path = tmp_path / "deco.py"
     path.write_text(
