@@ -51,6 +51,11 @@ class LoopInfo:
     base: int  # len(frames) inside the body: a deeper frame means a batched branch
     masked: bool = False  # emitted with an ``active`` mask
     batched_test: bool = False  # a ``while`` whose condition is batched
+
+    def __deepcopy__(self, memo: dict) -> LoopInfo:
+        # Found-flags set inside nested dry runs must reach the loop that asked.
+        return self
+
     masked_break: bool = False
     masked_continue: bool = False
     masked_return: bool = False
@@ -440,13 +445,19 @@ class MaskedControl:
             )
         outer = self.mask
         active = self.temp("active")
+        if test is not None:
+            # The dry run saw a plain loop; masking can make a `continue` or a
+            # `return` conditional only in the masked form, so go by the syntax.
+            info.masked_continue |= _has(node.body, cst.Continue)
+            info.masked_return |= _has(node.body, cst.Return)
         per_iteration = info.masked_continue or bound is not None
         running = self.temp("running") if per_iteration else active
         entry = dict(self.env)
         pre = self.prepare_loop_returns(info)
 
         def body() -> tuple[list[cst.BaseStatement], Frame]:
-            loop_frame = Frame("loop", active, frozenset(self.env))
+            # Names bound before the loop; one first bound in the body is plain.
+            loop_frame = Frame("loop", active, frozenset(entry))
             frames = [loop_frame]
             stmts: list[cst.BaseStatement] = []
             self.ctl.frames.append(loop_frame)
@@ -458,7 +469,7 @@ class MaskedControl:
                         lanes = self.parse("{a} & ({c})", a=lanes, c=bound())
                     stmts += self.emit_pending(marker)
                     stmts.append(self.line_assign(running, lanes))
-                    frames.append(Frame("iter", running, frozenset(self.env)))
+                    frames.append(Frame("iter", running, frozenset(entry)))
                     self.ctl.frames.append(frames[-1])
                 self.ctl.loops.append(LoopInfo(base=len(self.ctl.frames), masked=True))
                 top = self.ctl.frames.pop()
@@ -498,6 +509,30 @@ class MaskedControl:
         for name in frame.assigned - set(entry):
             self.ctl.loop_born.setdefault(name, line)
         return [*pre, *self.errstate([header(node, stmts, active)])]
+
+
+def _has(body: cst.CSTNode, kind: type) -> bool:
+    """Does ``body`` hold a ``kind`` statement for this loop (not in a nested loop/def)?"""
+    found = False
+
+    class Finder(cst.CSTVisitor):
+        def visit_For(self, node: cst.For) -> bool:
+            return kind is cst.Return
+
+        def visit_While(self, node: cst.While) -> bool:
+            return kind is cst.Return
+
+        def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+            return False
+
+        def on_visit(self, node: cst.CSTNode) -> bool:
+            nonlocal found
+            if isinstance(node, kind):
+                found = True
+            return super().on_visit(node)
+
+    body.visit(Finder())
+    return found
 
 
 def _break_unless_any(tr: Translator, active: str) -> cst.BaseStatement:

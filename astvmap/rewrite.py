@@ -836,8 +836,9 @@ class Translator(MaskedControl):
 
     def check_loop_target(self, node: cst.For) -> None:
         """A plain loop under a batched branch rebinds its target in every lane."""
+        entry = self.ctl.frames[-1].entry
         for name in _target_names(node.target):
-            if name in self.env:
+            if name in entry:
                 raise self.unsupported_at(
                     node,
                     f"the loop variable `{name}` reuses a name bound before the batched branch",
