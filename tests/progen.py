@@ -1,0 +1,1263 @@
+"""Random per-example NumPy programs, run through ``vmap`` and the loop oracle.
+
+``programs()`` is a hypothesis strategy for :class:`Program`: the text of a module
+(helper functions and a function ``f`` written for ONE example), the specs of
+``f``'s arguments and random ``in_axes``/``out_axes``. ``run(program, batch, seed,
+directory)`` writes the module to a real file, imports it (so its source is
+findable, as a user's is), and compares ``vmap(f)`` with the loop. The contract
+it checks is astvmap's: the results are equal, or ``UnsupportedError`` is raised;
+and the caller's arrays are left as they were.
+
+How programs stay valid NumPy: the generator knows every variable's per-example
+shape and dtype, and *probes* each expression and statement it writes by running
+it on dummy values of those shapes (ones; zeros for index variables), so a
+construct NumPy rejects is never emitted: a simpler one takes its place. No
+construct in the grammar has a data-dependent shape, so what holds for the
+dummies holds for every example.
+
+Why inputs are multiples of 1/4 in [-2, 2]: sums and products of a few of them are
+exact in float64, so a batched reduction that adds in another order than the loop
+gives the same bits, and comparisons do not flip on rounding. Elementwise
+functions give the same bits whatever the memory layout, so differences beyond a
+tight tolerance are bugs.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import copy
+import dataclasses
+import hashlib
+import importlib.util
+import itertools
+import re
+import signal
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from astvmap import PerformanceWarning, UnsupportedError, vmap
+from astvmap.testing import assert_same, loop
+
+DTYPES = ("float64", "int64", "bool")
+MAX_SIZE = 144  # elements per example in any intermediate: keeps programs fast
+MAX_RANK = 4
+TIME_LIMIT = 20.0  # seconds for one call: a program takes milliseconds
+
+
+# ------------------------------------------------------------------ programs
+@dataclasses.dataclass(frozen=True)
+class Arg:
+    """One argument of ``f``: what it holds per example, and its ``in_axes`` entry."""
+
+    name: str
+    kind: str  # float | int | index | count | flag | scalar
+    shape: tuple[int, ...]
+    axis: int | None
+    bound: int = 0  # index: values in [-bound, bound)
+
+    def value(self, rng: np.random.Generator, batch: int) -> Any:
+        lead = () if self.axis is None else (batch,)
+        size = lead + self.shape
+        if self.kind in ("float", "scalar"):
+            out = rng.integers(-8, 9, size=size) / 4
+        elif self.kind == "int":
+            out = rng.integers(-3, 4, size=size)
+        elif self.kind == "index":
+            out = rng.integers(-self.bound, self.bound, size=size)
+        elif self.kind == "count":
+            out = rng.integers(0, 4, size=size)
+        else:
+            out = rng.integers(0, 2, size=size).astype(bool)
+        if self.axis is None:
+            # An unmapped per-example scalar is passed as the Python scalar a user would pass.
+            return out.item() if out.ndim == 0 else out
+        return np.moveaxis(out, 0, self.axis)
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """A generated module and how to call its function ``f``."""
+
+    source: str
+    args: tuple[Arg, ...]
+    out_axes: Any
+    features: frozenset[str]
+
+    @property
+    def in_axes(self) -> tuple:
+        return tuple(a.axis for a in self.args)
+
+    @property
+    def digest(self) -> str:
+        text = f"{self.source}\n{self.in_axes!r}\n{self.out_axes!r}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def arguments(self, batch: int, seed: int) -> tuple:
+        rng = np.random.default_rng(seed)
+        return tuple(a.value(rng, batch) for a in self.args)
+
+    def reproducer(self, batch: int, seed: int) -> str:
+        """A standalone script: the module text, then the call with literal arguments."""
+        lines = [self.source.rstrip(), "", "", "# in_axes/out_axes and arguments"]
+        lines.append(f"in_axes = {self.in_axes!r}")
+        lines.append(f"out_axes = {self.out_axes!r}")
+        for a, v in zip(self.args, self.arguments(batch, seed)):
+            lines.append(f"{a.name} = {_literal(v)}")
+        names = ", ".join(a.name for a in self.args)
+        lines.append(f"check(f, {names}, in_axes=in_axes, out_axes=out_axes)  # tests/oracle.py")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:  # hypothesis prints this for the falsifying example
+        return f"Program(in_axes={self.in_axes!r}, out_axes={self.out_axes!r}):\n{self.source}"
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, np.ndarray):
+        return f"np.array({value.tolist()!r})"
+    return repr(value)
+
+
+# ------------------------------------------------------------------ variables
+@dataclasses.dataclass(frozen=True)
+class Var:
+    """What the generator knows about a variable, per example."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    batched: bool  # depends on a mapped argument or on batched control flow
+    mutable: bool = False  # a buffer this function made: in-place writes are allowed
+    bound: int | None = None  # every value is a valid index into an axis this long
+    count: bool = False  # a small non-negative int: range(v) is a short loop
+    py: bool = False  # a Python scalar (an unmapped scalar argument, a loop counter)
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def dummy(self) -> Any:
+        """A value of this shape and type: ones, or zeros for an index (valid anywhere)."""
+        fill = 2 if self.count else 0 if self.bound is not None else 1
+        out = np.full(self.shape, fill, dtype=np.dtype(self.dtype))
+        if out.ndim:
+            return out
+        return out.item() if self.py else out[()]
+
+
+@dataclasses.dataclass(frozen=True)
+class Flow:
+    """Where a statement is: inside a loop (break is allowed), under batched control."""
+
+    in_loop: bool = False
+    batched: bool = False
+
+
+Scope = dict[str, Var]
+
+UNARY_FLOAT = [
+    "np.tanh({})",
+    "np.sin({})",
+    "np.abs({})",
+    "-{}",
+    "{0} * {0}",
+    "np.exp(-np.abs({}))",
+    "np.sqrt(np.abs({}))",
+    "np.log1p(np.abs({}))",
+    "np.cos({})",
+    "np.square({})",
+    "np.sign({})",
+    "np.floor({})",
+    "np.clip({}, -1.0, 1.0)",
+    "np.maximum({}, 0.0)",
+    "abs({})",
+    "np.arctan({})",
+    "np.exp({})",
+    "{} ** 2",
+    "np.where({0} > 0.5, {0}, 0.25 * {0})",
+]
+UNARY_INT = ["{} + 1", "-{}", "{} * 2", "np.abs({})", "{} % 3", "{} // 2"]
+UNARY_BOOL = ["~{}", "np.logical_not({})"]
+BINARY = [
+    "{} + {}",
+    "{} * {}",
+    "{} - {}",
+    "np.maximum({}, {})",
+    "np.minimum({}, {})",
+    "{} / (1.0 + np.abs({}))",
+    "np.arctan2({}, {})",
+    "np.hypot({}, {})",
+]
+COMPARE = ["{} > {}", "{} < {}", "{} >= {}", "{} == {}", "{} != {}"]
+LOGICAL = ["{} & {}", "{} | {}", "{} ^ {}", "np.logical_and({}, {})"]
+REDUCE = [
+    # (template, takes a tuple axis, takes keepdims, result is an index)
+    ("np.sum({}{})", True, True, False),
+    ("{}.sum({})", True, True, False),
+    ("np.mean({}{})", True, True, False),
+    ("np.max({}{})", True, True, False),
+    ("{}.min({})", True, True, False),
+    ("np.prod({}{})", True, True, False),
+    ("np.std({}{})", True, True, False),
+    ("{}.var({})", True, True, False),
+    ("np.any({}{})", True, True, False),
+    ("np.all({}{})", True, True, False),
+    ("np.argmax({}{})", False, True, True),
+    ("{}.argmin({})", False, False, True),
+    ("np.linalg.norm({}{})", False, True, False),
+    ("np.median({}{})", True, True, False),
+    ("np.count_nonzero({}{})", True, True, False),
+    ("np.ptp({}{})", True, True, False),
+]
+AXIS_OPS = [
+    "np.cumsum({}, axis={})",
+    "np.flip({}, axis={})",
+    "np.sort({}, axis={})",
+    "np.roll({}, 1, axis={})",
+    "np.cumprod({}, axis={})",
+    "np.diff({}, axis={})",
+    "np.repeat({}, 2, axis={})",
+    "np.argsort({}, axis={})",
+]
+CONSTANTS = ["0.5", "2.0", "1.0", "-1.5", "0.25", "3"]
+
+
+# Calls whose result is a new array (or a scalar), never a view of an argument: a
+# variable bound to one may be written in place without touching the caller's arrays.
+FRESH_CALLS = (
+    {
+        "abs",
+        "float",
+        "round",
+        "sum",
+    }
+    | {
+        f"np.{n}"
+        for n in (
+            "tanh sin abs exp sqrt log1p cos square sign floor clip maximum minimum arctan where "
+            "sum mean max min prod std var any all argmax argmin median count_nonzero ptp cumsum "
+            "sort roll cumprod diff repeat argsort dot outer inner matmul concatenate hstack vstack "
+            "stack zeros ones zeros_like ones_like full_like arange linspace eye array arctan2 hypot "
+            "logical_and logical_not take"
+        ).split()
+    }
+    | {"np.linalg.norm"}
+)
+FRESH_METHODS = {"sum", "min", "var", "argmin", "copy", "astype", "flatten"}
+
+
+def _fresh(src: str) -> bool:
+    """Whether ``src`` evaluates to a new array, not a view of (or a name for) another."""
+    node = ast.parse(src, mode="eval").body
+    if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Compare)):
+        return True
+    if not isinstance(node, ast.Call):
+        return False
+    func = ast.unparse(node.func)
+    if isinstance(node.func, ast.Attribute) and not func.startswith("np."):
+        return node.func.attr in FRESH_METHODS
+    return func in FRESH_CALLS  # not a helper: it may return its parameter itself
+
+
+def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | None:
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except ValueError:
+        return None
+
+
+# ------------------------------------------------------------------ generator
+class _Context:
+    """State shared by every function of one program."""
+
+    def __init__(self, draw: Callable, dims: tuple[int, ...], batched_control: bool) -> None:
+        self.draw = draw
+        self.dims = dims
+        self.allow_batched_control = batched_control
+        self.used_batched_control = False
+        self.env: dict[str, Any] = {"np": np}  # helpers, for probing calls to them
+        self.helpers: list[tuple[str, tuple[tuple[int, ...], ...]]] = []
+        self.features: set[str] = set()
+
+    def pick(self, options: list) -> Any:
+        return self.draw(st.sampled_from(options))
+
+    def chance(self, weight: int = 1, out_of: int = 2) -> bool:
+        return self.draw(st.integers(0, out_of - 1)) < weight
+
+    def shape(self, min_rank: int = 0, max_rank: int = 3) -> tuple[int, ...]:
+        rank = self.draw(st.integers(min_rank, max_rank))
+        return tuple(self.pick(list(self.dims)) for _ in range(rank))
+
+
+class _Function:
+    """Writes one function: its statements, with every name's shape and dtype known."""
+
+    def __init__(self, ctx: _Context, name: str, max_depth: int) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.lines: list[str] = []
+        self.counter = itertools.count()
+        self.max_depth = max_depth
+        self.signature: list[tuple[tuple[int, ...], str]] | None = None
+        self.batched_return = False
+
+    # ------------------------------------------------------------ probing
+    def probe(self, src: str, scope: Scope) -> tuple[tuple[int, ...], str] | None:
+        """The shape and dtype of ``src`` on dummies of the scope, or None if NumPy rejects it."""
+        got = self.probe_full(src, scope)
+        return None if got is None else got[:2]
+
+    def probe_full(self, src: str, scope: Scope) -> tuple[tuple[int, ...], str, bool] | None:
+        """``probe`` and whether the value is a Python scalar."""
+        env = dict(self.ctx.env)
+        env.update({v.name: v.dummy() for v in scope.values()})
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                value = eval(src, env)  # noqa: S307 - generated NumPy expressions
+        except Exception:
+            return None
+        if not isinstance(value, (np.ndarray, np.generic, int, float, bool)):
+            return None
+        arr = np.asarray(value)
+        if arr.dtype.name not in DTYPES or arr.ndim > MAX_RANK:
+            return None
+        if arr.size == 0 or arr.size > MAX_SIZE:
+            return None
+        return arr.shape, arr.dtype.name, isinstance(value, (int, float, bool))
+
+    def runs(self, stmt: str, scope: Scope) -> bool:
+        """Whether a statement runs on dummies of the scope."""
+        env = dict(self.ctx.env)
+        env.update({v.name: v.dummy() for v in scope.values()})
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                exec(stmt, env)  # noqa: S102 - generated NumPy statements
+        except Exception:
+            return False
+        return True
+
+    def emit(self, depth: int, text: str) -> None:
+        self.lines.append("    " * (depth + 1) + text)
+
+    def fresh(self, prefix: str = "v") -> str:
+        return f"{prefix}{next(self.counter)}"
+
+    # ------------------------------------------------------------ operands
+    def pick_var(self, scope: Scope, pred: Callable[[Var], bool] = lambda v: True) -> Var | None:
+        options = [v for v in scope.values() if pred(v)]
+        if not options:
+            return None
+        return self.ctx.pick(options)
+
+    def depends(self, src: str, scope: Scope) -> bool:
+        """Whether ``src`` may depend on the batch: it names a batched variable.
+
+        An over-approximation (``len(x)`` counts), which is all its uses need.
+        """
+        return any(scope[t].batched for t in re.findall(r"[A-Za-z_]\w*", src) if t in scope)
+
+    def scalar_of(self, v: Var) -> str:
+        """A per-example rank-0 float from any variable."""
+        return f"np.mean({v.name})" if v.rank or v.dtype != "float64" else v.name
+
+    def operand_for(self, scope: Scope, shape: tuple[int, ...]) -> tuple[str, Var | None]:
+        """An operand whose shape broadcasts against ``shape`` without growing it."""
+        fits = [v for v in scope.values() if _broadcasts(v.shape, shape) == shape]
+        if fits and not self.ctx.chance(1, 4):
+            v = self.ctx.pick(fits)
+            return v.name, v
+        if scope and self.ctx.chance():
+            v = self.pick_var(scope)
+            return self.scalar_of(v), v
+        return self.ctx.pick(CONSTANTS), None
+
+    def fit(self, scope: Scope, shape: tuple[int, ...], dtype: str) -> str:
+        """An expression of exactly this per-example shape and dtype."""
+        exact = [v for v in scope.values() if v.shape == shape and v.dtype == dtype]
+        if exact and not self.ctx.chance(1, 3):
+            return self.ctx.pick(exact).name
+        v = self.pick_var(scope)
+        src = None
+        if v is not None and v.rank and int(np.prod(v.shape)) == int(np.prod(shape)) and shape:
+            src = f"{v.name}.reshape({shape!r})"
+            if dtype != v.dtype:
+                src = None
+        if src is None:
+            s = self.scalar_of(v) if v is not None else "1.0"
+            if dtype == "float64":
+                src = f"np.zeros({shape!r}) + {s}" if shape else s
+            elif dtype == "int64":
+                src = f"np.zeros({shape!r}, dtype=np.int64) + np.sum({s} > 0)"
+            else:
+                src = f"np.zeros({shape!r}, dtype=bool) | np.any({s} > 0)"
+        got = self.probe(src, scope)
+        assert got == (shape, dtype), (src, got, shape, dtype)
+        return src
+
+    # ------------------------------------------------------------ expressions
+    def expr(self, scope: Scope) -> tuple[str, dict]:
+        """An expression over the scope: (source, extra Var fields such as an index bound)."""
+        kinds = [
+            self.e_unary,
+            self.e_binary,
+            self.e_reduce,
+            self.e_shape,
+            self.e_index,
+            self.e_compare,
+            self.e_where,
+            self.e_gather,
+            self.e_matmul,
+            self.e_axis_op,
+            self.e_join,
+            self.e_call,
+            self.e_create,
+            self.e_einsum,
+            self.e_builtin,
+        ]
+        kind = self.ctx.pick(kinds)
+        got = kind(scope)
+        if got is None or self.probe(got[0], scope) is None:
+            kind, got = self.e_unary, self.e_unary(scope)
+        self.ctx.features.add(kind.__name__[2:])
+        return got
+
+    def e_unary(self, scope: Scope) -> tuple[str, dict]:
+        v = self.pick_var(scope)
+        table = {"float64": UNARY_FLOAT, "int64": UNARY_INT + UNARY_FLOAT, "bool": UNARY_BOOL}
+        template = self.ctx.pick(table[v.dtype])
+        src = template.format(v.name)
+        if self.probe(src, scope) is None:
+            src = self.keep_type(v)
+        return src, {}
+
+    def e_binary(self, scope: Scope) -> tuple[str, dict] | None:
+        a = self.pick_var(scope, lambda v: v.dtype != "bool")
+        if a is None:
+            return None
+        b_src, b = self.operand_for(scope, a.shape)
+        template = self.ctx.pick(BINARY)
+        first, second = (a.name, b_src) if self.ctx.chance(3, 4) else (b_src, a.name)
+        return template.format(first, second), {}
+
+    def e_compare(self, scope: Scope) -> tuple[str, dict] | None:
+        a = self.pick_var(scope)
+        if a.dtype == "bool" and self.ctx.chance():
+            b = self.pick_var(
+                scope, lambda v: v.dtype == "bool" and _broadcasts(v.shape, a.shape) is not None
+            )
+            if b is not None:
+                return self.ctx.pick(LOGICAL).format(a.name, b.name), {}
+        b_src, b = self.operand_for(scope, a.shape)
+        return self.ctx.pick(COMPARE).format(a.name, b_src), {}
+
+    def e_where(self, scope: Scope) -> tuple[str, dict] | None:
+        a = self.pick_var(scope, lambda v: v.dtype != "bool")
+        if a is None:
+            return None
+        b_src, b = self.operand_for(scope, a.shape)
+        c = self.pick_var(
+            scope, lambda v: v.dtype == "bool" and _broadcasts(v.shape, a.shape) is not None
+        )
+        if c is not None and self.ctx.chance():
+            cond = c.name
+        else:
+            cond = f"{a.name} > {self.ctx.pick(CONSTANTS)}"
+        return f"np.where({cond}, {a.name}, {b_src})", {}
+
+    def axis_arg(self, v: Var, tuple_ok: bool) -> tuple[Any, str]:
+        """A random ``axis`` for v: None, an int (maybe negative) or a tuple."""
+        choice = self.ctx.draw(st.integers(0, 3 if tuple_ok and v.rank >= 2 else 2))
+        if choice == 0 or v.rank == 0:
+            return None, "None"
+        if choice == 3:
+            k = self.ctx.draw(st.integers(2, v.rank))
+            axes = tuple(sorted(self.ctx.draw(st.permutations(range(v.rank)))[:k]))
+            if self.ctx.chance():
+                axes = tuple(a - v.rank for a in axes)
+            return axes, repr(axes)
+        ax = self.ctx.draw(st.integers(-v.rank, v.rank - 1))
+        return ax, str(ax)
+
+    def e_reduce(self, scope: Scope) -> tuple[str, dict] | None:
+        v = self.pick_var(scope)
+        template, tuple_ok, keep_ok, index = self.ctx.pick(REDUCE)
+        method = template.startswith("{}.")
+        if method and v.rank == 0:
+            template = "np." + template[3:].replace("({})", "({}{})")
+            method = False
+        axis, axis_src = self.axis_arg(v, tuple_ok)
+        keep = keep_ok and self.ctx.chance(1, 3)
+        parts = []
+        if axis is not None or self.ctx.chance(1, 4):
+            parts.append(f"axis={axis_src}")
+        if keep:
+            parts.append("keepdims=True")
+        tail = ", ".join(parts)
+        src = (
+            template.format(v.name, tail)
+            if method
+            else template.format(v.name, ", " + tail if tail else "")
+        )
+        extra: dict = {}
+        if index and not keep:
+            bound = int(np.prod(v.shape)) if axis is None else v.shape[axis]
+            extra = {"bound": bound}
+        return src, extra
+
+    def e_shape(self, scope: Scope) -> tuple[str, dict] | None:
+        v = self.pick_var(scope, lambda v: v.rank >= 1)
+        if v is None:
+            return None
+        n, r = v.name, v.rank
+        size = int(np.prod(v.shape))
+        options = [f"{n}.T", f"{n}.ravel()", f"{n}[None]", f"np.expand_dims({n}, {r})"]
+        new = self.reshape_target(size)
+        options += [f"{n}.reshape({new!r})", f"np.reshape({n}, {new!r})"]
+        options += [f"{n}.reshape(-1)", f"{n}[..., None]", f"np.transpose({n})", f"{n}.flatten()"]
+        if r >= 2:
+            perm = tuple(self.ctx.draw(st.permutations(range(r))))
+            options += [f"np.transpose({n}, {perm!r})", f"{n}.transpose({perm!r})"]
+            options += [f"np.swapaxes({n}, 0, -1)", f"np.moveaxis({n}, 0, -1)", f"{n}[:, None]"]
+        if 1 in v.shape:
+            options += [f"np.squeeze({n})", f"{n}.squeeze()"]
+        target = self.broadcast_target(v.shape)
+        options.append(f"np.broadcast_to({n}, {target!r})")
+        src = self.ctx.pick(options)
+        return src, {"bound": v.bound} if "broadcast_to" not in src else {}
+
+    def reshape_target(self, size: int) -> tuple[int, ...]:
+        """A random shape with ``size`` elements, maybe with one -1."""
+        dims = []
+        left = size
+        for _ in range(self.ctx.draw(st.integers(0, 2))):
+            divisors = [d for d in range(1, left + 1) if left % d == 0]
+            d = self.ctx.pick(divisors)
+            dims.append(d)
+            left //= d
+        dims.append(left)
+        dims = list(self.ctx.draw(st.permutations(dims)))
+        if len(dims) > 1 and self.ctx.chance(1, 3):
+            dims[self.ctx.draw(st.integers(0, len(dims) - 1))] = -1
+        return tuple(dims)
+
+    def broadcast_target(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        out = [d if d != 1 else self.ctx.pick(list(self.ctx.dims)) for d in shape]
+        if self.ctx.chance(1, 3):
+            out.insert(0, self.ctx.pick(list(self.ctx.dims)))
+        return tuple(out)
+
+    def basic_index(self, shape: tuple[int, ...]) -> str:
+        """A random basic index (ints, slices with steps, None, ...) for an array of this shape."""
+        items = []
+        for d in shape[: self.ctx.draw(st.integers(1, len(shape)))]:
+            choice = self.ctx.draw(st.integers(0, 4))
+            if choice == 0:
+                items.append(str(self.ctx.draw(st.integers(-d, d - 1))))
+            elif choice == 1:
+                items.append(":")
+            elif choice == 2:
+                lo = self.ctx.draw(st.integers(0, d - 1))
+                items.append(f"{lo}:")
+            elif choice == 3:
+                items.append("::-1" if self.ctx.chance() else "::2")
+            else:
+                lo = self.ctx.draw(st.integers(-d, d - 1))
+                items.append(f"{lo}:{self.ctx.draw(st.integers(-d, d))}")
+        if self.ctx.chance(1, 4):
+            items.insert(self.ctx.draw(st.integers(0, len(items))), "None")
+        if self.ctx.chance(1, 5):
+            items = ["...", *items[1:]] if len(items) > 1 else ["...", items[0]]
+        return ", ".join(items)
+
+    def e_index(self, scope: Scope) -> tuple[str, dict] | None:
+        v = self.pick_var(scope, lambda v: v.rank >= 1)
+        if v is None:
+            return None
+        return f"{v.name}[{self.basic_index(v.shape)}]", {}
+
+    def index_for(self, scope: Scope, size: int) -> Var | None:
+        return self.pick_var(scope, lambda v: v.bound is not None and v.bound <= size)
+
+    def e_gather(self, scope: Scope) -> tuple[str, dict] | None:
+        bounds = [v.bound for v in scope.values() if v.bound is not None]
+        if not bounds:
+            return None
+        v = self.pick_var(scope, lambda v: v.rank >= 1 and max(v.shape) >= min(bounds))
+        if v is None:
+            return None
+        axis = self.ctx.draw(st.integers(0, v.rank - 1))
+        i = self.index_for(scope, v.shape[axis])
+        if i is None:
+            return None
+        form = self.ctx.draw(st.integers(0, 3))
+        if form == 0 or axis > 1:
+            src = f"np.take({v.name}, {i.name}, axis={axis})" if axis else f"{v.name}[{i.name}]"
+        elif form == 1:
+            src = f"{v.name}[{':, ' * axis}{i.name}]"
+        elif form == 2:
+            src = f"{v.name}[{'..., ' if axis == v.rank - 1 else ':, ' * axis}{i.name}]"
+        else:
+            j = self.index_for(scope, v.shape[1]) if v.rank >= 2 and axis == 0 else None
+            src = f"{v.name}[{i.name}, {j.name}]" if j is not None else f"{v.name}[{i.name}, ...]"
+        return src, {}
+
+    def e_matmul(self, scope: Scope) -> tuple[str, dict] | None:
+        a = self.pick_var(scope, lambda v: v.rank >= 1 and v.dtype != "bool")
+        if a is None:
+            return None
+        k = a.shape[-1]
+
+        def fits(b: Var) -> bool:
+            if b.rank == 0 or b.dtype == "bool":
+                return False
+            return (b.rank == 1 and b.shape[0] == k) or (b.rank >= 2 and b.shape[-2] == k)
+
+        b = self.pick_var(scope, fits)
+        if b is None:
+            b_src = f"np.ones(({k}, {self.ctx.pick(list(self.ctx.dims))}))"
+        else:
+            b_src = b.name
+        form = self.ctx.draw(st.integers(0, 3))
+        if form == 1 and a.rank <= 2 and (b is None or b.rank <= 2):
+            src = f"np.dot({a.name}, {b_src})"
+        elif form == 2 and a.rank == 1 and b is not None and b.rank == 1:
+            src = (
+                f"np.outer({a.name}, {b.name})"
+                if self.ctx.chance()
+                else f"np.inner({a.name}, {b.name})"
+            )
+        elif form == 3:
+            src = f"np.matmul({a.name}, {b_src})"
+        else:
+            src = f"{a.name} @ {b_src}"
+        return src, {}
+
+    def e_einsum(self, scope: Scope) -> tuple[str, dict] | None:
+        ops = [self.pick_var(scope, lambda v: v.rank >= 1 and v.dtype == "float64")]
+        if ops[0] is None:
+            return None
+        if self.ctx.chance():
+            other = self.pick_var(scope, lambda v: v.rank >= 1 and v.dtype == "float64")
+            ops.append(other)
+        letters: dict[str, int] = {}
+        specs = []
+        for v in ops:
+            spec = ""
+            for d in v.shape:
+                same = [c for c, n in letters.items() if n == d and c not in spec]
+                if same and self.ctx.chance(2, 3):
+                    spec += self.ctx.pick(same)
+                else:
+                    c = "ijklmnopqr"[len(letters)]
+                    letters[c] = d
+                    spec += c
+            specs.append(spec)
+        used = sorted(set("".join(specs)))
+        keep = [c for c in self.ctx.draw(st.permutations(used)) if self.ctx.chance()]
+        spec = ",".join(specs) + "->" + "".join(keep)
+        names = ", ".join(v.name for v in ops)
+        return f'np.einsum("{spec}", {names})', {}
+
+    def e_axis_op(self, scope: Scope) -> tuple[str, dict] | None:
+        v = self.pick_var(scope, lambda v: v.rank >= 1 and v.dtype != "bool")
+        if v is None:
+            return None
+        axis = self.ctx.draw(st.integers(-v.rank, v.rank - 1))
+        return self.ctx.pick(AXIS_OPS).format(v.name, axis), {}
+
+    def e_join(self, scope: Scope) -> tuple[str, dict] | None:
+        a = self.pick_var(scope, lambda v: v.rank >= 1)
+        if a is None:
+            return None
+        if self.ctx.chance():
+            axis = self.ctx.draw(st.integers(0, a.rank))
+            b = self.pick_var(scope, lambda v: v.shape == a.shape)
+            return f"np.stack([{a.name}, {b.name}], axis={axis})", {}
+        axis = self.ctx.draw(st.integers(0, a.rank - 1))
+
+        def fits(v: Var) -> bool:
+            return v.rank == a.rank and all(
+                n == m for k, (n, m) in enumerate(zip(v.shape, a.shape)) if k != axis
+            )
+
+        b = self.pick_var(scope, fits)
+        fn = self.ctx.pick(["np.concatenate", "np.concatenate", "np.hstack", "np.vstack"])
+        if fn != "np.concatenate":
+            return f"{fn}([{a.name}, {b.name}])", {}
+        return f"np.concatenate([{a.name}, {b.name}], axis={axis})", {}
+
+    def e_call(self, scope: Scope) -> tuple[str, dict] | None:
+        if not self.ctx.helpers:
+            return None
+        name, params = self.ctx.pick(self.ctx.helpers)
+        args = [self.fit(scope, shape, "float64") for shape in params]
+        if len(args) > 1 and self.ctx.chance(1, 3):
+            args[-1] = f"p{len(args) - 1}={args[-1]}"
+        self.ctx.features.add("call")
+        return f"{name}({', '.join(args)})", {}
+
+    def e_create(self, scope: Scope) -> tuple[str, dict] | None:
+        v = self.pick_var(scope, lambda v: v.rank >= 1)
+        d = self.ctx.pick(list(self.ctx.dims))
+        options = [f"np.arange({d}) * 0.5", f"np.linspace(-1.0, 1.0, {d})", f"np.eye({d})"]
+        if v is not None:
+            options += [
+                f"np.ones_like({v.name}) * {self.scalar_of(self.pick_var(scope))}",
+                f"np.zeros({v.name}.shape) + {self.scalar_of(self.pick_var(scope))}",
+                f"np.full_like({v.name}, 2)",
+                f"np.arange({v.name}.shape[0]) + 1",
+            ]
+        return self.ctx.pick(options), {}
+
+    def e_builtin(self, scope: Scope) -> tuple[str, dict] | None:
+        v = self.pick_var(scope)
+        w = self.pick_var(scope)
+        options = [
+            f"float(np.sum({v.name}))",
+            f"max({self.scalar_of(v)}, {self.scalar_of(w)})",
+            f"min({self.scalar_of(v)}, 0.5)",
+            f"abs({self.scalar_of(v)})",
+            f"round({self.scalar_of(v)}, 1)",
+        ]
+        if v.rank >= 1:
+            options += [f"len({v.name}) * 1.0", f"sum({v.name})", f"{v.name}.astype(np.float64)"]
+        if v.dtype == "float64" and v.rank >= 1:
+            options.append(f"{v.name} * {v.name}.astype(np.int64)")
+        return self.ctx.pick(options), {}
+
+    # ------------------------------------------------------------ statements
+    def block(self, scope: Scope, depth: int, count: int, flow: Flow) -> None:
+        for _ in range(count):
+            self.statement(scope, depth, flow)
+
+    def statement(self, scope: Scope, depth: int, flow: Flow) -> None:
+        kinds = [self.s_assign] * 4 + [self.s_update] * 2 + [self.s_buffer, self.s_setitem]
+        if depth < self.max_depth:
+            kinds += [self.s_if, self.s_for, self.s_while, self.s_if_return]
+        if flow.in_loop:
+            kinds.append(self.s_break)
+        self.ctx.pick(kinds)(scope, depth, flow)
+
+    def bind(self, scope: Scope, name: str, src: str, flow: Flow, **extra: Any) -> None:
+        shape, dtype, py = self.probe_full(src, scope)
+        batched = flow.batched or self.depends(src, scope)
+        scope[name] = Var(name, shape, dtype, batched, py=py, **extra)
+
+    def s_assign(self, scope: Scope, depth: int, flow: Flow) -> None:
+        src, extra = self.expr(scope)
+        name = self.fresh()
+        self.emit(depth, f"{name} = {src}")
+        self.bind(scope, name, src, flow, mutable=_fresh(src), **extra)
+
+    def s_update(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """Rebind, or update in place, a name that exists: same shape and dtype."""
+        # Loop variables stay as the loop made them (a while counter must stay an int).
+        v = self.pick_var(scope, lambda v: not v.count and v.bound is None and v.name[0] != "t")
+        if v is None:
+            return self.s_assign(scope, depth, flow)
+        value = self.fit_like(scope, v, self.expr(scope)[0])
+        op = self.ctx.pick(["+", "*", "-"])
+        stmt = f"{v.name} {op}= {value}"
+        in_place = (
+            v.mutable
+            and v.dtype != "bool"
+            and self.ctx.chance()
+            and self.probe(f"{v.name} {op} ({value})", scope) == (v.shape, v.dtype)
+            and self.runs(stmt, scope)
+        )
+        if not in_place:
+            stmt = f"{v.name} = {value}"
+        self.emit(depth, stmt)
+        batched = v.batched or flow.batched or self.depends(value, scope)
+        mutable = v.mutable if in_place else _fresh(value)
+        scope[v.name] = dataclasses.replace(v, batched=batched, mutable=mutable)
+
+    def keep_type(self, v: Var) -> str:
+        return {"float64": f"np.tanh({v.name})", "int64": f"{v.name} + 1", "bool": f"~{v.name}"}[
+            v.dtype
+        ]
+
+    def fit_like(self, scope: Scope, v: Var, src: str) -> str:
+        """``src`` combined with v into a value of v's shape and dtype."""
+        if self.probe(src, scope) == (v.shape, v.dtype):
+            return src
+        combos = {
+            "float64": [f"{v.name} * 0.5 + ({src})", f"np.maximum({v.name}, {src})"],
+            "int64": [f"{v.name} + (({src}) > 0)", f"np.maximum({v.name}, np.sum(({src}) > 0))"],
+            "bool": [f"{v.name} ^ (({src}) > 0)", f"{v.name} | (({src}) > 1)"],
+        }[v.dtype]
+        for combo in self.ctx.draw(st.permutations(combos)):
+            for candidate in (combo, combo.replace(src, f"np.mean({src})")):
+                if self.probe(candidate, scope) == (v.shape, v.dtype):
+                    return candidate
+        return self.keep_type(v)
+
+    def s_buffer(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A buffer this function owns, then a write into it."""
+        v = self.pick_var(scope, lambda v: v.rank >= 1)
+        options = [f"np.zeros({self.ctx.shape(1)!r})", f"np.ones({self.ctx.shape(1)!r})"]
+        if v is not None:
+            options += [f"{v.name}.copy()", f"np.zeros_like({v.name})", f"np.array({v.name})"]
+        src = self.ctx.pick(options)
+        name = self.fresh("b")
+        self.emit(depth, f"{name} = {src}")
+        self.bind(scope, name, src, flow, mutable=True)
+        self.s_setitem(scope, depth, flow, target=scope[name])
+
+    def s_setitem(self, scope: Scope, depth: int, flow: Flow, target: Var | None = None) -> None:
+        """``buf[index] = value`` or ``+=``: basic indices, or a scatter at index variables."""
+        v = target or self.pick_var(scope, lambda v: v.mutable and v.rank >= 1)
+        if v is None:
+            return self.s_buffer(scope, depth, flow)
+        i = self.index_for(scope, v.shape[0])
+        if i is not None and self.ctx.chance():
+            index = i.name if self.ctx.chance() else f"{i.name}, ..."
+            self.ctx.features.add("scatter")
+        else:
+            index = self.basic_index(v.shape)
+        region = self.probe(f"{v.name}[{index}]", scope)
+        if region is None:
+            index, region = "...", (v.shape, v.dtype)
+        src = self.expr(scope)[0]
+        got = self.probe(src, scope)
+        if got is None or _broadcasts(got[0], region[0]) != region[0]:
+            src = self.fit(scope, region[0], v.dtype)
+        op = "+=" if v.dtype != "bool" and self.ctx.chance(1, 3) else "="
+        stmt = f"{v.name}[{index}] {op} {src}"
+        if not self.runs(stmt, scope):
+            stmt = f"{v.name}[{index}] = {self.fit(scope, region[0], v.dtype)}"
+        self.emit(depth, stmt)
+        batched = v.batched or flow.batched or self.depends(stmt, scope)
+        scope[v.name] = dataclasses.replace(v, batched=batched)
+
+    def condition(self, scope: Scope) -> tuple[str, bool]:
+        """A per-example truth value, batched only where the program allows."""
+        if self.ctx.allow_batched_control and self.ctx.chance():
+            v = self.pick_var(scope, lambda v: v.batched)
+            if v is not None:
+                self.ctx.used_batched_control = True
+                return self.batched_condition(v), True
+        options = [
+            f"{v.name}.shape[{k}] > {self.ctx.draw(st.integers(1, 3))}"
+            for v in scope.values()
+            for k in range(v.rank)
+        ]
+        for v in scope.values():
+            if v.batched:
+                continue
+            if v.count:
+                options.append(f"{v.name} > 1")
+            elif v.name.startswith("flag"):
+                options.append(v.name)
+            elif v.name.startswith("t") and v.dtype == "int64" and not v.rank:
+                options.append(f"{v.name} % 2 == 0")
+            else:
+                options.append(f"np.sum({v.name}) > 0.5")
+        return (self.ctx.pick(options) if options else "True"), False
+
+    def batched_condition(self, v: Var) -> str:
+        c = self.ctx.pick(["0.5", "0.0", "-0.25", "1.0"])
+        options = [
+            f"np.sum({v.name}) > {c}",
+            f"np.max({v.name}) < {c}",
+            f"np.any({v.name} > {c})",
+            f"np.mean({v.name}) >= {c} and np.min({v.name}) < {c}",
+            f"not np.all({v.name} > {c})",
+        ]
+        if v.rank == 0:
+            options.append(v.name if v.dtype == "bool" else f"{v.name} > {c}")
+        return self.ctx.pick(options)
+
+    def nested(self, scope: Scope, depth: int, flow: Flow, loop_vars: Scope | None = None) -> Scope:
+        """Statements one level in, on a copy of the scope; returns the copy."""
+        inner = {**scope, **(loop_vars or {})}
+        self.block(inner, depth + 1, self.ctx.draw(st.integers(1, 3)), flow)
+        return inner
+
+    @staticmethod
+    def merge(scope: Scope, inner: Scope, batched: bool) -> None:
+        """Names bound first inside a block are dropped (unbound on some path); the rest
+        keep their shape and dtype, and become batched if the block made them so or
+        ran under a batched condition."""
+        for name, v in scope.items():
+            w = inner[name]
+            changed = w != v
+            scope[name] = dataclasses.replace(
+                v,
+                batched=v.batched or w.batched or (batched and changed),
+                mutable=v.mutable and w.mutable,
+                py=v.py or w.py,
+            )
+
+    def s_if(self, scope: Scope, depth: int, flow: Flow) -> None:
+        cond, batched = self.condition(scope)
+        self.ctx.features.add("if-batched" if batched else "if")
+        self.emit(depth, f"if {cond}:")
+        inner = dataclasses.replace(flow, batched=flow.batched or batched)
+        self.merge(scope, self.nested(scope, depth, inner), inner.batched)
+        if self.ctx.chance():
+            self.emit(depth, "else:")
+            self.merge(scope, self.nested(scope, depth, inner), inner.batched)
+
+    def s_if_return(self, scope: Scope, depth: int, flow: Flow) -> None:
+        cond, batched = self.condition(scope)
+        self.ctx.features.add("return-batched" if batched else "return")
+        self.emit(depth, f"if {cond}:")
+        stmt = self.return_stmt(scope)
+        self.emit(depth + 1, stmt)
+        self.batched_return |= batched or flow.batched or flow.in_loop or self.depends(stmt, scope)
+
+    def s_break(self, scope: Scope, depth: int, flow: Flow) -> None:
+        cond, batched = self.condition(scope)
+        word = self.ctx.pick(["break", "continue"])
+        self.ctx.features.add(f"{word}-batched" if batched else word)
+        self.emit(depth, f"if {cond}:")
+        self.emit(depth + 1, word)
+
+    def s_for(self, scope: Scope, depth: int, flow: Flow) -> None:
+        t = self.fresh("t")
+        rows = self.pick_var(scope, lambda v: v.rank >= 1)
+        counts = [v for v in scope.values() if v.count]
+        form = self.ctx.draw(st.integers(0, 3))
+        batched = False
+        if form == 1 and rows is not None:
+            self.emit(depth, f"for {t} in {rows.name}:")
+            var = Var(t, rows.shape[1:], rows.dtype, True)
+        elif form == 2 and counts:
+            n = self.ctx.pick(counts)
+            batched = n.batched
+            self.emit(depth, f"for {t} in range({n.name}):")
+            var = Var(t, (), "int64", True, count=True)
+        elif form == 3 and rows is not None:
+            k = self.ctx.draw(st.integers(0, rows.rank - 1))
+            self.emit(depth, f"for {t} in range({rows.name}.shape[{k}]):")
+            var = Var(t, (), "int64", flow.batched, bound=rows.shape[k], py=True)
+        else:
+            k = self.ctx.draw(st.integers(1, 3))
+            self.emit(depth, f"for {t} in range({k}):")
+            var = Var(t, (), "int64", flow.batched, bound=k, py=True)
+        self.ctx.features.add("for-batched" if batched else "for")
+        self.loop_body(
+            scope, depth, dataclasses.replace(flow, batched=flow.batched or batched), var
+        )
+
+    def s_while(self, scope: Scope, depth: int, flow: Flow) -> None:
+        t = self.fresh("t")
+        k = self.ctx.draw(st.integers(1, 3))
+        self.emit(depth, f"{t} = 0")
+        cond, batched = self.condition(scope) if self.ctx.chance(1, 3) else (None, False)
+        self.ctx.features.add("while-batched" if batched else "while")
+        self.emit(depth, f"while {t} < {k}:" if cond is None else f"while {t} < {k} and {cond}:")
+        # The counter first, so that `continue` cannot skip it.
+        self.emit(depth + 1, f"{t} = {t} + 1")
+        var = Var(t, (), "int64", flow.batched or batched, py=True)
+        self.loop_body(
+            scope, depth, dataclasses.replace(flow, batched=flow.batched or batched), var
+        )
+
+    def loop_body(self, scope: Scope, depth: int, flow: Flow, var: Var) -> None:
+        inner = self.nested(scope, depth, dataclasses.replace(flow, in_loop=True), {var.name: var})
+        self.merge(scope, inner, flow.batched)
+        # A later iteration sees values an earlier one made batched, and a batched
+        # `break` retires lanes at different iterations: what the loop changed is
+        # treated as batched (an over-approximation, as everywhere here).
+        for name, v in scope.items():
+            if inner[name] != v:
+                scope[name] = dataclasses.replace(scope[name], batched=True)
+
+    def return_stmt(self, scope: Scope) -> str:
+        if self.signature is None:
+            count = self.ctx.draw(st.integers(1, 2)) if self.name == "f" else 1
+            names = list(scope)
+            recent = names[-4:] if self.ctx.chance() else names
+            chosen = [scope[self.ctx.pick(recent)] for _ in range(count)]
+            self.signature = [(v.shape, v.dtype) for v in chosen]
+            self.single = count == 1 and (self.name != "f" or self.ctx.chance(3, 4))
+            values = [v.name for v in chosen]
+        else:
+            values = [self.fit(scope, shape, dtype) for shape, dtype in self.signature]
+        if self.single:
+            return f"return {values[0]}"
+        return "return " + ", ".join(values) + ("," if len(values) == 1 else "")
+
+    def body(self, scope: Scope, count: int) -> str:
+        self.block(scope, 0, count, Flow())
+        self.lines.append("    " + self.return_stmt(scope))
+        return "\n".join(self.lines)
+
+
+# ------------------------------------------------------------------ strategy
+def _arguments(ctx: _Context) -> tuple[list[Arg], Scope]:
+    args: list[Arg] = []
+    kinds = ["float"] + [
+        ctx.pick(["float", "float", "index", "count", "flag", "scalar", "int"])
+        for _ in range(ctx.draw(st.integers(0, 3)))
+    ]
+    counter: dict[str, int] = {}
+    for kind in kinds:
+        prefix = {
+            "float": "x",
+            "int": "k",
+            "index": "i",
+            "count": "n",
+            "flag": "flag",
+            "scalar": "s",
+        }[kind]
+        name = f"{prefix}{counter.setdefault(prefix, 0)}"
+        counter[prefix] += 1
+        if kind in ("float", "int"):
+            shape = ctx.shape()
+        elif kind == "index":
+            shape = () if ctx.chance(2, 3) else (ctx.pick(list(ctx.dims)),)
+        else:
+            shape = ()
+        bound = ctx.pick(list(ctx.dims)) if kind == "index" else 0
+        mapped = ctx.chance(3, 4) if kind not in ("count", "flag") else ctx.chance(1, 6)
+        axis = ctx.draw(st.integers(-len(shape) - 1, len(shape))) if mapped else None
+        args.append(Arg(name, kind, shape, axis, bound))
+    if all(a.axis is None for a in args):
+        args[0] = dataclasses.replace(args[0], axis=0)
+    scope: Scope = {}
+    for a in args:
+        dtype = {"float": "float64", "scalar": "float64", "flag": "bool"}.get(a.kind, "int64")
+        scope[a.name] = Var(
+            a.name,
+            a.shape,
+            dtype,
+            a.axis is not None,
+            bound=a.bound if a.kind == "index" else None,
+            count=a.kind == "count",
+        )
+    return args, scope
+
+
+def _helper(ctx: _Context, index: int) -> str:
+    name = f"h{index}"
+    params = tuple(ctx.shape(0, 2) for _ in range(ctx.draw(st.integers(1, 2))))
+    fn = _Function(ctx, name, max_depth=1)
+    scope = {f"p{k}": Var(f"p{k}", s, "float64", True) for k, s in enumerate(params)}
+    signature = ", ".join(scope)
+    body = fn.body(scope, ctx.draw(st.integers(1, 3)))
+    source = f"def {name}({signature}):\n{body}\n"
+    exec(compile(source, f"<progen {name}>", "exec"), ctx.env)  # noqa: S102 - so probes can call it
+    ctx.helpers.append((name, params))
+    return source
+
+
+def _out_axes(
+    ctx: _Context, fn: _Function, outputs: list[tuple[tuple[int, ...], str]], unbatched: list[bool]
+) -> Any:
+    axes = []
+    for (shape, _), free in zip(outputs, unbatched):
+        if free and ctx.chance(1, 3):
+            axes.append(None)
+        else:
+            axes.append(ctx.draw(st.integers(-len(shape) - 1, len(shape))))
+    if fn.single:
+        return axes[0]
+    if len(set(axes)) == 1 and ctx.chance():
+        return axes[0]
+    return tuple(axes)
+
+
+@st.composite
+def programs(draw: Callable, max_statements: int = 6, max_helpers: int = 2) -> Program:
+    """A random program: helpers, then ``f`` over random arguments, with in/out axes."""
+    dims = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    ctx = _Context(draw, dims, batched_control=draw(st.integers(0, 3)) == 3)
+    helpers = [_helper(ctx, k) for k in range(draw(st.integers(0, max_helpers)))]
+    args, scope = _arguments(ctx)
+    fn = _Function(ctx, "f", max_depth=2)
+    body = fn.body(scope, draw(st.integers(1, max_statements)))
+    final = fn.lines[-1].strip()
+    source = "\n\n".join(
+        ["import numpy as np\n", *helpers, f"def f({', '.join(a.name for a in args)}):\n{body}\n"]
+    )
+    # An output can be returned once (out_axes None) only if nothing batched reaches it.
+    names = [n.strip() for n in final[len("return ") :].split(",") if n.strip()]
+    clean = not ctx.used_batched_control and not fn.batched_return
+    unbatched = [clean and n in scope and not scope[n].batched for n in names]
+    out_axes = _out_axes(ctx, fn, fn.signature, unbatched)
+    features = set(ctx.features)
+    features.add("mapped:" + ",".join("1" if a.axis is not None else "0" for a in args))
+    return Program(source, tuple(args), out_axes, frozenset(features))
+
+
+# ------------------------------------------------------------------ running
+def load(program: Program, directory: Path) -> Callable:
+    """Write the program to a real module file and import it; return its ``f``."""
+    name = f"progen_{program.digest}"
+    path = Path(directory) / f"{name}.py"
+    if not path.exists():
+        path.write_text(program.source)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.f
+
+
+def run(program: Program, batch: int, seed: int, directory: Path) -> str:
+    """Compare vmap with the loop on one program.
+
+    Returns "match", "fallback" (matched, through the declared per-example loop),
+    "unsupported" (UnsupportedError) or "loop-error" (the program itself fails on
+    these inputs: no verdict). Raises AssertionError, or whatever vmap raised, on
+    a bug.
+    """
+    f = load(program, directory)
+    args = program.arguments(batch, seed)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            with time_limit(TIME_LIMIT, "the loop"):
+                want = loop(f, copy.deepcopy(args), program.in_axes, program.out_axes)
+        except Exception:
+            return "loop-error"
+    before = copy.deepcopy(args)
+    with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            with time_limit(TIME_LIMIT, "vmap"):
+                got = vmap(f, in_axes=program.in_axes, out_axes=program.out_axes)(*args)
+        except UnsupportedError:
+            _assert_unmodified(program, args, before)
+            return "unsupported"
+    _assert_unmodified(program, args, before)
+    assert_same(got, want, rtol=1e-7, atol=1e-9)
+    if any(issubclass(w.category, PerformanceWarning) for w in caught):
+        return "fallback"
+    return "match"
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float, what: str) -> Iterator[None]:
+    """Raise TimeoutError after ``seconds``: every generated loop ends within a few
+    iterations, so a call that runs this long is stuck (a batched loop whose lanes
+    never retire). Only on the main thread, where signals are delivered."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise TimeoutError(f"{what} did not finish in {seconds} s: an endless loop?")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _assert_unmodified(program: Program, args: tuple, before: tuple) -> None:
+    for a, now, then in zip(program.args, args, before):
+        if isinstance(then, np.ndarray):
+            np.testing.assert_array_equal(now, then, err_msg=f"vmap modified the argument {a.name}")
+
+
+# ------------------------------------------------------------------ minimising
+def signature(exc: BaseException) -> str:
+    """What kind of bug: the exception type and its message's first line, digits blanked
+    (shapes and names change while a program is minimised; the kind does not)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {re.sub(r'[0-9]+', '#', first)[:60]}"
+
+
+def failure(program: Program, batch: int, seed: int, directory: Path) -> str | None:
+    """The signature of the bug this program shows, or None if it shows none."""
+    try:
+        compile(program.source, "<progen>", "exec")
+        run(program, batch, seed, directory)
+    except Exception as exc:
+        return signature(exc)
+    return None
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
+
+
+def _statements(lines: list[str]) -> list[tuple[int, int]]:
+    """(start, end) line ranges of every statement inside a def, with its nested block
+    (and an `if`'s `else:` block), and of every helper def."""
+    out = []
+    for k, line in enumerate(lines):
+        stripped = line.strip()
+        if line.startswith("def h"):
+            end = next(j for j in range(k + 1, len(lines)) if lines[j].startswith("def "))
+            out.append((k, end))
+            continue
+        if not line.startswith("    ") or not stripped or stripped == "else:":
+            continue
+        end = k + 1
+        while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > _indent(line)):
+            end += 1
+        if stripped.startswith("if ") and end < len(lines) and lines[end].strip() == "else:":
+            end += 1
+            while end < len(lines) and (
+                not lines[end].strip() or _indent(lines[end]) > _indent(line)
+            ):
+                end += 1
+        while not lines[end - 1].strip():
+            end -= 1  # the blank lines between defs stay
+        out.append((k, end))
+    return out
+
+
+def _without(lines: list[str], start: int, end: int) -> list[str] | None:
+    """The lines with [start, end) deleted (`pass` where a block would be empty), or
+    None for f's final return."""
+    if start == len(lines) - 1:
+        return None
+    indent = lines[start][: _indent(lines[start])]
+    trial = lines[:start] + lines[end:]
+    before = trial[start - 1].rstrip() if start else ""
+    after = trial[start] if start < len(trial) else ""
+    if before.endswith(":") and not after.startswith(indent):
+        if lines[start].strip() == "pass":
+            return None
+        trial = lines[:start] + [indent + "pass"] + lines[end:]
+    return trial
+
+
+def minimize(
+    program: Program, batch: int, seed: int, directory: Path, budget: float = 60.0
+) -> Program:
+    """Delete statements (with their blocks) while the same bug still shows.
+
+    Line-level delta debugging on the text, within ``budget`` seconds. Deleting a
+    block's last statement leaves `pass`, so the text stays valid.
+    """
+    want = failure(program, batch, seed, directory)
+    if want is None:
+        return program
+    lines = program.source.splitlines()
+    deadline = time.monotonic() + budget
+    tried: set[tuple[str, ...]] = set()  # text that had to stay, in this version
+    progress = True
+    while progress and time.monotonic() < deadline:
+        progress = False
+        # Largest blocks first: one success removes the most text.
+        for start, end in sorted(_statements(lines), key=lambda r: r[0] - r[1]):
+            trial = _without(lines, start, end)
+            key = tuple(lines[start:end])
+            if trial is None or key in tried or time.monotonic() > deadline:
+                continue
+            candidate = dataclasses.replace(program, source="\n".join(trial) + "\n")
+            if failure(candidate, batch, seed, directory) == want:
+                lines, progress = trial, True
+                tried.clear()
+                break
+            tried.add(key)
+    return dataclasses.replace(program, source="\n".join(lines) + "\n")
