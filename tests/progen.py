@@ -106,13 +106,14 @@ class Program:
 
     def reproducer(self, batch: int, seed: int) -> str:
         """A standalone script: the module text, then the call with literal arguments."""
-        lines = [self.source.rstrip(), "", "", "# in_axes/out_axes and arguments"]
+        lines = [self.source.rstrip(), "", "", "# the call: run from the repository root"]
+        lines.append("from tests.oracle import check")
         lines.append(f"in_axes = {self.in_axes!r}")
         lines.append(f"out_axes = {self.out_axes!r}")
         for a, v in zip(self.args, self.arguments(batch, seed)):
             lines.append(f"{a.name} = {_literal(v)}")
         names = ", ".join(a.name for a in self.args)
-        lines.append(f"check(f, {names}, in_axes=in_axes, out_axes=out_axes)  # tests/oracle.py")
+        lines.append(f"check(f, {names}, in_axes=in_axes, out_axes=out_axes)")
         return "\n".join(lines)
 
     def __repr__(self) -> str:  # hypothesis prints this for the falsifying example
@@ -231,25 +232,16 @@ CONSTANTS = ["0.5", "2.0", "1.0", "-1.5", "0.25", "3"]
 
 # Calls whose result is a new array (or a scalar), never a view of an argument: a
 # variable bound to one may be written in place without touching the caller's arrays.
-FRESH_CALLS = (
-    {
-        "abs",
-        "float",
-        "round",
-        "sum",
-    }
-    | {
-        f"np.{n}"
-        for n in (
-            "tanh sin abs exp sqrt log1p cos square sign floor clip maximum minimum arctan where "
-            "sum mean max min prod std var any all argmax argmin median count_nonzero ptp cumsum "
-            "sort roll cumprod diff repeat argsort dot outer inner matmul concatenate hstack vstack "
-            "stack zeros ones zeros_like ones_like full_like arange linspace eye array arctan2 hypot "
-            "logical_and logical_not take"
-        ).split()
-    }
-    | {"np.linalg.norm"}
-)
+_FRESH_NP = """
+    tanh sin abs exp sqrt log1p cos square sign floor clip maximum minimum arctan arctan2 hypot
+    where sum mean max min prod std var any all argmax argmin median count_nonzero ptp cumsum
+    cumprod sort argsort roll diff repeat take dot outer inner matmul concatenate hstack vstack
+    stack zeros ones zeros_like ones_like full_like arange linspace eye array logical_and
+    logical_not
+"""
+FRESH_CALLS = {"abs", "float", "round", "sum", "np.linalg.norm"} | {
+    f"np.{name}" for name in _FRESH_NP.split()
+}
 FRESH_METHODS = {"sum", "min", "var", "argmin", "copy", "astype", "flatten"}
 
 
@@ -370,16 +362,14 @@ class _Function:
         """A per-example rank-0 float from any variable."""
         return f"np.mean({v.name})" if v.rank or v.dtype != "float64" else v.name
 
-    def operand_for(self, scope: Scope, shape: tuple[int, ...]) -> tuple[str, Var | None]:
+    def operand_for(self, scope: Scope, shape: tuple[int, ...]) -> str:
         """An operand whose shape broadcasts against ``shape`` without growing it."""
         fits = [v for v in scope.values() if _broadcasts(v.shape, shape) == shape]
         if fits and not self.ctx.chance(1, 4):
-            v = self.ctx.pick(fits)
-            return v.name, v
-        if scope and self.ctx.chance():
-            v = self.pick_var(scope)
-            return self.scalar_of(v), v
-        return self.ctx.pick(CONSTANTS), None
+            return self.ctx.pick(fits).name
+        if self.ctx.chance():
+            return self.scalar_of(self.pick_var(scope))
+        return self.ctx.pick(CONSTANTS)
 
     def fit(self, scope: Scope, shape: tuple[int, ...], dtype: str) -> str:
         """An expression of exactly this per-example shape and dtype."""
@@ -444,7 +434,7 @@ class _Function:
         a = self.pick_var(scope, lambda v: v.dtype != "bool")
         if a is None:
             return None
-        b_src, b = self.operand_for(scope, a.shape)
+        b_src = self.operand_for(scope, a.shape)
         template = self.ctx.pick(BINARY)
         first, second = (a.name, b_src) if self.ctx.chance(3, 4) else (b_src, a.name)
         return template.format(first, second), {}
@@ -457,14 +447,14 @@ class _Function:
             )
             if b is not None:
                 return self.ctx.pick(LOGICAL).format(a.name, b.name), {}
-        b_src, b = self.operand_for(scope, a.shape)
+        b_src = self.operand_for(scope, a.shape)
         return self.ctx.pick(COMPARE).format(a.name, b_src), {}
 
     def e_where(self, scope: Scope) -> tuple[str, dict] | None:
         a = self.pick_var(scope, lambda v: v.dtype != "bool")
         if a is None:
             return None
-        b_src, b = self.operand_for(scope, a.shape)
+        b_src = self.operand_for(scope, a.shape)
         c = self.pick_var(
             scope, lambda v: v.dtype == "bool" and _broadcasts(v.shape, a.shape) is not None
         )

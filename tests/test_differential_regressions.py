@@ -37,6 +37,34 @@ def test_rebinding_the_iterated_array_keeps_the_iteration_count():
     run(rebind_iterated, np.ones((3, 2)), np.array([1.0, 2.0]), in_axes=(None, 0))
 
 
+def loop_over_own_length(v, s):
+    for _ in range(len(v)):
+        v = v + s
+    return v
+
+
+@bug(
+    "silently wrong: v becomes batched in the loop, the broadcast is hoisted above it, "
+    "and `range(len(v))` then counts the batch (B iterations, not 3)"
+)
+def test_loop_bound_read_from_a_value_the_loop_makes_batched():
+    run(loop_over_own_length, np.zeros(3), np.array([1.0, 2.0]), in_axes=(None, 0))
+
+
+def self_sum(x):
+    b = np.ones(3)
+    b[0] = b.sum() + x
+    return b
+
+
+@bug(
+    "silently wrong: a write of a batched value into an unbatched buffer promotes the "
+    "buffer first, then evaluates the value as if it were unbatched: b.sum() sums the batch"
+)
+def test_value_that_reads_the_buffer_it_is_written_into():
+    run(self_sum, np.array([1.0, 2.0]))
+
+
 def masked_augassign(x):
     b = np.arange(3.0)
     if np.sum(x) > 0:
@@ -65,6 +93,32 @@ def rebind_arg_in_for(x):
 )
 def test_argument_rebound_unbatched_in_a_loop():
     run(rebind_arg_in_for, np.array([-0.75, 0.0]))
+
+
+def self_dot(x):
+    b = np.zeros(3)
+    b[0] += np.dot(b, x)
+    return b
+
+
+@bug("ValueError from matmul: same as the b.sum() case: `x @ b` with b already batched")
+def test_dot_with_the_buffer_it_is_written_into():
+    run(self_dot, np.array([[1.25, 2.0, -1.0], [1.0, 0.5, 0.0]]))
+
+
+def int_buffer_add_float(k):
+    b = np.array(k)
+    b[1] += 1.5
+    return b
+
+
+@bug(
+    "UFuncTypeError: per example b[1] is a scalar, so `b[1] += 1.5` is b[1] = b[1] + 1.5 "
+    "(an unsafe cast into the int buffer); the batched `b[:, 1] += 1.5` is an in-place "
+    "ufunc with same_kind casting"
+)
+def test_augmented_assignment_of_a_float_into_an_int_element():
+    run(int_buffer_add_float, np.array([[1, 2], [3, 4]]))
 
 
 def while_continue(x, y):
@@ -96,6 +150,56 @@ def unbound_in_loop(x):
 )
 def test_name_bound_only_inside_a_batched_if():
     run(unbound_in_loop, np.random.default_rng(0).standard_normal((3, 3)))
+
+
+def unbound_in_nested_while(x, k):
+    t = 0
+    while t < 2:
+        t = t + 1
+        u = 0
+        while u < 2 and x > 0.5:
+            u = u + 1
+            v = k[0]  # noqa: F841 - bound on one path only, never read
+    return x
+
+
+@bug("UnboundLocalError: as above, for a name first bound inside a batched `while`")
+def test_name_bound_only_inside_a_batched_while():
+    run(unbound_in_nested_while, np.array([1.0, 0.0, 2.0]), np.ones(2), in_axes=(0, None))
+
+
+def continue_in_while(x):
+    t = 0
+    while t < 2:
+        t = t + 1
+        if np.sum(x) > 1.0:
+            continue
+    return x
+
+
+@bug(
+    "ValueError (truth value of an array): a batched `continue` makes the counter t "
+    "batched, and the unbatched `while t < 2` is kept as a Python while"
+)
+def test_batched_continue_in_an_unbatched_while():
+    run(continue_in_while, np.array([[1.0, 2.0], [0.0, 0.5], [2.0, 1.0]]))
+
+
+def nested_returns(x):
+    if np.any(x > 0.5):
+        if x.shape[0] > 5:
+            return x
+        if np.sum(x) > 0.0:
+            return x
+    return x
+
+
+@bug(
+    "UnboundLocalError ('result'): an unbatched `if` with a `return` (not taken) before a "
+    "batched one, inside a batched `if`"
+)
+def test_returns_in_nested_ifs():
+    run(nested_returns, np.array([[1.0, 2.0], [0.0, 0.25], [0.75, 0.0]]))
 
 
 def return_in_while(x):
@@ -170,3 +274,18 @@ def test_scatter_add_under_a_batched_if():
     x = np.random.default_rng(0).standard_normal((3, 2))
     i = np.array([[-1, -1, 0], [-1, 0, -1], [0, 0, 0]])
     run(scatter_in_if, x, i)
+
+
+def scatter_unbatched_index_in_if(x, i):
+    if np.any(x > 0.0):
+        b = np.zeros((4, 4))
+        b[i] += 1.0
+    return x
+
+
+@bug(
+    "IndexError: `b[i] += 1.0` under a batched `if` with an unbatched index array reads "
+    "the old values as b[i] (the batch axis) instead of b[:, i]"
+)
+def test_scatter_add_at_unbatched_indices_under_a_batched_if():
+    run(scatter_unbatched_index_in_if, np.array([1.0, -1.0]), np.array([-4, 3]), in_axes=(0, None))
