@@ -1101,19 +1101,19 @@ def run(program: Program, batch: int, seed: int, directory: Path) -> str:
 
     Returns "match", "fallback" (matched, through the declared per-example loop),
     "unsupported" (UnsupportedError) or "loop-error" (the program itself fails on
-    these inputs: no verdict). Raises AssertionError, or whatever vmap raised, on
-    a bug.
+    these inputs, or writes into them: no verdict). Raises AssertionError, or
+    whatever vmap raised, on a bug.
     """
     f = load(program, directory)
     args = program.arguments(batch, seed)
+    before = copy.deepcopy(args)
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             with time_limit(TIME_LIMIT, "the loop"):
-                want = loop(f, copy.deepcopy(args), program.in_axes, program.out_axes)
+                want = loop(_untouching(f), copy.deepcopy(args), program.in_axes, program.out_axes)
         except Exception:
             return "loop-error"
-    before = copy.deepcopy(args)
     with np.errstate(all="ignore"), warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -1127,6 +1127,25 @@ def run(program: Program, batch: int, seed: int, directory: Path) -> str:
     if any(issubclass(w.category, PerformanceWarning) for w in caught):
         return "fallback"
     return "match"
+
+
+def _untouching(f: Callable) -> Callable:
+    """f, raising if it writes into its arguments.
+
+    Such a function is outside the contract (the loop's examples would see each
+    other's writes). The generator never writes one; deleting lines while
+    minimising can (an in-place update whose fresh binding was deleted).
+    """
+
+    def call(*example: Any) -> Any:
+        before = copy.deepcopy(example)
+        out = f(*example)
+        for now, then in zip(example, before):
+            if isinstance(then, np.ndarray):
+                np.testing.assert_array_equal(now, then, err_msg="the program writes its input")
+        return out
+
+    return call
 
 
 @contextlib.contextmanager

@@ -14,7 +14,7 @@ from .progen import time_limit
 
 
 def run(f, *args, in_axes=0, out_axes=0):
-    with time_limit(10.0, "vmap"):
+    with time_limit(5.0, "vmap"):
         check(f, *args, in_axes=in_axes, out_axes=out_axes)
 
 
@@ -63,6 +63,21 @@ def self_sum(x):
 )
 def test_value_that_reads_the_buffer_it_is_written_into():
     run(self_sum, np.array([1.0, 2.0]))
+
+
+def zeros_of_own_shape(x):
+    for t in range(2):
+        x = np.zeros(x.shape) + t
+    return x
+
+
+@bug(
+    "wrong shape, no error: x is rebound to an unbatched value in the loop, but the "
+    "next iteration still reads x.shape[1:]; with B == 3 == x.shape[0] the result "
+    "has shape (3,) where the loop gives (3, 3, 3)"
+)
+def test_batched_name_rebound_unbatched_in_a_loop_keeps_its_shape():
+    run(zeros_of_own_shape, np.ones((3, 3, 3)))
 
 
 def masked_augassign(x):
