@@ -42,6 +42,7 @@ class Frame:
     mask: str
     entry: frozenset[str]  # names bound when the region was entered
     assigned: set[str] = dataclasses.field(default_factory=set)
+    plain: int = 0  # plain ifs/loops around it when entered
 
 
 @dataclasses.dataclass
@@ -73,6 +74,10 @@ class ControlState:
     result_name: str | None = None  # the variable masked returns write
     alive_name: str | None = None  # the variable of the lanes that have not returned
     result_set: bool = False  # ``result`` holds a value
+    # names bound at run time at this point (on every path), for masked assignments
+    bound: set[str] = dataclasses.field(default_factory=set)
+    plain_depth: int = 0  # enclosing plain (unbatched) ifs and loops
+    init_at_top: bool = False  # ``alive``/``result`` must exist from the function's start
     result_pending: bool = False  # the function must end with ``return result``
     quiet: int = 0  # depth of masked statements (only the outermost gets errstate)
     alive_all: bool = True  # ``alive`` would still be all-True here
@@ -153,6 +158,7 @@ class MaskedControl:
         frame = self.ctl.frames[-1]
         for f in self.ctl.frames:
             f.assigned.add(name)
+        self.ctl.bound.add(name)
         if name not in frame.entry and name not in self.ctl.partial:
             return code, val  # first bound here: the other lanes never read it
         if val.kind in (TREE, NONE, OBJECT) or self.env[name].kind in (TREE, NONE, OBJECT):
@@ -218,7 +224,12 @@ class MaskedControl:
     # ---------------------------------------------------------------- retire
     def masked_here(self: Translator) -> bool:
         """Is a break/continue here under a batched branch of its loop?"""
-        return bool(self.ctl.loops) and len(self.ctl.frames) > self.ctl.loops[-1].base
+        if not self.ctl.loops:
+            return False
+        info = self.ctl.loops[-1]
+        # In a masked loop every break/continue goes through the masks: lanes that
+        # continued earlier in the iteration must not leave with a Python break.
+        return info.masked or len(self.ctl.frames) > info.base
 
     def retire(self: Translator, upto: str) -> list[cst.BaseSmallStatement]:
         """The current lanes leave every region up to the innermost ``upto`` frame.
@@ -241,6 +252,12 @@ class MaskedControl:
                 continue
             narrowed = self.parse("{a} & ~{m}", a=cst.Name(frame.mask), m=gone)
             out.append(self.small_assign(frame.mask, narrowed))
+        current = self.ctl.frames[-1]
+        if self.ctl.plain_depth > current.plain:
+            # Inside a plain `if` of this region: the region's code after it still
+            # runs, so its own mask loses the lanes too (last: ``gone`` is this mask).
+            narrowed = self.parse("np.zeros_like({a})", a=cst.Name(current.mask))
+            out.append(self.small_assign(current.mask, narrowed))
         self.ctl.terminated = True
         return out
 
@@ -259,6 +276,7 @@ class MaskedControl:
         self: Translator, frame: Frame, stmts: Any
     ) -> tuple[list[cst.BaseStatement], bool]:
         """Translate ``stmts`` under ``frame``; also says whether every lane left."""
+        frame.plain = self.ctl.plain_depth
         self.ctl.frames.append(frame)
         saved = self.ctl.terminated
         self.ctl.terminated = False
@@ -309,14 +327,14 @@ class MaskedControl:
                 other = self.parse("{o} & ~{m}", o=outer, m=cst.Name(then_name))
             out.append(self.line_assign(else_name, other))
             else_frame = Frame("branch", else_name, frozenset())
-        entry = frozenset(self.env)
+        entry = frozenset(self.ctl.bound)
         then_frame = Frame("branch", then_name, entry)
         self.ctl.quiet += 1
         body, then_done = self.masked_block(then_frame, node.body.body)
         out += body
         else_done = False
         if orelse is not None and else_frame is not None:
-            else_frame.entry = frozenset(self.env)  # includes names the then branch bound
+            else_frame.entry = frozenset(self.ctl.bound)  # with names the then branch bound
             stmts = [orelse] if isinstance(orelse, cst.If) else orelse.body.body
             body, else_done = self.masked_block(else_frame, stmts)
             out += body
@@ -347,6 +365,11 @@ class MaskedControl:
         """``return value`` in some lanes: store it, and retire them."""
         self.ensure_func_frame()
         out: list[cst.BaseSmallStatement] = []
+        if self.ctl.plain_depth and (not self.ctl.result_set or self.ctl.alive_all):
+            # Under a plain `if` the first writes might not run: create both up front.
+            self.ctl.init_at_top = True
+            self.ctl.result_set = True
+            self.ctl.alive_all = False
         if not self.ctl.result_set:
             out.append(self.small_assign(self.result.value, code))
             self.ctl.result_set = True
@@ -370,12 +393,24 @@ class MaskedControl:
             if self.ctl.alive_name is None:
                 self.ctl.alive_name = self.temp("alive")
                 self.ctl.result_name = self.temp("result")
-            self.ctl.frames.insert(0, Frame("func", self.ctl.alive_name, frozenset(self.env)))
+            self.ctl.frames.insert(0, Frame("func", self.ctl.alive_name, frozenset(self.ctl.bound)))
 
     @property
     def result(self: Translator) -> cst.Name:
         assert self.ctl.result_name is not None
         return cst.Name(self.ctl.result_name)
+
+    def top_inits(self: Translator) -> list[cst.BaseStatement]:
+        """``alive`` and ``result`` at the start of the function (see masked_return)."""
+        if not self.ctl.init_at_top:
+            return []
+        boolean = self.return_val is not None and self.return_val.dtype == "b"
+        alive = self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
+        assert self.ctl.alive_name is not None
+        return [
+            self.line_assign(self.ctl.alive_name, alive),
+            self.line_assign(self.result.value, cst.Name("False") if boolean else cst.Integer("0")),
+        ]
 
     def prepare_loop_returns(self: Translator, info: LoopInfo) -> list[cst.BaseStatement]:
         """Before a loop whose body returns in some lanes: ``alive`` and ``result`` exist."""
@@ -415,10 +450,14 @@ class MaskedControl:
     ) -> list[cst.BaseStatement]:
         """The body of a plain loop (``info`` collects what the dry run finds)."""
         self.ctl.loops.append(info or LoopInfo(base=len(self.ctl.frames)))
+        bound = set(self.ctl.bound)  # each iteration (and the code after) starts from these
+        self.ctl.plain_depth += 1
         try:
             return self.block(stmts)
         finally:
             self.ctl.loops.pop()
+            self.ctl.plain_depth -= 1
+            self.ctl.bound = bound
 
     def masked_loop(
         self: Translator,
@@ -445,19 +484,21 @@ class MaskedControl:
             )
         outer = self.mask
         active = self.temp("active")
-        if test is not None:
+        if isinstance(node, cst.While):
             # The dry run saw a plain loop; masking can make a `continue` or a
             # `return` conditional only in the masked form, so go by the syntax.
-            info.masked_continue |= _has(node.body, cst.Continue)
-            info.masked_return |= _has(node.body, cst.Return)
+            info.masked_continue |= has_statement(node.body, cst.Continue)
+            info.masked_return |= has_statement(node.body, cst.Return)
         per_iteration = info.masked_continue or bound is not None
         running = self.temp("running") if per_iteration else active
         entry = dict(self.env)
         pre = self.prepare_loop_returns(info)
+        bound_before = frozenset(self.ctl.bound)
 
         def body() -> tuple[list[cst.BaseStatement], Frame]:
             # Names bound before the loop; one first bound in the body is plain.
-            loop_frame = Frame("loop", active, frozenset(entry))
+            self.ctl.bound = set(bound_before)  # each iteration starts from the loop's entry
+            loop_frame = Frame("loop", active, bound_before, plain=self.ctl.plain_depth)
             frames = [loop_frame]
             stmts: list[cst.BaseStatement] = []
             self.ctl.frames.append(loop_frame)
@@ -469,7 +510,7 @@ class MaskedControl:
                         lanes = self.parse("{a} & ({c})", a=lanes, c=bound())
                     stmts += self.emit_pending(marker)
                     stmts.append(self.line_assign(running, lanes))
-                    frames.append(Frame("iter", running, frozenset(entry)))
+                    frames.append(Frame("iter", running, bound_before, plain=self.ctl.plain_depth))
                     self.ctl.frames.append(frames[-1])
                 self.ctl.loops.append(LoopInfo(base=len(self.ctl.frames), masked=True))
                 top = self.ctl.frames.pop()
@@ -503,6 +544,7 @@ class MaskedControl:
         pre += self.emit_pending(marker)
         pre.append(self.line_assign(active, start))
         stmts, frame = body()
+        self.ctl.bound = set(bound_before) | frame.assigned  # plain-assigned in every lane
         self.ctl.quiet -= 1
         self.env = _join(head, self.env)
         line = self.file_line(node)
@@ -511,7 +553,7 @@ class MaskedControl:
         return [*pre, *self.errstate([header(node, stmts, active)])]
 
 
-def _has(body: cst.CSTNode, kind: type) -> bool:
+def has_statement(body: cst.CSTNode, kind: type) -> bool:
     """Does ``body`` hold a ``kind`` statement for this loop (not in a nested loop/def)?"""
     found = False
 

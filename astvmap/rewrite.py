@@ -30,7 +30,7 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from . import indexing
-from .control import ControlState, LoopInfo, MaskedControl
+from .control import ControlState, LoopInfo, MaskedControl, has_statement
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
@@ -125,7 +125,7 @@ class Translator(MaskedControl):
         self.local_names = set(_walk_names(source.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
-        self.ctl = ControlState()  # masks of batched control flow (control.py)
+        self.ctl = ControlState(bound=set(params))  # masks of batched control flow
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()
         for node in _walk_names(source.node):
@@ -148,9 +148,10 @@ class Translator(MaskedControl):
         self.return_val = joined
         self.env = dict(self.params)
         self.weak = set()
-        self.ctl = ControlState()
+        self.ctl = ControlState(bound=set(self.params))
         body = self.block(node.body.body)
         body += self.function_end()
+        body = self.top_inits() + body
         if self.batch_name is not None:
             first = self.first_batched_param()
             body.insert(
@@ -475,6 +476,7 @@ class Translator(MaskedControl):
             self.env[target.value] = val
             self.weak.discard(target.value)
             self.unmasked_bind(target.value)
+            self.ctl.bound.add(target.value)
             return target
         if isinstance(target, (cst.Tuple, cst.List)):
             if any(isinstance(e, cst.StarredElement) for e in target.elements):
@@ -528,6 +530,11 @@ class Translator(MaskedControl):
                     "copy it first (buf = buf.copy()) or build a new array",
                 )
             name = target.value.value
+            if name in set(_walk_names(code)):
+                # The value reads the buffer: compute it before the buffer changes form.
+                tmp = self.temp("value")
+                self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], code))
+                code = cst.Name(tmp)
             self.pending.append(
                 cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(buf_code, buf))
             )
@@ -581,6 +588,20 @@ class Translator(MaskedControl):
             self.env[name] = val
             return [cst.Assign([cst.AssignTarget(cst.Name(name))], code)]
         if isinstance(node.target, cst.Subscript):
+            with self.dry():
+                _, region = self.expr(node.target)
+                _, rhs0 = self.expr(node.value)
+            order = "biufc"
+            widening = (
+                region.dtype in ("b", "i", "u")
+                and rhs0.dtype != region.dtype
+                and (rhs0.dtype is None or order.index(rhs0.dtype) > order.index(region.dtype))
+            )
+            if region.rank == 0 and region.kind in (ARRAY, SCALAR) and widening:
+                # Per example `b[1]` is a NumPy scalar: `b[1] += v` computes
+                # `b[1] + v` and assigns it (an unsafe cast included), not in place;
+                # only a value of a wider kind makes the difference.
+                return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
             with self.dry():
                 _, buf = self.expr(node.target.value)
                 elems = indexing.classify(self, node.target, buf)
@@ -678,8 +699,11 @@ class Translator(MaskedControl):
                 return [*pre, *self.stmt_If(node.orelse, self._marker(node.orelse))]
             return [*pre, *self.block(node.orelse.body.body)]
         before = dict(self.env)
+        bound_before = set(self.ctl.bound)
+        self.ctl.plain_depth += 1
         body = self.block(node.body.body)
         then_done, self.ctl.terminated = self.ctl.terminated, False
+        bound_then, self.ctl.bound = self.ctl.bound, set(bound_before)
         env_then = self.env
         self.env = dict(before)
         if node.orelse is not None:
@@ -691,6 +715,8 @@ class Translator(MaskedControl):
         else:
             else_block = []
         env_else = self.env
+        self.ctl.plain_depth -= 1
+        self.ctl.bound = bound_then & self.ctl.bound  # only one branch runs
         self.ctl.terminated = then_done and self.ctl.terminated and node.orelse is not None
         merged = _join_envs(env_then, env_else)
         body += self.widen(env_then, merged, marker)
@@ -815,10 +841,18 @@ class Translator(MaskedControl):
         entry = dict(self.env)
         head = self.loop_fixpoint(run_body, node)
         self.env = dict(entry)
-        pre += self.widen(entry, head, marker)
+        widened = self.widen(entry, head, marker)
+        if widened and set(_walk_names(node.iter)) & set(_widened_names(entry, head)):
+            # The iterable is evaluated once, before the loop: from the values as
+            # they were, not from the copies with a batch axis made for the loop.
+            name = self.temp("iterable")
+            pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], iter_code)))
+            iter_code = cst.Name(name)
+        pre += widened
         self.env = dict(head)
         self.bind_target(node.target, elem)
         body = self.loop_block(node.body.body)
+        body += self.widen_at_end(node, head, marker)
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
         orelse = node.orelse
@@ -833,6 +867,20 @@ class Translator(MaskedControl):
                 iter=iter_code, body=node.body.with_changes(body=body), orelse=orelse
             ),
         ]
+
+    def widen_at_end(
+        self, node: cst.For | cst.While, head: dict[str, Val], marker: str
+    ) -> list[cst.BaseStatement]:
+        """A name the loop head has batched but the body rebinds unbatched gets its
+        batch axis back before the next iteration reads it."""
+        out = self.widen(self.env, head, marker)
+        if out and has_statement(node.body, cst.Continue):
+            raise self.unsupported_at(
+                node,
+                "a loop that rebinds a batched name to an unbatched value and has `continue`",
+                "give the value its batch axis in every iteration (e.g. x = x + 0 * batched)",
+            )
+        return out
 
     def check_loop_target(self, node: cst.For) -> None:
         """A plain loop under a batched branch rebinds its target in every lane."""
@@ -924,11 +972,14 @@ class Translator(MaskedControl):
             self.loop_block(node.body.body, info)
 
         info = self.loop_info(run_body, node)
-        if info.batched_test:
+        if info.batched_test or info.masked_break or info.masked_continue or info.masked_return:
+            # Lanes leave at different times; masking can make the test batched too.
 
             def test() -> cst.BaseExpression:
                 code, val = self.expr(node.test)
-                return self.truth(code, val)
+                if val.batched:
+                    return self.truth(code, val)
+                return code if val.dtype == "b" else self.parse("bool({c})", c=code)
 
             def header(
                 loop: cst.While, body: list[cst.BaseStatement], active: str
@@ -939,17 +990,6 @@ class Translator(MaskedControl):
                 )
 
             return self.masked_loop(node, info, marker, lambda: None, header, test=test)
-        if info.masked_break or info.masked_continue:
-
-            def plain_header(
-                loop: cst.While, body: list[cst.BaseStatement], _: str
-            ) -> cst.BaseStatement:
-                test_code, _ = self.expr(node.test)
-                if self.pending:
-                    raise self.unsupported_at(node, "this `while` condition needs temporaries")
-                return loop.with_changes(test=test_code, body=loop.body.with_changes(body=body))
-
-            return self.masked_loop(node, info, marker, lambda: None, plain_header)
         pre = self.prepare_loop_returns(info)
         entry = dict(self.env)
 
@@ -965,6 +1005,7 @@ class Translator(MaskedControl):
         if self.pending:
             raise self.unsupported_at(node, "this `while` condition needs temporaries")
         body = self.loop_block(node.body.body)
+        body += self.widen_at_end(node, head, marker)
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
         return [*pre, node.with_changes(test=test_code, body=node.body.with_changes(body=body))]
@@ -1648,6 +1689,10 @@ def _as_batched(val: Val) -> Val:
     if val.kind == SCALAR:
         return Val.array(0, True, val.dtype)
     return dataclasses.replace(val, batched=True)
+
+
+def _widened_names(entry: dict[str, Val], head: dict[str, Val]) -> list[str]:
+    return [k for k, v in entry.items() if k in head and head[k].batched and not v.batched]
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
