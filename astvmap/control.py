@@ -134,11 +134,10 @@ class MaskedControl:
         b: tuple[cst.BaseExpression, Val],
     ) -> tuple[cst.BaseExpression, Val]:
         """``np.where(mask, a, b)`` with the operands' ranks lined up."""
+        from .rewrite import Arg  # noqa: PLC0415
         from .rules.elementwise import align  # noqa: PLC0415 - the rules import rewrite
 
-        from .rewrite import Arg  # noqa: PLC0415
-
-        for code, val in (a, b):
+        for _code, val in (a, b):
             if val.kind not in (ARRAY, SCALAR):
                 raise self.unsupported(
                     "a value that is not an array or a number, chosen by a batched condition",
