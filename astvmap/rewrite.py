@@ -128,6 +128,7 @@ class Translator(MaskedControl):
         self.ctl = ControlState(bound=set(params))  # masks of batched control flow
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()
+        self.quiet_statement = False  # the statement computes operands the loop skips
         for node in _walk_names(source.node):
             program.taken.add(node)
 
@@ -288,6 +289,7 @@ class Translator(MaskedControl):
         self.current_stmt = stmt
         self.current = stmt
         self.checked = set()
+        self.quiet_statement = False
         marker = self._marker(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             out: list[cst.BaseStatement] = []
@@ -312,7 +314,11 @@ class Translator(MaskedControl):
                     )
                 out.append(line)
             checks, self.checks = self.checks, []
-            return [*checks, *out]
+            out = [*checks, *out]
+            if self.quiet_statement and not self.ctl.quiet:
+                # `a if c else b` / `and` / `or` computed both sides for every lane.
+                out = self.errstate(out)
+            return out
         handler = getattr(self, "stmt_" + type(stmt).__name__, None)
         if handler is None:
             raise self.unsupported_at(stmt, f"the statement {type(stmt).__name__} is not supported")
@@ -976,6 +982,7 @@ class Translator(MaskedControl):
             # Lanes leave at different times; masking can make the test batched too.
 
             def test() -> cst.BaseExpression:
+                self.current = node  # errors about the condition name the `while` line
                 code, val = self.expr(node.test)
                 if val.batched:
                     return self.truth(code, val)
@@ -1306,11 +1313,13 @@ class Translator(MaskedControl):
     ) -> tuple[cst.BaseExpression, Val]:
         """``a and b`` / ``a or b`` per lane, with Python's value semantics."""
         is_and = isinstance(node.operator, cst.And)
+        self.quiet_statement = True
         if left[1].dtype == right[1].dtype == "b" and left[1].rank == right[1].rank == 0:
             op = "&" if is_and else "|"
             (lc, rc), val = rules.elementwise.align_binary(self, Arg(*left), Arg(*right))
             return self.parse("{a} %s {b}" % op, a=lc, b=rc), dataclasses.replace(val, dtype="b")
         test = self.truth(*left)
+        self.quiet_statement = True
         return self.where(test, right, left) if is_and else self.where(test, left, right)
 
     def expr_IfExp(self, node: cst.IfExp) -> tuple[cst.BaseExpression, Val]:
@@ -1319,6 +1328,7 @@ class Translator(MaskedControl):
             # Both sides are computed for every lane, then chosen per lane.
             a = self.expr(node.body)
             b = self.expr(node.orelse)
+            self.quiet_statement = True
             return self.where(self.truth(test_code, test), a, b)
         if test.is_static:
             # Only the branch Python would evaluate is translated.

@@ -364,9 +364,6 @@ REFUSED = [
         "while x > 1.0:",
         "np.any",
         id="truth of a vector in while",
-        marks=pytest.mark.xfail(
-            strict=True, reason="the error names the body's first line, not the while"
-        ),
     ),
     pytest.param(c.loop_else, "while x > 1.0:", "else", id="else on a batched while"),
     pytest.param(
@@ -556,7 +553,6 @@ def test_known_bugs(f, args, in_axes):
         pytest.param(c.recip_and, id="and"),
     ],
 )
-@xfail("an unmasked `a if c else b` / `a and b` warns for the side the loop skips")
 def test_skipped_operands_raise_no_warnings(f):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
