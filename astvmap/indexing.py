@@ -260,7 +260,12 @@ def gather(
     new_elements = []
     for i, e in enumerate(elems):
         if i in adv and e.batched:
-            code = tr.expand(e.element.slice.value, s - e.rank)  # type: ignore[attr-defined]
+            code = e.element.slice.value  # type: ignore[attr-defined]
+            if tr.mask is not None:
+                # Lanes that do not run this statement may hold any index (the loop
+                # never uses it there): read position 0 for them instead of raising.
+                code = tr.parse("np.where({m}, {i}, 0)", m=tr.expand(tr.mask, e.rank), i=code)
+            code = tr.expand(code, s - e.rank)
             new_elements.append(e.element.with_changes(slice=cst.Index(code)))
         else:
             new_elements.append(e.element)

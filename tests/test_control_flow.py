@@ -514,14 +514,12 @@ BUGS = [
         c.guarded_gather,
         (np.ones(5), np.array([0, 7])),
         (None, 0),
-        marks=xfail("a masked read v[i] gathers out of range in the skipped lanes: IndexError"),
         id="guarded_gather",
     ),
     pytest.param(
         c.guarded_setitem,
         (np.array([0, 7]),),
         0,
-        marks=xfail("a masked write buf[i] scatters out of range in the skipped lanes"),
         id="guarded_setitem",
     ),
     pytest.param(
