@@ -403,12 +403,11 @@ class MaskedControl:
         """``alive`` and ``result`` at the start of the function (see masked_return)."""
         if not self.ctl.init_at_top:
             return []
-        boolean = self.return_val is not None and self.return_val.dtype == "b"
         alive = self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
         assert self.ctl.alive_name is not None
         return [
             self.line_assign(self.ctl.alive_name, alive),
-            self.line_assign(self.result.value, cst.Name("False") if boolean else cst.Integer("0")),
+            self.line_assign(self.result.value, cst.Name("False")),
         ]
 
     def prepare_loop_returns(self: Translator, info: LoopInfo) -> list[cst.BaseStatement]:
@@ -423,14 +422,10 @@ class MaskedControl:
             out.append(self.line_assign(self.ctl.frames[0].mask, alive))
             self.ctl.alive_all = False
         if not self.ctl.result_set:
-            # Overwritten in every lane before it is read; its dtype must not widen
-            # the returned values' (a Python 0 or False is weak).
-            boolean = self.return_val is not None and self.return_val.dtype == "b"
-            out.append(
-                self.line_assign(
-                    self.result.value, cst.Name("False") if boolean else cst.Integer("0")
-                )
-            )
+            # Overwritten in every lane before it is read; Python's False is the
+            # weakest value np.where can mix in: it never widens a dtype (0 makes
+            # booleans int).
+            out.append(self.line_assign(self.result.value, cst.Name("False")))
             self.ctl.result_set = True
         return out
 

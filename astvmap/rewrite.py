@@ -585,11 +585,18 @@ class Translator(MaskedControl):
                 # buffer its batch axis first, so the update keeps its dtype (and fails
                 # on an unsafe cast) as the loop's in-place update does.
                 self.env[name] = dataclasses.replace(before, batched=True)
+                value = code.right
+                pre: list[cst.BaseSmallStatement] = []
+                if name in set(_walk_names(value)):
+                    # The value reads the array: compute it before the array grows.
+                    tmp = self.temp("value")
+                    pre.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], value))
+                    value = cst.Name(tmp)
                 grown = cst.Assign(
                     [cst.AssignTarget(cst.Name(name))],
                     self.parse("{x}.copy()", x=self.broadcast(cst.Name(name), before)),
                 )
-                return [grown, node.with_changes(value=code.right, target=code.left)]
+                return [*pre, grown, node.with_changes(value=value, target=code.left)]
             # A Python scalar, or a rank-0 value growing a batch axis: rebind.
             self.env[name] = val
             return [cst.Assign([cst.AssignTarget(cst.Name(name))], code)]

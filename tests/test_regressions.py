@@ -68,3 +68,14 @@ def test_assert_statement_is_translated():
 def test_inplace_update_of_an_unbatched_array_keeps_its_dtype():
     x, y = np.ones(3, np.float32), rng.standard_normal((2, 3))
     check(r.inplace_into_unbatched_buffer, x, y, in_axes=(None, 0))
+
+
+def test_inplace_update_whose_value_reads_the_array():
+    # Found by the differential tester: the value must be computed before b grows
+    # its batch axis.
+    check(r.inplace_update_reading_itself, rng.standard_normal((3, 2, 4)))
+
+
+def test_masked_boolean_return_stays_boolean():
+    # `result` starts as False (not 0, which made the booleans int).
+    check(r.masked_bool_return, rng.standard_normal((4, 3)), True, in_axes=(0, None))

@@ -61,3 +61,17 @@ def inplace_into_unbatched_buffer(x, y):
     z = x * 1.0
     z += y
     return z
+
+
+def inplace_update_reading_itself(x):
+    b = np.zeros((2, 4))
+    b -= b * 0.5 + np.mean(np.einsum("ij,j->i", x, b[0]))
+    return b
+
+
+def masked_bool_return(x, flag):
+    same = x > 0
+    if np.sum(x) > 0:
+        if flag:
+            return same
+    return np.zeros(x.shape, dtype=bool)
