@@ -536,6 +536,13 @@ class Translator(MaskedControl):
                     "copy it first (buf = buf.copy()) or build a new array",
                 )
             name = target.value.value
+            view = _view_of(self.source.node, name)
+            if view is not None:
+                raise self.unsupported(
+                    f"`{view}` may be a view of `{name}`, which needs a copy with a batch "
+                    "axis here: the view would not see this write",
+                    f"copy it (`{view} = ....copy()`) or write through `{name}` only",
+                )
             if name in set(_walk_names(code)):
                 # The value reads the buffer: compute it before the buffer changes form.
                 tmp = self.temp("value")
@@ -1710,6 +1717,30 @@ def _as_batched(val: Val) -> Val:
 
 def _widened_names(entry: dict[str, Val], head: dict[str, Val]) -> list[str]:
     return [k for k, v in entry.items() if k in head and head[k].batched and not v.batched]
+
+
+_VIEW_ATTRIBUTES = frozenset({"T", "mT", "real", "imag"})
+
+
+def _view_of(fn: cst.CSTNode, name: str) -> str | None:
+    """Another name bound to ``name``, an item or slice of it, or an attribute (a view)."""
+    found: list[str] = []
+
+    def rooted(expr: cst.BaseExpression) -> bool:
+        while isinstance(expr, (cst.Subscript, cst.Attribute)):
+            if isinstance(expr, cst.Attribute) and expr.attr.value not in _VIEW_ATTRIBUTES:
+                return False  # b.shape, b.dtype, ...: not views
+            expr = expr.value
+        return isinstance(expr, cst.Name) and expr.value == name
+
+    class Finder(cst.CSTVisitor):
+        def visit_Assign(self, node: cst.Assign) -> None:
+            if rooted(node.value):
+                for t in node.targets:
+                    found.extend(n for n in _target_names(t.target) if n != name)
+
+    fn.visit(Finder())
+    return found[0] if found else None
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
