@@ -118,3 +118,14 @@ def cases(table):
         n = seen[f.__name__] = seen.get(f.__name__, -1) + 1
         out.append(pytest.param(f, gens, id=f.__name__ if n == 0 else f"{f.__name__}{n}"))
     return out
+
+
+def pattern_params(table, patterns_of):
+    """[(f, specs), ...] as pytest params (f, specs, pattern), one per batching pattern
+    ``patterns_of(specs)`` gives, named like ``f-bu`` (b: batched, u: unbatched)."""
+    out = []
+    for f, specs in table:
+        for p in patterns_of(specs):
+            tag = "".join("b" if b else "u" for b in p)
+            out.append(pytest.param(f, specs, p, id=f"{f.__name__}-{tag}"))
+    return out

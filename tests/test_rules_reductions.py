@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from astvmap import UnsupportedError, vmap
 
+from .harness import pattern_params
 from .oracle import check
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -131,12 +132,7 @@ def run(data, f, specs, pattern, **kw):
 
 def cases(table):
     """Expand [(f, [A, ...]), ...] into pytest params, one per batching pattern."""
-    out = []
-    for f, specs in table:
-        for p in patterns(len(specs)):
-            tag = "".join("b" if b else "u" for b in p)
-            out.append(pytest.param(f, specs, p, id=f"{f.__name__}-{tag}"))
-    return out
+    return pattern_params(table, lambda specs: patterns(len(specs)))
 
 
 # ------------------------------------------- reductions with a tuple axis
