@@ -30,7 +30,7 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from . import indexing
-from .control import ControlState, LoopInfo, MaskedControl, has_statement
+from .control import ControlState, LoopInfo, MaskedControl
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
@@ -215,6 +215,9 @@ class Translator(MaskedControl):
 
     def broadcast(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """An unbatched value repeated along a new leading batch axis (a read-only view)."""
+        if val.kind in (ARRAY, SCALAR) and val.rank == 0:
+            # Whatever the scalar turns out to be (a rule may give a Python float).
+            return self.parse("np.broadcast_to({x}, ({b},))", x=code, b=self.batch_size())
         if val.kind == ARRAY and val.rank is not None:
             return self.parse(
                 "np.broadcast_to({x}, ({b}, *{x}.shape))", x=code, b=self.batch_size()
@@ -225,7 +228,7 @@ class Translator(MaskedControl):
 
     def materialise(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """An unbatched value copied along a new leading batch axis (writable)."""
-        if val.kind == SCALAR:
+        if val.kind == SCALAR or (val.kind == ARRAY and val.rank == 0):
             return self.parse("np.full({b}, {x})", x=code, b=self.batch_size())
         if val.kind == ARRAY and val.rank is not None:
             return self.parse("np.repeat({x}[None], {b}, axis=0)", x=code, b=self.batch_size())
@@ -362,6 +365,12 @@ class Translator(MaskedControl):
             return [node.with_changes(value=code)]
         if isinstance(node, (cst.Break, cst.Continue)) and self.masked_here():
             return self.masked_break(node)
+        if isinstance(node, (cst.Break, cst.Continue)) and self.ctl.loops:
+            head = self.ctl.loops[-1].head
+            if head is not None:
+                # Leaving the body early skips the widening at its end (widen_at_end).
+                for line in self.widen(self.env, head, self._marker(self.current_stmt)):
+                    self.pending.extend(line.body)
         if isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
             return [node]
         if isinstance(node, cst.Assert):
@@ -853,7 +862,12 @@ class Translator(MaskedControl):
                 return loop.with_changes(iter=iter_code, body=loop.body.with_changes(body=body))
 
             out = self.masked_loop(
-                node, info, marker, lambda: self.bind_target(node.target, elem), header
+                node,
+                info,
+                marker,
+                lambda: self.bind_target(node.target, elem),
+                header,
+                compactable=not it.batched,
             )
             self.mark_loop_target(node)
             return [*pre, *out]
@@ -871,7 +885,7 @@ class Translator(MaskedControl):
         pre += widened
         self.env = dict(head)
         self.bind_target(node.target, elem)
-        body = self.loop_block(node.body.body)
+        body = self.loop_block(node.body.body, head=head)
         body += self.widen_at_end(node, head, marker)
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
@@ -892,15 +906,9 @@ class Translator(MaskedControl):
         self, node: cst.For | cst.While, head: dict[str, Val], marker: str
     ) -> list[cst.BaseStatement]:
         """A name the loop head has batched but the body rebinds unbatched gets its
-        batch axis back before the next iteration reads it."""
-        out = self.widen(self.env, head, marker)
-        if out and has_statement(node.body, cst.Continue):
-            raise self.unsupported_at(
-                node,
-                "a loop that rebinds a batched name to an unbatched value and has `continue`",
-                "give the value its batch axis in every iteration (e.g. x = x + 0 * batched)",
-            )
-        return out
+        batch axis back before the next iteration reads it (a break or continue
+        does the same before it leaves: see small_statement)."""
+        return self.widen(self.env, head, marker)
 
     def check_loop_target(self, node: cst.For) -> None:
         """A plain loop under a batched branch rebinds its target in every lane."""
@@ -1025,7 +1033,7 @@ class Translator(MaskedControl):
         test_code, _ = self.expr(node.test)
         if self.pending:
             raise self.unsupported_at(node, "this `while` condition needs temporaries")
-        body = self.loop_block(node.body.body)
+        body = self.loop_block(node.body.body, head=head)
         body += self.widen_at_end(node, head, marker)
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
@@ -1256,6 +1264,20 @@ class Translator(MaskedControl):
                     )
                 return self.parse("np.logical_not({x})", x=code), Val.array(0, True, "b")
             return node.with_changes(expression=code), Val(SCALAR, rank=0, dtype="b")
+        if (
+            val.batched
+            and val.dtype in ("b", None)
+            and isinstance(node.expression, cst.Name)
+            and node.expression.value in self.weak
+        ):
+            # A Python bool given a batch axis became a NumPy bool, for which these
+            # mean something else (~True is -2 but ~np.True_ is False).
+            op = _code(node.operator).strip()
+            raise self.unsupported(
+                f"`{op}` of `{node.expression.value}`, which may hold a Python bool "
+                "(an int to this operator) in some examples and a NumPy bool in others",
+                "use `not` for a negation, or int(...) for arithmetic",
+            )
         result = val if not val.is_static else Val(val.kind, rank=val.rank, dtype=val.dtype)
         if val.is_static and val.kind == SCALAR:
             result = Val.const(_eval_unary(node, val.static))
@@ -1720,18 +1742,73 @@ def _widened_names(entry: dict[str, Val], head: dict[str, Val]) -> list[str]:
 
 
 _VIEW_ATTRIBUTES = frozenset({"T", "mT", "real", "imag"})
+# Functions and methods whose result may share memory with their first argument
+# (or, as methods, with the array they are called on).
+_VIEW_CALLS = frozenset(
+    {
+        "swapaxes",
+        "transpose",
+        "permute_dims",
+        "matrix_transpose",
+        "moveaxis",
+        "rollaxis",
+        "reshape",
+        "ravel",
+        "squeeze",
+        "expand_dims",
+        "diagonal",
+        "broadcast_to",
+        "asarray",
+        "asanyarray",
+        "ascontiguousarray",
+        "atleast_1d",
+        "atleast_2d",
+        "atleast_3d",
+        "flip",
+        "fliplr",
+        "flipud",
+        "rot90",
+        "real",
+        "imag",
+        "view",
+        "split",
+        "array_split",
+        "hsplit",
+        "vsplit",
+        "dsplit",
+        "unstack",
+        "broadcast_arrays",
+        "as_strided",
+        "sliding_window_view",
+    }
+)
 
 
 def _view_of(fn: cst.CSTNode, name: str) -> str | None:
-    """Another name bound to ``name``, an item or slice of it, or an attribute (a view)."""
+    """Another name bound to ``name``, an item or slice of it, an attribute or a
+    view-making call of it (a view)."""
     found: list[str] = []
 
     def rooted(expr: cst.BaseExpression) -> bool:
-        while isinstance(expr, (cst.Subscript, cst.Attribute)):
-            if isinstance(expr, cst.Attribute) and expr.attr.value not in _VIEW_ATTRIBUTES:
-                return False  # b.shape, b.dtype, ...: not views
-            expr = expr.value
-        return isinstance(expr, cst.Name) and expr.value == name
+        while True:
+            if isinstance(expr, cst.Subscript):
+                expr = expr.value
+            elif isinstance(expr, cst.Attribute):
+                if expr.attr.value not in _VIEW_ATTRIBUTES:
+                    return False  # b.shape, b.dtype, ...: not views
+                expr = expr.value
+            elif isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
+                func = expr.func
+                called = func.value if isinstance(func, cst.Name) else func.attr.value
+                if called not in _VIEW_CALLS:
+                    return False
+                if isinstance(func, cst.Attribute) and rooted(func.value):
+                    return True  # b.reshape(...)
+                if not expr.args:
+                    return False
+                expr = expr.args[0].value  # np.swapaxes(b, ...)
+            else:
+                return isinstance(expr, cst.Name) and expr.value == name
 
     class Finder(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:

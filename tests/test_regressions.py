@@ -86,3 +86,24 @@ def test_a_view_of_a_buffer_that_grows_a_batch_axis_is_refused():
     # axis, so v (a view of the old b) would miss the write. Refused, not wrong.
     with pytest.raises(UnsupportedError, match="may be a view of `b`"):
         vmap(r.view_then_batched_write)(rng.standard_normal((3, 2)))
+
+
+# Found by the 10,000-program differential run of 2026-11-24.
+def test_a_view_made_by_a_call_is_a_view_too():
+    with pytest.raises(UnsupportedError, match="may be a view of `b`"):
+        vmap(r.view_by_swapaxes_then_batched_write)(rng.standard_normal(3))
+
+
+def test_leaving_a_loop_body_early_still_widens_names_the_loop_made_batched():
+    check(r.rebound_unbatched_then_break, rng.standard_normal(3))
+    check(r.rebound_unbatched_then_continue, rng.standard_normal((3, 2, 2)))
+
+
+def test_a_rule_giving_a_python_float_where_numpy_gives_a_scalar():
+    check(r.python_float_from_min_widened, rng.standard_normal(3), 3, in_axes=(0, None))
+
+
+def test_invert_of_a_python_bool_given_a_batch_axis_is_refused():
+    # ~False is -1 for the loop's Python bool, True for a NumPy bool.
+    with pytest.raises(UnsupportedError, match="may hold a Python bool"):
+        vmap(r.invert_a_widened_python_bool, in_axes=(1, None))(rng.standard_normal((5, 2)), False)

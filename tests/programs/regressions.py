@@ -82,3 +82,38 @@ def view_then_batched_write(x):
     v = b[::2]
     b[:, 1:] = np.zeros((4, 2)) + np.mean(x)
     return v
+
+
+def view_by_swapaxes_then_batched_write(x):
+    b = np.ones((2, 2))
+    v = np.swapaxes(b, 0, -1)
+    b[..., -2] = np.zeros((2,)) + x
+    return v
+
+
+def rebound_unbatched_then_break(x):
+    for t in range(2):
+        x = min(np.mean(t), 0.5)
+        if t % 2 == 0:
+            break
+    return np.maximum(np.zeros(3), x)
+
+
+def rebound_unbatched_then_continue(x):
+    for t in range(3):
+        x = np.zeros(x.shape) + t
+        if t < 2:
+            continue
+    return x
+
+
+def python_float_from_min_widened(x, n):
+    if n > 0:
+        x = min(np.mean(n), 0.5)  # a Python float, though np.mean gives a NumPy one
+    return x
+
+
+def invert_a_widened_python_bool(x, flag):
+    if x.shape[0] > 3:
+        flag = flag ^ (np.mean(x) > 0)
+    return ~flag
