@@ -85,6 +85,9 @@ class ControlState:
     quiet: int = 0  # depth of masked statements (only the outermost gets errstate)
     alive_all: bool = True  # ``alive`` would still be all-True here
     terminated: bool = False  # every lane of the current region has left it
+    placeholder: bool = False  # ``result`` may still hold its placeholder False
+    # ``for`` targets bound before a masked loop: it keeps each lane's last value
+    tracked: set[str] = dataclasses.field(default_factory=set)
 
 
 class MaskedControl:
@@ -140,6 +143,16 @@ class MaskedControl:
         from .rewrite import Arg  # noqa: PLC0415
         from .rules.elementwise import align  # noqa: PLC0415 - the rules import rewrite
 
+        if _same_sequence(a[1], b[1]):
+            # Tuples (``return x, 1`` in some lanes): chosen item by item.
+            items = [
+                self.where(mask, (_item(a[0], i), va), (_item(b[0], i), vb))
+                for i, ((_, va), (_, vb)) in enumerate(zip(a[1].children, b[1].children))
+            ]
+            container = a[1].container
+            elements = [cst.Element(code) for code, _ in items]
+            code = cst.Tuple(elements) if container is tuple else cst.List(elements)
+            return code, Val.tree(container, [(i, v) for i, (_, v) in enumerate(items)])
         for _code, val in (a, b):
             if val.kind not in (ARRAY, SCALAR):
                 raise self.unsupported(
@@ -430,6 +443,7 @@ class MaskedControl:
             # booleans int).
             out.append(self.line_assign(self.result.value, cst.Name("False")))
             self.ctl.result_set = True
+            self.ctl.placeholder = True
         return out
 
     # ----------------------------------------------------------------- loops
@@ -470,6 +484,7 @@ class MaskedControl:
         test: Callable[[], cst.BaseExpression] | None = None,
         bound: Callable[[], cst.BaseExpression] | None = None,
         compactable: bool = True,
+        target: str | None = None,
     ) -> list[cst.BaseStatement]:
         """A loop whose lanes stop at different iterations, run under an ``active`` mask.
 
@@ -478,8 +493,9 @@ class MaskedControl:
         iteration, ``bind()`` binds a ``for`` target, and ``header(loop, body, active)``
         builds the loop statement; ``compactable`` is False where the loop's header
         reads the batch (it cannot follow a compaction). Lanes leave ``active`` by break/return or when
-        their condition fails; ``continue`` and ``bound`` narrow ``running``, the
-        lanes that run this iteration's body.
+        their condition fails or ``bound`` does; ``continue`` narrows ``running``,
+        the lanes that run the rest of this iteration's body. A ``for`` ``target`` name bound before
+        the loop keeps each lane's last value (``i_last``), as the loop leaves it.
         """
         if node.orelse is not None:
             raise self.unsupported_at(
@@ -487,15 +503,24 @@ class MaskedControl:
             )
         outer = self.mask
         active = self.temp("active")
-        if isinstance(node, cst.While):
-            # The dry run saw a plain loop; masking can make a `continue` or a
-            # `return` conditional only in the masked form, so go by the syntax.
-            info.masked_continue |= has_statement(node.body, cst.Continue)
-            info.masked_return |= has_statement(node.body, cst.Return)
-        per_iteration = info.masked_continue or bound is not None
+        # The dry run saw a plain loop; in the masked form every `continue` and
+        # `return` (even under a plain `if`) goes through the masks: go by the syntax.
+        info.masked_continue |= has_statement(node.body, cst.Continue)
+        info.masked_return |= has_statement(node.body, cst.Return)
+        per_iteration = info.masked_continue
         running = self.temp("running") if per_iteration else active
-        entry = dict(self.env)
         pre = self.prepare_loop_returns(info)
+        last = None
+        if target is not None and target in self.ctl.bound:
+            before = self.env[target]
+            if before.kind in (ARRAY, SCALAR) and before.rank == 0:
+                last = self.temp(f"{target}_last")
+                start_value = cst.Name(target)
+                if not before.batched:
+                    start_value = self.materialise(start_value, before)
+                pre.append(self.line_assign(last, start_value))
+                self.env[last] = Val.array(0, True, None)
+        entry = dict(self.env)
         bound_before = frozenset(self.ctl.bound)
 
         def body() -> tuple[list[cst.BaseStatement], Frame]:
@@ -507,14 +532,23 @@ class MaskedControl:
             self.ctl.frames.append(loop_frame)
             try:
                 bind()
-                if per_iteration:
-                    lanes: cst.BaseExpression = cst.Name(active)
-                    if bound is not None:
-                        lanes = self.parse("{a} & ({c})", a=lanes, c=bound())
+                if bound is not None:
+                    # The index only grows: a lane past its bound is done for good.
+                    narrowed = self.parse("{a} & ({c})", a=cst.Name(active), c=bound())
                     stmts += self.emit_pending(marker)
-                    stmts.append(self.line_assign(running, lanes))
+                    stmts.append(self.line_assign(active, narrowed))
+                if per_iteration:
+                    stmts.append(self.line_assign(running, cst.Name(active)))
                     frames.append(Frame("iter", running, bound_before, plain=self.ctl.plain_depth))
                     self.ctl.frames.append(frames[-1])
+                if last is not None:
+                    value = self.parse(
+                        "np.where({r}, {t}, {l})",
+                        r=cst.Name(running),
+                        t=cst.Name(target),
+                        l=cst.Name(last),
+                    )
+                    stmts.append(self.line_assign(last, value))
                 self.ctl.loops.append(LoopInfo(base=len(self.ctl.frames), masked=True))
                 top = self.ctl.frames.pop()
                 block, _ = self.masked_block(top, node.body.body)
@@ -563,7 +597,32 @@ class MaskedControl:
         line = self.file_line(node)
         for name in frame.assigned - set(entry):
             self.ctl.loop_born.setdefault(name, line)
+        if last is not None and target is not None:
+            after.append(self.line_assign(target, cst.Name(last)))
+            self.env[target] = Val.array(0, True, None)
+            self.ctl.tracked.add(target)
         return [*pre, *self.errstate([loop]), *after]
+
+
+def _same_sequence(a: Val, b: Val) -> bool:
+    """Two tuples (or two lists) of known, equal length."""
+    return (
+        a.kind == b.kind == TREE
+        and a.container is b.container
+        and a.container in (tuple, list)
+        and a.element is None
+        and b.element is None
+        and len(a.children) == len(b.children) > 0
+    )
+
+
+def _item(code: cst.BaseExpression, i: int) -> cst.BaseExpression:
+    """Item ``i`` of a tuple or list: the element itself where it is a display."""
+    if isinstance(code, (cst.Tuple, cst.List)) and not any(
+        isinstance(e, cst.StarredElement) for e in code.elements
+    ):
+        return code.elements[i].value
+    return cst.Subscript(code, [cst.SubscriptElement(cst.Index(cst.Integer(str(i))))])
 
 
 def has_statement(body: cst.CSTNode, kind: type) -> bool:

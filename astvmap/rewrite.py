@@ -23,6 +23,7 @@ from typing import Any
 
 import libcst as cst
 import libcst.helpers
+import libcst.matchers
 import numpy as np
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -30,7 +31,7 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from . import indexing
-from .control import ControlState, LoopInfo, MaskedControl
+from .control import ControlState, Frame, LoopInfo, MaskedControl
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
@@ -125,6 +126,7 @@ class Translator(MaskedControl):
         self.local_names = set(_walk_names(source.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
+        self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
         self.ctl = ControlState(bound=set(params))  # masks of batched control flow
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()
@@ -684,7 +686,20 @@ class Translator(MaskedControl):
             return [node.with_changes(value=self.final_return(code, val))]
         for loop in self.ctl.loops:
             loop.masked_return = True
-        if self.return_val is not None and self.return_val.kind not in (ARRAY, SCALAR):
+        sequence = (
+            self.return_val is not None
+            and self.return_val.kind == TREE
+            and self.return_val.container in (tuple, list)
+            and self.return_val.element is None
+            # In a loop or under a plain `if`, `result` starts as a placeholder
+            # scalar that a tuple cannot be merged into.
+            and not (self.ctl.placeholder or self.ctl.init_at_top or self.ctl.plain_depth)
+        )
+        if (
+            self.return_val is not None
+            and self.return_val.kind not in (ARRAY, SCALAR)
+            and not sequence
+        ):
             raise self.unsupported(
                 "returning a tuple or container under a batched condition",
                 "return arrays, or stack the values into one array",
@@ -868,6 +883,7 @@ class Translator(MaskedControl):
                 lambda: self.bind_target(node.target, elem),
                 header,
                 compactable=not it.batched,
+                target=node.target.value if isinstance(node.target, cst.Name) else None,
             )
             self.mark_loop_target(node)
             return [*pre, *out]
@@ -924,6 +940,9 @@ class Translator(MaskedControl):
     def mark_loop_target(self, node: cst.For) -> None:
         """After a loop whose lanes stop at different times, its target differs per lane."""
         for name in _target_names(node.target):
+            if name in self.ctl.tracked:
+                self.ctl.tracked.discard(name)  # it holds each lane's last value
+                continue
             self.ctl.loop_born[name] = self.file_line(node)
 
     def batched_range_bound(self, node: cst.For) -> tuple[cst.BaseExpression, Val] | None:
@@ -987,6 +1006,7 @@ class Translator(MaskedControl):
             bind,
             header,
             bound=lambda: self.parse("{i} < {n}", i=target, n=n_code),
+            target=target.value,
         )
         self.mark_loop_target(node)
         return [*pre, *out]
@@ -1334,7 +1354,16 @@ class Translator(MaskedControl):
 
     def expr_BooleanOperation(self, node: cst.BooleanOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
-        right_code, right = self.expr(node.right)
+        if left.batched and self.can_guard(node.right):
+            # Python evaluates the right operand only where the left one decides
+            # nothing (`i < n and v[i] > 0`): elsewhere its index may be out of range.
+            left_code = self.hoist("test", left_code)
+            lanes = self.truth(left_code, left)
+            if isinstance(node.operator, cst.Or):
+                lanes = self.parse("~({c})", c=lanes)
+            right_code, right = self.guarded(node.right, lanes)
+        else:
+            right_code, right = self.expr(node.right)
         if left.batched or right.batched:
             return self.batched_bool_op(node, (left_code, left), (right_code, right))
         return node.with_changes(left=left_code, right=right_code), (
@@ -1361,9 +1390,13 @@ class Translator(MaskedControl):
     def expr_IfExp(self, node: cst.IfExp) -> tuple[cst.BaseExpression, Val]:
         test_code, test = self.expr(node.test)
         if test.batched:
-            # Both sides are computed for every lane, then chosen per lane.
-            a = self.expr(node.body)
-            b = self.expr(node.orelse)
+            # Both sides are computed for every lane, then chosen per lane; an index
+            # in a side reads position 0 in the lanes that do not choose it.
+            if self.can_guard(node.body) or self.can_guard(node.orelse):
+                test_code = self.hoist("test", test_code)
+            lanes = self.truth(test_code, test)
+            a = self.guarded(node.body, lanes)
+            b = self.guarded(node.orelse, self.parse("~({c})", c=lanes))
             self.quiet_statement = True
             return self.where(self.truth(test_code, test), a, b)
         if test.is_static:
@@ -1389,6 +1422,41 @@ class Translator(MaskedControl):
             body, orelse
         )
 
+    def can_guard(self, node: cst.BaseExpression) -> bool:
+        """Does ``node`` index (so may need guarding), where a guard can be hoisted?"""
+        return not self.comp_depth and _has_subscript(node)
+
+    def hoist(self, base: str, code: cst.BaseExpression) -> cst.BaseExpression:
+        """``code`` computed once into a temporary (it is used more than once)."""
+        if isinstance(code, cst.Name):
+            return code
+        name = self.temp(base)
+        self.pending.append(self.small_assign(name, code))
+        return cst.Name(name)
+
+    def guarded(
+        self, node: cst.BaseExpression, lanes: cst.BaseExpression
+    ) -> tuple[cst.BaseExpression, Val]:
+        """``node`` where only ``lanes`` use its value: its gathers read index 0 in
+        the other lanes (see indexing.gather), as under a batched ``if``."""
+        if not self.can_guard(node):
+            return self.expr(node)
+        outer = self.mask
+        if outer is None and isinstance(lanes, cst.Name):
+            name = lanes.value
+        else:
+            name = self.temp("guard")
+            self.pending.append(
+                self.small_assign(
+                    name, lanes if outer is None else self.parse("{o} & ({c})", o=outer, c=lanes)
+                )
+            )
+        self.ctl.frames.append(Frame("branch", name, frozenset(self.ctl.bound)))
+        try:
+            return self.expr(node)
+        finally:
+            self.ctl.frames.pop()
+
     def expr_ListComp(self, node: cst.ListComp) -> tuple[cst.BaseExpression, Val]:
         saved = dict(self.env)
         fors = []
@@ -1406,7 +1474,11 @@ class Translator(MaskedControl):
                 ifs.append(cond.with_changes(test=c))
             fors.append((comp, iter_code, ifs))
             comp = comp.inner_for_in
-        elt_code, elt = self.expr(node.elt)
+        self.comp_depth += 1
+        try:
+            elt_code, elt = self.expr(node.elt)
+        finally:
+            self.comp_depth -= 1
         self.env = saved
         # Rebuild the chain of `for` clauses innermost first.
         inner = None
@@ -1734,6 +1806,10 @@ def _iter_element(it: Val) -> Val:
 def _as_batched(val: Val) -> Val:
     if val.kind == SCALAR:
         return Val.array(0, True, val.dtype)
+    if val.kind == TREE and val.children:
+        # Chosen per lane item by item (MaskedControl.where): every item is batched.
+        children = tuple((k, _as_batched(v)) for k, v in val.children)
+        return dataclasses.replace(val, batched=True, children=children, static=NOVALUE)
     return dataclasses.replace(val, batched=True)
 
 
@@ -2009,6 +2085,10 @@ def _walk_names(node: cst.CSTNode) -> Iterator[str]:
     v = V()
     node.visit(v)
     return iter(v.names)
+
+
+def _has_subscript(node: cst.CSTNode) -> bool:
+    return bool(libcst.matchers.findall(node, libcst.matchers.Subscript()))
 
 
 def _code(node: cst.CSTNode) -> str:

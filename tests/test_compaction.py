@@ -8,14 +8,18 @@ the loop oracle, and the generated code is checked to compact where it should.
 
 from __future__ import annotations
 
+import collections
+import os
+
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from astvmap import vmap
 from astvmap.control import COMPACT_MIN_ROWS
 
+from . import progen
 from .oracle import check
 from .programs import compaction as p
 from .test_control_flow import LOOPS, check_like_loop
@@ -125,3 +129,30 @@ def test_the_callers_arrays_are_not_written():
     v.setflags(write=False)
     n.setflags(write=False)
     check(p.vector_state, v, n)
+
+
+# Random programs (tests/progen.py) with loops on batched conditions, at a batch
+# size where their masked loops may compact. ASTVMAP_COMPACTION_PROGRAMS raises the
+# count (the closing note of the lane-compaction change records a 300-program run).
+RANDOM_PROGRAMS = int(os.environ.get("ASTVMAP_COMPACTION_PROGRAMS", "12"))
+BATCHED_LOOPS = {"while-batched", "break-batched", "continue-batched", "for-batched"}
+
+
+def test_random_programs_with_batched_loops_at_compacting_sizes(tmp_path):
+    outcomes: collections.Counter = collections.Counter()
+
+    @settings(
+        max_examples=RANDOM_PROGRAMS,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(program=progen.programs(), seed=SEED)
+    def one(program: progen.Program, seed: int) -> None:
+        assume(program.features & BATCHED_LOOPS)
+        outcomes[progen.run(program, COMPACT_MIN_ROWS + 3, seed, tmp_path)] += 1
+
+    one()
+    assert outcomes["match"] + outcomes["fallback"] >= RANDOM_PROGRAMS // 2, outcomes

@@ -504,10 +504,21 @@ BUGS = [
         id="inner_break_in_batched_while",
     ),
     pytest.param(
+        c.gather_if_in_range,
+        (np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]), np.array([1, 3])),
+        0,
+        id="conditional_expression_guards_an_index",
+    ),
+    pytest.param(
+        c.first_index_or_past_end,
+        (np.array([[0.0, 3.0], [0.0, 0.0]]), 1.0),
+        (0, None),
+        id="or_guards_an_index",
+    ),
+    pytest.param(
         c.scan_while,
         (np.array([[0.0, 0.0, 0.0], [0.0, 5.0, 0.0]]), 1.0),
         (0, None),
-        marks=xfail("`and` evaluates v[i] in lanes where i == len(v): IndexError"),
         id="short_circuit_guards_an_index",
     ),
     pytest.param(
@@ -526,14 +537,18 @@ BUGS = [
         c.tuple_returns,
         (np.array([1.0, -2.0]),),
         0,
-        marks=xfail("tuples returned under a batched condition are refused"),
         id="tuple_returns",
+    ),
+    pytest.param(
+        c.tuple_returns_three_ways,
+        (np.array([2.0, -2.0, 0.5, 3.0]),),
+        0,
+        id="tuple_returns_three_ways",
     ),
     pytest.param(
         c.loop_var_bound_before,
         (np.array([0, 3, 10]),),
         0,
-        marks=xfail("refused though the hint's rewrite (bind it before the loop) is done"),
         id="loop_var_bound_before_batched_range",
     ),
 ]

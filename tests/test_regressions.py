@@ -107,3 +107,9 @@ def test_invert_of_a_python_bool_given_a_batch_axis_is_refused():
     # ~False is -1 for the loop's Python bool, True for a NumPy bool.
     with pytest.raises(UnsupportedError, match="may hold a Python bool"):
         vmap(r.invert_a_widened_python_bool, in_axes=(1, None))(rng.standard_normal((5, 2)), False)
+
+
+def test_a_plain_continue_in_a_loop_with_a_batched_break_skips_one_iteration():
+    # Was silently wrong: the continue retired its lanes from the whole loop.
+    v = rng.standard_normal((50, 4))
+    check(r.plain_continue_in_a_loop_with_batched_break, v, 0.5, in_axes=(0, None))

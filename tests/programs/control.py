@@ -543,6 +543,17 @@ def scan_while(v, t):
     return i
 
 
+def gather_if_in_range(v, i):
+    return v[i] if i < v.shape[0] else -1.0
+
+
+def first_index_or_past_end(v, t):
+    i = 0
+    while not (i >= v.shape[0] or v[i] > t):
+        i += 1
+    return i
+
+
 def guarded_gather(v, i):
     y = 0.0
     if i < v.shape[0]:
@@ -569,6 +580,14 @@ def tuple_returns(x):
     if x > 0:
         return x, 1
     return -x, 0
+
+
+def tuple_returns_three_ways(x):
+    if x > 1:
+        return x, np.ones(2) * x
+    elif x < -1:
+        return -x, np.zeros(2)
+    return 0.0 * x, np.full(2, 3.0)
 
 
 def loop_var_bound_before(n):

@@ -117,3 +117,14 @@ def invert_a_widened_python_bool(x, flag):
     if x.shape[0] > 3:
         flag = flag ^ (np.mean(x) > 0)
     return ~flag
+
+
+def plain_continue_in_a_loop_with_batched_break(v, t):
+    s = 0.0
+    for i in range(4):
+        if i == 1:
+            continue
+        if v[i] > t:
+            break
+        s += v[i]
+    return s
