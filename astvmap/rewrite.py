@@ -787,24 +787,18 @@ class Translator(MaskedControl):
     ) -> list[cst.BaseStatement]:
         """Statements that make names batched where the merged environment says so."""
         out: list[cst.BaseStatement] = []
-        for name, val in env.items():
-            target = merged.get(name)
-            if (
-                target is not None
-                and target.batched
-                and not val.batched
-                and val.kind in (ARRAY, SCALAR)
-            ):
-                stmt = cst.Assign(
-                    [cst.AssignTarget(cst.Name(name))], self.materialise(cst.Name(name), val)
+        for name in _widened_names(env, merged):
+            val = env[name]
+            stmt = cst.Assign(
+                [cst.AssignTarget(cst.Name(name))], self.materialise(cst.Name(name), val)
+            )
+            out.append(
+                cst.SimpleStatementLine(
+                    [stmt], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
                 )
-                out.append(
-                    cst.SimpleStatementLine(
-                        [stmt], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
-                    )
-                )
-                if val.kind == SCALAR:
-                    self.weak.add(name)
+            )
+            if val.kind == SCALAR:
+                self.weak.add(name)
         return out
 
     def loop_fixpoint(self, run_body: Any, loop: cst.CSTNode) -> dict[str, Val]:
@@ -1813,8 +1807,13 @@ def _as_batched(val: Val) -> Val:
     return dataclasses.replace(val, batched=True)
 
 
-def _widened_names(entry: dict[str, Val], head: dict[str, Val]) -> list[str]:
-    return [k for k, v in entry.items() if k in head and head[k].batched and not v.batched]
+def _widened_names(env: dict[str, Val], merged: dict[str, Val]) -> list[str]:
+    """The names ``widen(env, merged)`` gives a batch axis."""
+    return [
+        k
+        for k, v in env.items()
+        if k in merged and merged[k].batched and not v.batched and v.kind in (ARRAY, SCALAR)
+    ]
 
 
 _VIEW_ATTRIBUTES = frozenset({"T", "mT", "real", "imag"})
