@@ -623,15 +623,15 @@ class Translator(MaskedControl):
                 _, region = self.expr(node.target)
                 _, rhs0 = self.expr(node.value)
             order = "biufc"
-            widening = (
-                region.dtype in ("b", "i", "u")
+            widening = region.dtype is None or (
+                region.dtype in ("b", "i", "u", "f")
                 and rhs0.dtype != region.dtype
                 and (rhs0.dtype is None or order.index(rhs0.dtype) > order.index(region.dtype))
             )
             if region.rank == 0 and region.kind in (ARRAY, SCALAR) and widening:
                 # Per example `b[1]` is a NumPy scalar: `b[1] += v` computes
                 # `b[1] + v` and assigns it (an unsafe cast included), not in place;
-                # only a value of a wider kind makes the difference.
+                # only a value of a wider kind (or dtypes not known) makes the difference.
                 return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
             with self.dry():
                 _, buf = self.expr(node.target.value)

@@ -113,3 +113,15 @@ def test_a_plain_continue_in_a_loop_with_a_batched_break_skips_one_iteration():
     # Was silently wrong: the continue retired its lanes from the whole loop.
     v = rng.standard_normal((50, 4))
     check(r.plain_continue_in_a_loop_with_batched_break, v, 0.5, in_axes=(0, None))
+
+
+def test_augmented_float_into_an_int_element_whose_dtype_is_not_known():
+    # 10,000-program run at ce3c689: `+=` on the batched rows raised UFuncTypeError
+    # where the loop's `b[0] += v` assigns b[0] + v, cast to int.
+    k = np.array([-2, -1])
+    check(
+        r.augmented_float_into_int_element_of_unknown_dtype,
+        np.array([-1.75, 0.75, 2.0]),
+        k,
+        in_axes=(0, None),
+    )

@@ -128,3 +128,10 @@ def plain_continue_in_a_loop_with_batched_break(v, t):
             break
         s += v[i]
     return s
+
+
+def augmented_float_into_int_element_of_unknown_dtype(x, k):
+    b = k.copy()
+    b = np.maximum(b, np.sum(np.outer(k, k) > 0))  # an int array; its dtype is not tracked
+    b[0] += np.where(x > 0.5, x, 0.25 * x)
+    return b
