@@ -12,6 +12,7 @@ import dataclasses
 import functools
 import inspect
 import linecache
+import re
 import threading
 import types
 import warnings
@@ -817,9 +818,10 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
 def _add_location_note(exc: BaseException, compiled: Compiled) -> None:
     tb = exc.__traceback__
     last = None
+    frame = None
     while tb is not None:
         if tb.tb_frame.f_code.co_filename == compiled.filename:
-            last = tb.tb_lineno
+            last, frame = tb.tb_lineno, tb.tb_frame
         tb = tb.tb_next
     if last is None:
         return
@@ -829,4 +831,31 @@ def _add_location_note(exc: BaseException, compiled: Compiled) -> None:
     if user_line is not None:
         original = linecache.getline(compiled.user_filename, user_line).strip()
         note += f"\n  from {compiled.user_filename}:{user_line}: {original}"
+    if text.startswith("raise") and frame is not None:
+        note += _lanes_reaching(compiled.filename, last, frame.f_locals)
     exc.add_note(note)
+
+
+_ANY_OF_MASK = re.compile(r"\s*if \w+\.any\((\w+)\):\s*$")
+
+
+def _lanes_reaching(filename: str, line: int, local: dict[str, Any]) -> str:
+    """For a ``raise`` under a batched condition (``if np.any(mask): raise ...``):
+    which examples reach it (outside loops, the loop raises at the first of them)."""
+    lineno = line - 1
+    indent = len(linecache.getline(filename, line)) - len(
+        linecache.getline(filename, line).lstrip()
+    )
+    while lineno > 0:
+        text = linecache.getline(filename, lineno)
+        if text.strip() and len(text) - len(text.lstrip()) < indent:
+            break
+        lineno -= 1
+    match = _ANY_OF_MASK.match(linecache.getline(filename, lineno))
+    mask = local.get(match.group(1)) if match else None
+    if not isinstance(mask, np.ndarray) or mask.dtype != bool or not mask.any():
+        return ""
+    lanes = [tuple(int(i) for i in ix) if mask.ndim > 1 else int(ix[0]) for ix in np.argwhere(mask)]
+    shown = ", ".join(str(lane) for lane in lanes[:5]) + (", ..." if len(lanes) > 5 else "")
+    # (In a loop: the examples that reach it at the first iteration any does.)
+    return f"\n  examples that reach it: {shown} ({len(lanes)} of {mask.shape[0]})"

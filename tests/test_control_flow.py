@@ -570,3 +570,11 @@ def test_skipped_operands_raise_no_warnings(f):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check(f, np.array([0.0, 0.25, 2.0]))
+
+
+def test_a_raise_under_a_batched_condition_names_the_examples_that_reach_it():
+    with pytest.raises(ValueError, match="negative input") as got:
+        vmap(c.raise_if_negative)(np.array([1.0, -2.0, 3.0, -4.0]))
+    note = "\n".join(got.value.__notes__)
+    assert "examples that reach it: 1, 3 (2 of 4)" in note, note
+    assert "control.py" in note  # the user's file and line
