@@ -385,7 +385,13 @@ class Translator(MaskedControl):
             if self.mask is not None:
                 # Raised if any lane gets here, as the loop raises at the first one.
                 test = self.parse("np.any({m})", m=self.mask)
-                self.checks.append(cst.If(test=test, body=cst.IndentedBlock([_line(node)])))
+                marked = cst.SimpleStatementLine(
+                    [node],
+                    trailing_whitespace=_with_marker(
+                        cst.TrailingWhitespace(), self._marker(self.current_stmt)
+                    ),
+                )
+                self.checks.append(cst.If(test=test, body=cst.IndentedBlock([marked])))
                 self.ctl.terminated = True
                 return []
             return [node]
