@@ -43,6 +43,9 @@ class Frame:
     entry: frozenset[str]  # names bound when the region was entered
     assigned: set[str] = dataclasses.field(default_factory=set)
     plain: int = 0  # plain ifs/loops around it when entered
+    # names that may or may not be bound when the region was entered (bound on
+    # some paths only): a masked assignment cannot keep their old value
+    maybe: frozenset[str] = frozenset()
 
 
 @dataclasses.dataclass
@@ -63,6 +66,7 @@ class LoopInfo:
     # A plain loop's environment at its head: a plain break/continue first gives
     # names the head has batched their batch axis (as the end of the body does).
     head: dict[str, Val] | None = None
+    before: frozenset[str] | None = None  # the names known before the loop (None: unknown)
 
 
 @dataclasses.dataclass
@@ -175,6 +179,14 @@ class MaskedControl:
             f.assigned.add(name)
         self.ctl.bound.add(name)
         if name not in frame.entry and name not in self.ctl.partial:
+            if any(name in f.maybe for f in self.ctl.frames):
+                raise self.unsupported(
+                    f"assigning `{name}` under a batched condition where it is bound on "
+                    "some paths only (the other examples would keep a value that may "
+                    "not exist)",
+                    f"bind `{name}` on every path before (e.g. {name} = None is not "
+                    "enough: give it a number or an array)",
+                )
             return code, val  # first bound here: the other lanes never read it
         if val.kind in (TREE, NONE, OBJECT) or self.env[name].kind in (TREE, NONE, OBJECT):
             raise self.unsupported(
@@ -188,6 +200,20 @@ class MaskedControl:
                 self.small_assign(bound, self.parse("{b} | {m}", b=cst.Name(bound), m=self.mask))
             )
         return self.where(self.mask, (code, val), (cst.Name(name), self.env[name]))
+
+    def maybe_bound(
+        self: Translator, bound: frozenset[str], known: frozenset[str] | None = None
+    ) -> frozenset[str]:
+        """Names known here (bound on some path) but not bound on every path.
+
+        A name first bound inside an enclosing loop is left out: its value from an
+        earlier iteration is a different matter (the lanes' own, or unread)."""
+        names = frozenset(self.env) if known is None else known
+        return frozenset(
+            n
+            for n in names - bound
+            if all(loop.before is not None and n in loop.before for loop in self.ctl.loops)
+        )
 
     def unmasked_bind(self: Translator, name: str) -> None:
         """``name`` is bound in every lane."""
@@ -343,13 +369,14 @@ class MaskedControl:
             out.append(self.line_assign(else_name, other))
             else_frame = Frame("branch", else_name, frozenset())
         entry = frozenset(self.ctl.bound)
-        then_frame = Frame("branch", then_name, entry)
+        then_frame = Frame("branch", then_name, entry, maybe=self.maybe_bound(entry))
         self.ctl.quiet += 1
         body, then_done = self.masked_block(then_frame, node.body.body)
         out += body
         else_done = False
         if orelse is not None and else_frame is not None:
             else_frame.entry = frozenset(self.ctl.bound)  # with names the then branch bound
+            else_frame.maybe = then_frame.maybe - else_frame.entry
             stmts = [orelse] if isinstance(orelse, cst.If) else orelse.body.body
             body, else_done = self.masked_block(else_frame, stmts)
             out += body
@@ -449,7 +476,7 @@ class MaskedControl:
     # ----------------------------------------------------------------- loops
     def loop_info(self: Translator, run_body: Callable[[LoopInfo], None], node: Any) -> LoopInfo:
         """Dry-run a loop as a plain loop to learn whether lanes leave it at different times."""
-        info = LoopInfo(base=len(self.ctl.frames))
+        info = LoopInfo(base=len(self.ctl.frames), before=frozenset(self.env))
         saved_env = dict(self.env)
         with self.dry():
             self.loop_fixpoint(lambda: run_body(info), node)
@@ -461,10 +488,12 @@ class MaskedControl:
         stmts: Any,
         info: LoopInfo | None = None,
         head: dict[str, Val] | None = None,
+        before: frozenset[str] | None = None,
     ) -> list[cst.BaseStatement]:
         """The body of a plain loop (``info`` collects what the dry run finds;
-        ``head`` is the environment at the loop head, once it is known)."""
-        self.ctl.loops.append(info or LoopInfo(base=len(self.ctl.frames), head=head))
+        ``head`` is the environment at the loop head, once it is known, and
+        ``before`` the names known before the loop)."""
+        self.ctl.loops.append(info or LoopInfo(base=len(self.ctl.frames), head=head, before=before))
         bound = set(self.ctl.bound)  # each iteration (and the code after) starts from these
         self.ctl.plain_depth += 1
         try:
@@ -526,7 +555,13 @@ class MaskedControl:
         def body() -> tuple[list[cst.BaseStatement], Frame]:
             # Names bound before the loop; one first bound in the body is plain.
             self.ctl.bound = set(bound_before)  # each iteration starts from the loop's entry
-            loop_frame = Frame("loop", active, bound_before, plain=self.ctl.plain_depth)
+            loop_frame = Frame(
+                "loop",
+                active,
+                bound_before,
+                plain=self.ctl.plain_depth,
+                maybe=self.maybe_bound(bound_before, frozenset(entry)),
+            )
             frames = [loop_frame]
             stmts: list[cst.BaseStatement] = []
             self.ctl.frames.append(loop_frame)
@@ -549,7 +584,9 @@ class MaskedControl:
                         l=cst.Name(last),
                     )
                     stmts.append(self.line_assign(last, value))
-                self.ctl.loops.append(LoopInfo(base=len(self.ctl.frames), masked=True))
+                self.ctl.loops.append(
+                    LoopInfo(base=len(self.ctl.frames), masked=True, before=frozenset(entry))
+                )
                 top = self.ctl.frames.pop()
                 block, _ = self.masked_block(top, node.body.body)
                 self.ctl.frames.append(top)

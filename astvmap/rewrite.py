@@ -901,7 +901,7 @@ class Translator(MaskedControl):
         pre += widened
         self.env = dict(head)
         self.bind_target(node.target, elem)
-        body = self.loop_block(node.body.body, head=head)
+        body = self.loop_block(node.body.body, head=head, before=frozenset(entry))
         body += self.widen_at_end(node, head, marker)
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
@@ -1053,7 +1053,7 @@ class Translator(MaskedControl):
         test_code, _ = self.expr(node.test)
         if self.pending:
             raise self.unsupported_at(node, "this `while` condition needs temporaries")
-        body = self.loop_block(node.body.body, head=head)
+        body = self.loop_block(node.body.body, head=head, before=frozenset(entry))
         body += self.widen_at_end(node, head, marker)
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)

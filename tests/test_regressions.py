@@ -125,3 +125,14 @@ def test_augmented_float_into_an_int_element_whose_dtype_is_not_known():
         k,
         in_axes=(0, None),
     )
+
+
+@pytest.mark.parametrize(
+    "f",
+    [r.maybe_bound_then_assigned_in_a_batched_loop, r.maybe_bound_then_assigned_in_a_batched_if],
+)
+def test_a_name_bound_on_some_paths_only_is_not_assigned_under_a_mask(f):
+    # Was silently wrong: the masked assignment rebound `y` in every lane, so lanes
+    # that left the loop early lost their value. Refused now, with the rewrite.
+    with pytest.raises(UnsupportedError, match="bound on some paths only"):
+        vmap(f, in_axes=(0, None))(np.array([1, 3, 5]), True)

@@ -135,3 +135,21 @@ def augmented_float_into_int_element_of_unknown_dtype(x, k):
     b = np.maximum(b, np.sum(np.outer(k, k) > 0))  # an int array; its dtype is not tracked
     b[0] += np.where(x > 0.5, x, 0.25 * x)
     return b
+
+
+def maybe_bound_then_assigned_in_a_batched_loop(x, flag):
+    if flag:
+        y = 0.0
+    i = 0
+    while i < x:
+        y = i * 2.0
+        i += 1
+    return y
+
+
+def maybe_bound_then_assigned_in_a_batched_if(x, flag):
+    if flag:
+        y = 0.0
+    if x > 0:
+        y = 1.0
+    return y
