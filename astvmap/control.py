@@ -760,7 +760,13 @@ _MUTATING_METHODS = frozenset(
         "setdefault",
         "add",
         "discard",
+        "at",
     }
+)
+# NumPy functions that write into an argument, or draw numbers (draws would depend
+# on how many rows run).
+_NUMPY_WRITES = frozenset(
+    {"copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis", "at", "random"}
 )
 
 
@@ -818,7 +824,7 @@ class _Uses(cst.CSTVisitor):
         elif isinstance(func, cst.Attribute):
             dotted = _dotted(func)
             if dotted is not None and dotted[0] == self.np_name:
-                self.unsafe |= "random" in dotted  # draws would depend on the rows
+                self.unsafe |= not _NUMPY_WRITES.isdisjoint(dotted)
             else:
                 self.unsafe |= func.attr.value in _MUTATING_METHODS
         else:

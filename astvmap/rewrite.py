@@ -584,6 +584,9 @@ class Translator(MaskedControl):
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
         if self.mask is not None:
+            in_place = self.masked_in_place(node, binop)
+            if in_place is not None:
+                return in_place
             # Under a mask the update is a masked rebinding (or masked item write).
             return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
         if isinstance(node.target, cst.Name):
@@ -658,6 +661,52 @@ class Translator(MaskedControl):
         if val.batched:
             raise self.unsupported("augmented assignment of a batched value to an attribute")
         return [node.with_changes(value=code)]
+
+    def masked_in_place(
+        self, node: cst.AugAssign, binop: cst.BinaryOperation
+    ) -> list[cst.BaseSmallStatement] | None:
+        """``x -= v`` on a batched array under a mask: updated in place in the
+        masked lanes (``np.copyto``), as the loop updates it in place. Other names
+        bound to the same array (a ``for`` over it, a view) see the update;
+        ``same_kind`` casting raises where the loop's in-place update would."""
+        if not isinstance(node.target, cst.Name):
+            return None
+        name = node.target.value
+        before = self.env.get(name)
+        if (
+            before is None
+            or before.kind != ARRAY
+            or not before.batched
+            or before.rank in (None, 0)
+            or name in self.weak
+            or name not in self.ctl.bound
+        ):
+            return None
+        mask = self.mask
+        assert mask is not None
+        code, _ = self.expr(binop)
+        call = self.parse(
+            'np.copyto({x}, {v}, where={m}, casting="same_kind")',
+            x=cst.Name(name),
+            v=code,
+            m=self.expand(mask, before.rank),
+        )
+        line = self.current_stmt
+        if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+            return [cst.Expr(call)]
+        # Only if some lane updates: the cast check does not look at the mask.
+        body = [*self.pending, cst.Expr(call)]
+        self.pending = []
+        marker = _with_marker(cst.TrailingWhitespace(), self._marker(line))
+        self.checks.append(
+            cst.If(
+                test=self.parse("np.any({m})", m=mask),
+                body=cst.IndentedBlock(
+                    [cst.SimpleStatementLine([s], trailing_whitespace=marker) for s in body]
+                ),
+            )
+        )
+        return []
 
     def assert_statement(self, node: cst.Assert) -> cst.BaseSmallStatement:
         code, val = self.expr(node.test)

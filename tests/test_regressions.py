@@ -136,3 +136,25 @@ def test_a_name_bound_on_some_paths_only_is_not_assigned_under_a_mask(f):
     # that left the loop early lost their value. Refused now, with the rewrite.
     with pytest.raises(UnsupportedError, match="bound on some paths only"):
         vmap(f, in_axes=(0, None))(np.array([1, 3, 5]), True)
+
+
+def test_a_masked_in_place_update_is_seen_through_other_names():
+    # 10,000-program run at 28ca5de (2 programs, silently wrong): `x -= ...` under a
+    # batched if rebound x, so the `for row in x` iterator missed the update.
+    x = np.array([[[1.5, 0.5, 0.0]], [[-1.0, -0.75, -2.0]], [[-1.75, -2.0, -1.5]]])
+    check(r.masked_in_place_update_seen_by_the_loop_over_it, x, np.array([1]), in_axes=(-2, -1))
+    check(
+        r.masked_in_place_update_seen_by_the_loop_over_it,
+        rng.standard_normal((4, 3, 2)),
+        0.0,
+        in_axes=(0, None),
+    )
+
+
+def test_a_masked_in_place_update_refuses_an_unsafe_cast_as_the_loop_does():
+    n = np.array([[1, 2], [-3, -4]])
+    with pytest.raises(TypeError):
+        r.masked_in_place_float_into_int(n[0].copy())
+    with pytest.raises(TypeError):
+        vmap(r.masked_in_place_float_into_int)(n.copy())
+    check(r.masked_in_place_float_into_int, -np.abs(n))  # no example takes the branch

@@ -153,3 +153,18 @@ def maybe_bound_then_assigned_in_a_batched_if(x, flag):
     if x > 0:
         y = 1.0
     return y
+
+
+def masked_in_place_update_seen_by_the_loop_over_it(x, i):
+    x = np.maximum(x, max(np.mean(i), np.mean(x)))
+    for row in x:
+        v = np.mean(x, axis=(-2, -1), keepdims=True)
+        if np.any(row > -0.25):
+            x -= x * 0.5 + v  # in place: the rows still to come see it
+    return x
+
+
+def masked_in_place_float_into_int(n):
+    if n.sum() > 0:
+        n -= 0.5  # the loop raises: an in-place update cannot cast float to int
+    return n
