@@ -556,9 +556,10 @@ class Translator(MaskedControl):
             view = _view_of(self.source.node, name)
             if view is not None:
                 raise self.unsupported(
-                    f"`{view}` may be a view of `{name}`, which needs a copy with a batch "
-                    "axis here: the view would not see this write",
-                    f"copy it (`{view} = ....copy()`) or write through `{name}` only",
+                    f"`{view}` and `{name}` may share memory (one is a view of the other), "
+                    f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
+                    "see this write",
+                    "make the view a copy (`... .copy()`) or write through one name only",
                 )
             if name in set(_walk_names(code)):
                 # The value reads the buffer: compute it before the buffer changes form.
@@ -1914,40 +1915,64 @@ _VIEW_CALLS = frozenset(
 )
 
 
-def _view_of(fn: cst.CSTNode, name: str) -> str | None:
-    """Another name bound to ``name``, an item or slice of it, an attribute or a
-    view-making call of it (a view)."""
-    found: list[str] = []
+def _view_roots(expr: cst.BaseExpression) -> set[str]:
+    """The names ``expr`` may be a view of (or another name for): the root of a
+    chain of items, slices, view attributes (``.T``) and view-making calls."""
+    while True:
+        if isinstance(expr, cst.Subscript):
+            expr = expr.value
+        elif isinstance(expr, cst.Attribute):
+            if expr.attr.value not in _VIEW_ATTRIBUTES:
+                return set()  # b.shape, b.dtype, np.pi: not views
+            expr = expr.value
+        elif isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
+            func = expr.func
+            called = func.value if isinstance(func, cst.Name) else func.attr.value
+            if called not in _VIEW_CALLS:
+                return set()
+            roots = _view_roots(func.value) if isinstance(func, cst.Attribute) else set()
+            if expr.args:
+                roots |= _view_roots(expr.args[0].value)  # np.swapaxes(b, ...)
+            return roots  # b.reshape(...): the receiver
+        elif isinstance(expr, cst.Name):
+            return {expr.value}
+        else:
+            return set()
 
-    def rooted(expr: cst.BaseExpression) -> bool:
-        while True:
-            if isinstance(expr, cst.Subscript):
-                expr = expr.value
-            elif isinstance(expr, cst.Attribute):
-                if expr.attr.value not in _VIEW_ATTRIBUTES:
-                    return False  # b.shape, b.dtype, ...: not views
-                expr = expr.value
-            elif isinstance(expr, cst.Call) and isinstance(expr.func, (cst.Name, cst.Attribute)):
-                func = expr.func
-                called = func.value if isinstance(func, cst.Name) else func.attr.value
-                if called not in _VIEW_CALLS:
-                    return False
-                if isinstance(func, cst.Attribute) and rooted(func.value):
-                    return True  # b.reshape(...)
-                if not expr.args:
-                    return False
-                expr = expr.args[0].value  # np.swapaxes(b, ...)
-            else:
-                return isinstance(expr, cst.Name) and expr.value == name
+
+def _view_of(fn: cst.CSTNode, name: str) -> str | None:
+    """A name that may share memory with ``name``: bound to a view of it, or
+    ``name`` bound to a view of that name (a write through one reaches the other)."""
+    found: list[str] = []
+    local = set(_param_names(fn))
+
+    class Locals(cst.CSTVisitor):
+        def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
+            local.update(_target_names(node.target))
 
     class Finder(cst.CSTVisitor):
         def visit_Assign(self, node: cst.Assign) -> None:
-            if rooted(node.value):
-                for t in node.targets:
-                    found.extend(n for n in _target_names(t.target) if n != name)
+            roots = _view_roots(node.value)
+            targets = [n for t in node.targets for n in _target_names(t.target)]
+            if name in roots:
+                found.extend(n for n in targets if n != name)  # v = b[::2]
+            if name in targets:
+                found.extend(r for r in roots & local if r != name)  # b = a[:2]
 
+    fn.visit(Locals())
     fn.visit(Finder())
     return found[0] if found else None
+
+
+def _param_names(fn: cst.CSTNode) -> list[str]:
+    if not isinstance(fn, cst.FunctionDef):
+        return []
+    params = fn.params
+    every = [*params.posonly_params, *params.params, *params.kwonly_params]
+    for star in (params.star_arg, params.star_kwarg):
+        if isinstance(star, cst.Param):
+            every.append(star)
+    return [p.name.value for p in every]
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:

@@ -168,3 +168,10 @@ def masked_in_place_float_into_int(n):
     if n.sum() > 0:
         n -= 0.5  # the loop raises: an in-place update cannot cast float to int
     return n
+
+
+def write_through_a_view_into_its_base(x):
+    a = np.zeros(4)
+    b = a[:2]
+    b[0] = x  # reaches a in the loop
+    return a
