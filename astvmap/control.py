@@ -549,6 +549,7 @@ class MaskedControl:
                     start_value = self.materialise(start_value, before)
                 pre.append(self.line_assign(last, start_value))
                 self.env[last] = Val.array(0, True, None)
+                self.ctl.bound.add(last)
         entry = dict(self.env)
         bound_before = frozenset(self.ctl.bound)
 
@@ -883,7 +884,7 @@ def plan_compaction(
         val = end.get(name)
         if val is None or not val.batched:
             continue
-        if val.kind not in (ARRAY, SCALAR) or name not in end_bound | set(entry):
+        if val.kind not in (ARRAY, SCALAR) or name not in end_bound:
             return None
         gathered.append(name)
     if not gathered:

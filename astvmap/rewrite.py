@@ -1034,6 +1034,7 @@ class Translator(MaskedControl):
             name = self.temp("stop")
             pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], n_code)))
             self.env[name] = n_val
+            self.ctl.bound.add(name)
             n_code = cst.Name(name)
 
         def bind() -> None:

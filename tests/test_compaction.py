@@ -74,6 +74,11 @@ PROGRAMS = {
     ),
     "setitem_in_loop": (p.setitem_in_loop, lambda rng, b: (long_tail(rng, b),), 0),
     "calls_a_helper": (p.calls_a_helper, lambda rng, b: (long_tail(rng, b),), 0),
+    "reads_a_name_bound_on_some_paths": (
+        p.reads_a_name_bound_on_some_paths,
+        lambda rng, b: (long_tail(rng, b), False),
+        (0, None),
+    ),
 }
 COMPACTS = {
     "widen_after_compaction": True,
@@ -86,6 +91,7 @@ COMPACTS = {
     "vector_state_unbatched_v": True,
     "setitem_in_loop": False,
     "calls_a_helper": False,
+    "reads_a_name_bound_on_some_paths": False,
 }
 
 

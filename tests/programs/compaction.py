@@ -108,3 +108,17 @@ def calls_a_helper(n):
     while i < n:
         i = helper(i)
     return i
+
+
+def reads_a_name_bound_on_some_paths(x, flag):
+    # `y` exists only if flag: gathering it at a compaction would fail without it,
+    # so this loop is not compacted.
+    if flag:
+        y = x * 2
+    i = 0
+    s = 0
+    while i < x:
+        if flag:
+            s = s + y
+        i += 1
+    return s
