@@ -257,6 +257,10 @@ METHODS_KEEPING_DTYPE = {
 # Functions whose result is an integer index (argmax, argsort, ...).
 INTEGER_RESULT: set[Any] = set()
 METHODS_INTEGER = {"argmax", "argmin", "argsort"}
+# Functions whose result is float64 unless a dtype is given.
+FLOAT_RESULT: set[Any] = set()
+# Creation functions that take a dtype positionally too (np.zeros(3, int)).
+DTYPE_PARAMETER: set[Any] = set()
 
 
 def with_dtype(site: CallSite, out: Out) -> Out:
@@ -265,11 +269,19 @@ def with_dtype(site: CallSite, out: Out) -> Out:
     if val.dtype is not None or val.kind not in ("array", "scalar"):
         return out
     target = site.method or site.callee
+    dtype = _dtype_argument(site)
+    if dtype is not None:
+        # An explicit dtype decides (np.zeros_like(x, dtype=int) is not x's).
+        return code, dataclasses.replace(val, dtype=_static_kind(dtype))
     try:
         integer = target in INTEGER_RESULT or target in METHODS_INTEGER
         keeps = target in KEEPS_DTYPE or target in METHODS_KEEPING_DTYPE
+        floating = target in FLOAT_RESULT
     except TypeError:
         return out
+    if floating:
+        # Known dtypes keep `b[i] += v` in place (Translator.aug_assign).
+        return code, dataclasses.replace(val, dtype="f")
     if integer:
         return code, dataclasses.replace(val, dtype="i")
     if keeps and site.args:
@@ -280,6 +292,27 @@ def with_dtype(site: CallSite, out: Out) -> Out:
         except TypeError:
             return out
     return out
+
+
+def _dtype_argument(site: CallSite) -> Arg | None:
+    """The ``dtype`` argument of a call, by keyword (or, for creation functions, by
+    position); None where it is absent or ``None`` (the function's default)."""
+    if "dtype" in site.kwargs:
+        arg: Arg | None = site.kwargs["dtype"]
+    elif site.method is None and site.callee in DTYPE_PARAMETER:
+        arg = site.bind(site.callee).get("dtype")
+    else:
+        return None
+    return None if arg is None or arg.val.static is None else arg
+
+
+def _static_kind(dtype: Arg) -> str | None:
+    if dtype.val.static is NOVALUE:
+        return None
+    try:
+        return np.dtype(dtype.val.static).kind
+    except TypeError:
+        return None
 
 
 def first_param(fn: Any) -> str:
@@ -364,6 +397,8 @@ KEEPS_DTYPE.update(
         np.stack,
     ]
 )
+FLOAT_RESULT.update([np.zeros, np.ones, np.empty])
+DTYPE_PARAMETER.update([np.zeros, np.ones, np.empty, np.zeros_like, np.ones_like, np.empty_like])
 INTEGER_RESULT.update(
     [
         np.argmax,

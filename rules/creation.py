@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from astvmap.values import ARRAY, NOVALUE, SCALAR, TREE, Val
+from astvmap.values import ARRAY, SCALAR, TREE, Val
 
 from . import Arg, CallSite, Out, register
 from .elementwise import align
@@ -26,20 +26,8 @@ def _shape_rank(site: CallSite, shape: Arg | None) -> int | None:
     return _shape_elements(site, shape)[1]
 
 
-def _fresh(rank: int | None, batched: bool = False, dtype: str | None = None) -> Val:
-    return Val.array(rank, batched, dtype)
-
-
-def _dtype_kind(dtype: Arg | None, default: str | None) -> str | None:
-    """The dtype kind a ``dtype=`` argument gives (``default`` without one)."""
-    if dtype is None:
-        return default
-    if dtype.static is NOVALUE:
-        return None
-    try:
-        return np.dtype(dtype.static).kind
-    except TypeError:
-        return None
+def _fresh(rank: int | None, batched: bool = False) -> Val:
+    return Val.array(rank, batched)
 
 
 @register(np.zeros, np.ones, np.empty)
@@ -48,8 +36,7 @@ def filled_rule(site: CallSite) -> Out:
     rank = _shape_rank(site, b.get("shape"))
     if site.any_batched:
         raise site.unsupported(f"a batched argument to {site.callee.__name__}")
-    # Known dtypes keep `b[i] += v` in place (Translator.aug_assign).
-    return b.render(), _fresh(rank, dtype=_dtype_kind(b.get("dtype"), "f"))
+    return b.render(), _fresh(rank)
 
 
 @register(np.full)
@@ -87,8 +74,7 @@ def like_rule(site: CallSite) -> Out:
         raise site.unsupported(f"a batched argument other than the array to {site.callee.__name__}")
     if "shape" in site.kwargs and x.batched:
         raise site.unsupported("shape= with a batched prototype array")
-    dtype = _dtype_kind(site.kwargs.get("dtype"), x.val.dtype) if len(site.args) < 2 else None
-    return site.render(), _fresh(x.rank, x.batched, dtype)
+    return site.render(), _fresh(x.rank, x.batched)
 
 
 @register(np.full_like)
