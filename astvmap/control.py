@@ -90,8 +90,6 @@ class ControlState:
     alive_all: bool = True  # ``alive`` would still be all-True here
     terminated: bool = False  # every lane of the current region has left it
     placeholder: bool = False  # ``result`` may still hold its placeholder False
-    # ``for`` targets bound before a masked loop: it keeps each lane's last value
-    tracked: set[str] = dataclasses.field(default_factory=set)
 
 
 class MaskedControl:
@@ -638,7 +636,8 @@ class MaskedControl:
         if last is not None and target is not None:
             after.append(self.line_assign(target, cst.Name(last)))
             self.env[target] = Val.array(0, True, None)
-            self.ctl.tracked.add(target)
+        if isinstance(node, cst.For):
+            self.mark_loop_target(node, keep=target if last is not None else None)
         return [*pre, *self.errstate([loop]), *after]
 
 

@@ -335,12 +335,7 @@ class Translator(MaskedControl):
 
     def emit_pending(self, marker: str) -> list[cst.BaseStatement]:
         checks, self.checks = self.checks, []
-        lines = checks + [
-            cst.SimpleStatementLine(
-                body=[s], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
-            )
-            for s in self.pending
-        ]
+        lines = checks + [_marked_line(s, marker) for s in self.pending]
         self.pending = []
         return lines
 
@@ -384,14 +379,7 @@ class Translator(MaskedControl):
                     raise self.unsupported("an exception built from batched values")
             if self.mask is not None:
                 # Raised if any lane gets here, as the loop raises at the first one.
-                test = self.parse("np.any({m})", m=self.mask)
-                marked = cst.SimpleStatementLine(
-                    [node],
-                    trailing_whitespace=_with_marker(
-                        cst.TrailingWhitespace(), self._marker(self.current_stmt)
-                    ),
-                )
-                self.checks.append(cst.If(test=test, body=cst.IndentedBlock([marked])))
+                self.checks.append(self.when_any(self.mask, [node]))
                 self.ctl.terminated = True
                 return []
             return [node]
@@ -553,7 +541,7 @@ class Translator(MaskedControl):
                     "copy it first (buf = buf.copy()) or build a new array",
                 )
             name = target.value.value
-            view = _view_of(self.source.node, name)
+            view = _view_of(self.source.node, name, set(self.params))
             if view is not None:
                 raise self.unsupported(
                     f"`{view}` and `{name}` may share memory (one is a view of the other), "
@@ -561,11 +549,7 @@ class Translator(MaskedControl):
                     "see this write",
                     "make the view a copy (`... .copy()`) or write through one name only",
                 )
-            if name in set(_walk_names(code)):
-                # The value reads the buffer: compute it before the buffer changes form.
-                tmp = self.temp("value")
-                self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], code))
-                code = cst.Name(tmp)
+            code = self.before_growing(name, code)
             self.pending.append(
                 cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(buf_code, buf))
             )
@@ -613,18 +597,12 @@ class Translator(MaskedControl):
                 # buffer its batch axis first, so the update keeps its dtype (and fails
                 # on an unsafe cast) as the loop's in-place update does.
                 self.env[name] = dataclasses.replace(before, batched=True)
-                value = code.right
-                pre: list[cst.BaseSmallStatement] = []
-                if name in set(_walk_names(value)):
-                    # The value reads the array: compute it before the array grows.
-                    tmp = self.temp("value")
-                    pre.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], value))
-                    value = cst.Name(tmp)
+                value = self.before_growing(name, code.right)
                 grown = cst.Assign(
                     [cst.AssignTarget(cst.Name(name))],
                     self.parse("{x}.copy()", x=self.broadcast(cst.Name(name), before)),
                 )
-                return [*pre, grown, node.with_changes(value=value, target=code.left)]
+                return [grown, node.with_changes(value=value, target=code.left)]
             # A Python scalar, or a rank-0 value growing a batch axis: rebind.
             self.env[name] = val
             return [cst.Assign([cst.AssignTarget(cst.Name(name))], code)]
@@ -663,6 +641,15 @@ class Translator(MaskedControl):
             raise self.unsupported("augmented assignment of a batched value to an attribute")
         return [node.with_changes(value=code)]
 
+    def before_growing(self, name: str, code: cst.BaseExpression) -> cst.BaseExpression:
+        """``code``, computed into a temporary first where it reads ``name``, which
+        is about to be rebound to a copy with a batch axis."""
+        if name not in set(_walk_names(code)):
+            return code
+        tmp = self.temp("value")
+        self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], code))
+        return cst.Name(tmp)
+
     def masked_in_place(
         self, node: cst.AugAssign, binop: cst.BinaryOperation
     ) -> list[cst.BaseSmallStatement] | None:
@@ -696,18 +683,17 @@ class Translator(MaskedControl):
         if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
             return [cst.Expr(call)]
         # Only if some lane updates: the cast check does not look at the mask.
-        body = [*self.pending, cst.Expr(call)]
+        self.checks.append(self.when_any(mask, [*self.pending, cst.Expr(call)]))
         self.pending = []
-        marker = _with_marker(cst.TrailingWhitespace(), self._marker(line))
-        self.checks.append(
-            cst.If(
-                test=self.parse("np.any({m})", m=mask),
-                body=cst.IndentedBlock(
-                    [cst.SimpleStatementLine([s], trailing_whitespace=marker) for s in body]
-                ),
-            )
-        )
         return []
+
+    def when_any(self, mask: cst.BaseExpression, body: list[cst.BaseSmallStatement]) -> cst.If:
+        """``if np.any(mask): body``, its lines mapped to the current statement."""
+        marker = self._marker(self.current_stmt)
+        return cst.If(
+            test=self.parse("np.any({m})", m=mask),
+            body=cst.IndentedBlock([_marked_line(s, marker) for s in body]),
+        )
 
     def assert_statement(self, node: cst.Assert) -> cst.BaseSmallStatement:
         code, val = self.expr(node.test)
@@ -848,11 +834,7 @@ class Translator(MaskedControl):
             stmt = cst.Assign(
                 [cst.AssignTarget(cst.Name(name))], self.materialise(cst.Name(name), val)
             )
-            out.append(
-                cst.SimpleStatementLine(
-                    [stmt], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
-                )
-            )
+            out.append(_marked_line(stmt, marker))
             if val.kind == SCALAR:
                 self.weak.add(name)
         return out
@@ -935,7 +917,6 @@ class Translator(MaskedControl):
                 compactable=not it.batched,
                 target=node.target.value if isinstance(node.target, cst.Name) else None,
             )
-            self.mark_loop_target(node)
             return [*pre, *out]
         pre += self.prepare_loop_returns(info)
         entry = dict(self.env)
@@ -987,13 +968,12 @@ class Translator(MaskedControl):
                     "give the loop variable a new name",
                 )
 
-    def mark_loop_target(self, node: cst.For) -> None:
-        """After a loop whose lanes stop at different times, its target differs per lane."""
+    def mark_loop_target(self, node: cst.For, keep: str | None = None) -> None:
+        """After a loop whose lanes stop at different times, its target differs per
+        lane: unreadable, except ``keep``, which holds each lane's last value."""
         for name in _target_names(node.target):
-            if name in self.ctl.tracked:
-                self.ctl.tracked.discard(name)  # it holds each lane's last value
-                continue
-            self.ctl.loop_born[name] = self.file_line(node)
+            if name != keep:
+                self.ctl.loop_born[name] = self.file_line(node)
 
     def batched_range_bound(self, node: cst.For) -> tuple[cst.BaseExpression, Val] | None:
         """``n`` in ``for i in range(n)`` when ``n`` is batched."""
@@ -1059,7 +1039,6 @@ class Translator(MaskedControl):
             bound=lambda: self.parse("{i} < {n}", i=target, n=n_code),
             target=target.value,
         )
-        self.mark_loop_target(node)
         return [*pre, *out]
 
     def stmt_While(self, node: cst.While, marker: str) -> list[cst.BaseStatement]:
@@ -1941,11 +1920,13 @@ def _view_roots(expr: cst.BaseExpression) -> set[str]:
             return set()
 
 
-def _view_of(fn: cst.CSTNode, name: str) -> str | None:
+def _view_of(fn: cst.CSTNode, name: str, params: set[str]) -> str | None:
     """A name that may share memory with ``name``: bound to a view of it, or
-    ``name`` bound to a view of that name (a write through one reaches the other)."""
+    ``name`` bound to a view of that name (a write through one reaches the other).
+    Only the function's own names count (``params`` and what it assigns), not
+    modules (``np.swapaxes(a, ...)`` is rooted at ``np`` too)."""
     found: list[str] = []
-    local = set(_param_names(fn))
+    local = set(params)
 
     class Locals(cst.CSTVisitor):
         def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
@@ -1963,17 +1944,6 @@ def _view_of(fn: cst.CSTNode, name: str) -> str | None:
     fn.visit(Locals())
     fn.visit(Finder())
     return found[0] if found else None
-
-
-def _param_names(fn: cst.CSTNode) -> list[str]:
-    if not isinstance(fn, cst.FunctionDef):
-        return []
-    params = fn.params
-    every = [*params.posonly_params, *params.params, *params.kwonly_params]
-    for star in (params.star_arg, params.star_kwarg):
-        if isinstance(star, cst.Param):
-            every.append(star)
-    return [p.name.value for p in every]
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
@@ -2202,6 +2172,13 @@ def _strip_semicolon(small: cst.BaseSmallStatement) -> cst.BaseSmallStatement:
     if hasattr(small, "semicolon"):
         return small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)
     return small
+
+
+def _marked_line(small: cst.BaseSmallStatement, marker: str) -> cst.SimpleStatementLine:
+    """A line of generated code that maps back to the user's line ``marker`` names."""
+    return cst.SimpleStatementLine(
+        [small], trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
+    )
 
 
 def _with_marker(ws: cst.TrailingWhitespace, marker: str) -> cst.TrailingWhitespace:
