@@ -16,8 +16,8 @@ import numpy as np
 
 from astvmap.values import ARRAY, SCALAR, TREE, Val
 
-from . import Arg, CallSite, Out, first_param, literal, maybe, register
 from .reductions import normalise_axes
+from .registry import Arg, CallSite, Out, first_param, literal, maybe, register
 from .shape_ops import _batch_dim, _need_rank, _shift
 
 

@@ -11,8 +11,8 @@ import numpy as np
 
 from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val, join_all
 
-from . import Arg, CallSite, Out, register
 from .elementwise import align, align_binary
+from .registry import Arg, CallSite, Out, register
 
 
 def _is_array(val: Val) -> bool:

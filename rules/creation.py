@@ -10,8 +10,8 @@ import numpy as np
 
 from astvmap.values import ARRAY, SCALAR, TREE, Val
 
-from . import Arg, CallSite, Out, register
 from .elementwise import align
+from .registry import Arg, CallSite, Out, register
 from .shape_ops import _shape_elements
 
 

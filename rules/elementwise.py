@@ -16,7 +16,7 @@ import numpy as np
 
 from astvmap.values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val, result_kind
 
-from . import Arg, CallSite, Out, register
+from .registry import UFUNC_DEFAULT, Arg, CallSite, Out, register
 
 
 def rank_of(ctx, arg: Arg) -> int | None:
@@ -260,3 +260,5 @@ def math_rule(site: CallSite) -> Out:
 for _name in [*MATH_TO_NUMPY, *MATH_INTEGER, "log", "pow"]:
     if hasattr(math, _name):
         register(getattr(math, _name), family="elementwise")(math_rule)
+
+UFUNC_DEFAULT.append(ufunc_rule)

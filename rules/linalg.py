@@ -15,7 +15,7 @@ import numpy as np
 
 from astvmap.values import SCALAR, TREE, Val
 
-from . import Arg, CallSite, Out, register
+from .registry import Arg, CallSite, Out, register
 from .shape_ops import _need_rank
 
 

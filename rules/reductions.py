@@ -12,7 +12,7 @@ import numpy as np
 
 from astvmap.values import Val
 
-from . import CallSite, Out, first_param, literal, maybe, register
+from .registry import CallSite, Out, first_param, literal, maybe, register
 
 # Reductions whose ``axis`` accepts a tuple.
 TUPLE_AXIS = [

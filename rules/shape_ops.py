@@ -14,8 +14,8 @@ import numpy as np
 
 from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val
 
-from . import Arg, CallSite, Out, literal, register
 from .reductions import normalise_axes
+from .registry import Arg, CallSite, Out, literal, register
 
 
 def shape_val(rank: int | None) -> Val:
