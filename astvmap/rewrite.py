@@ -526,8 +526,7 @@ class Translator(MaskedControl):
         """``buf[index] = value``; a batched index makes it a scatter."""
         buf_code, buf = self.expr(target.value)
         if buf.kind == TREE:
-            if buf.batched or val.batched:
-                raise self.unsupported("item assignment into a container holding batched values")
+            self.set_container_item(target, buf, val)
             return target.with_changes(value=buf_code), code
         elems = indexing.classify(self, target, buf)
         index_batched = any(e.batched for e in elems)
@@ -550,6 +549,7 @@ class Translator(MaskedControl):
                     "make the view a copy (`... .copy()`) or write through one name only",
                 )
             code = self.before_growing(name, code)
+            elems = self.index_before_growing(name, elems)
             self.pending.append(
                 cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(buf_code, buf))
             )
@@ -564,6 +564,53 @@ class Translator(MaskedControl):
                 raise self.unsupported("the assigned value has more axes than the region")
             code = self.expand(code, region_rank - val.rank)
         return new_target, code
+
+    def set_container_item(self, target: cst.Subscript, buf: Val, val: Val) -> None:
+        """``d[key] = value`` into a tuple/list/dict: the container's abstract value follows.
+
+        Under a batched condition the item becomes ``np.where(mask, value, old)`` (the
+        caller writes that code), so it is batched from here on. An item whose key is not
+        known while transforming may be any item: allowed only when every item already
+        has the value's abstract value, so that nothing known about the container changes.
+        """
+        key = self.static_key(target)
+        name = target.value.value if isinstance(target.value, cst.Name) else None
+        if key is NOVALUE or name is None or self.env.get(name) is not buf:
+            same = all(_val_key(v) == _val_key(val) for _, v in buf.children)
+            if buf.element is not None:
+                same = _val_key(buf.element) == _val_key(val)
+            if self.mask is None and same:
+                return
+            if buf.batched or val.batched or self.mask is not None:
+                raise self.unsupported(
+                    "item assignment into a container holding batched values, at a key that "
+                    "is not known while transforming",
+                    "use a literal key, or build a new container",
+                )
+            if name is not None:
+                self.env[name] = Val(OBJECT)  # nothing is known of its items any more
+            return
+        old = buf.child(key)
+        if self.mask is not None:
+            if old is None:
+                raise self.unsupported("adding an item to a container under a batched condition")
+            if not (old.is_arraylike and val.is_arraylike):
+                raise self.unsupported("replacing a container item under a batched condition")
+            val = join(old, val).with_batched(True)
+        kids = [(k, val if k == key else v) for k, v in buf.children]
+        if old is None:
+            if buf.container is not dict:
+                raise self.unsupported("assigning past the end of a list")
+            kids.append((key, val))
+        self.env[name] = dataclasses.replace(Val.tree(buf.container or tuple, kids), origin=None)
+
+    def static_key(self, target: cst.Subscript) -> Any:
+        """The key of ``c[key]`` when it is known while transforming (else NOVALUE)."""
+        if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+            return NOVALUE
+        with self.dry():
+            _, kval = self.expr(target.slice[0].slice.value)
+        return kval.static if kval.is_static else NOVALUE
 
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
         op = type(node.operator)
@@ -649,6 +696,15 @@ class Translator(MaskedControl):
         tmp = self.temp("value")
         self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], code))
         return cst.Name(tmp)
+
+    def index_before_growing(self, name: str, elems: list[indexing.Elem]) -> list[indexing.Elem]:
+        """Index elements that read ``name`` (``buf[buf[1].astype(int)] = x``) read the
+        buffer as it was before it got its batch axis, as the loop's index does."""
+        if not any(name in set(_walk_names(e.element)) for e in elems):
+            return elems
+        before = self.temp(f"{name}_before")
+        self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(before))], cst.Name(name)))
+        return [dataclasses.replace(e, element=_rename(e.element, name, before)) for e in elems]
 
     def masked_in_place(
         self, node: cst.AugAssign, binop: cst.BinaryOperation
@@ -904,6 +960,12 @@ class Translator(MaskedControl):
 
         info = self.loop_info(run_body, node)
         if info.masked_break or info.masked_continue:
+            if set(_walk_names(node.iter)) & set(_walk_names(node.body)):
+                # Evaluated once, before the loop, from the values as they were: the
+                # loop may give the names it reads a batch axis before its header.
+                name = self.temp("iterable")
+                pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], iter_code)))
+                iter_code = cst.Name(name)
 
             def header(loop: cst.For, body: list[cst.BaseStatement], _: str) -> cst.BaseStatement:
                 return loop.with_changes(iter=iter_code, body=loop.body.with_changes(body=body))
@@ -1105,7 +1167,7 @@ class Translator(MaskedControl):
     def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
         # A nested def is kept as written; calling it with batched values is refused
         # at the call (it is not found through the function's namespace).
-        self.env[node.name.value] = Val(OBJECT, static=_LOCAL_DEF)
+        self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
         return [node]
 
     # ------------------------------------------------------------- expressions
@@ -1120,6 +1182,7 @@ class Translator(MaskedControl):
         if name in self.env:
             if name in self.ctl.partial or name in self.ctl.loop_born:
                 self.check_readable(name)
+            self.check_local_def(self.env[name])
             return node, self.env[name]
         if name in ("True", "False", "None"):
             return node, Val.const({"True": True, "False": False, "None": None}[name])
@@ -1138,10 +1201,18 @@ class Translator(MaskedControl):
 
     expr_Float = expr_Imaginary = expr_Integer
 
-    def expr_SimpleString(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
-        return node, Val.const(ast.literal_eval(_code(node)))
+    def expr_SimpleString(self, node: cst.SimpleString) -> tuple[cst.BaseExpression, Val]:
+        return node, Val.const(node.evaluated_value)
 
-    expr_ConcatenatedString = expr_SimpleString
+    def expr_ConcatenatedString(
+        self, node: cst.ConcatenatedString
+    ) -> tuple[cst.BaseExpression, Val]:
+        # Evaluated part by part: the source text of an implicit concatenation split over
+        # lines is not an expression on its own (literal_eval raised IndentationError).
+        vals = [self.expr(part)[1] for part in (node.left, node.right)]
+        if all(isinstance(v.static, (str, bytes)) for v in vals):
+            return node, Val.const(vals[0].static + vals[1].static)
+        return node, Val(OBJECT)
 
     def expr_FormattedString(self, node: cst.FormattedString) -> tuple[cst.BaseExpression, Val]:
         for part in node.parts:
@@ -1524,30 +1595,61 @@ class Translator(MaskedControl):
         return self.call(node)
 
     def expr_Lambda(self, node: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
-        return node, Val(OBJECT, static=_LOCAL_DEF)
+        val = Val(OBJECT, static=_LocalDef(node))
+        self.check_local_def(val)
+        return node, val
+
+    def check_local_def(self, val: Val) -> None:
+        """A def or lambda written inside the function is kept as written, so it must not
+        read batched values through its closure: it would compute with the whole batch
+        as if it were one example. Such code runs per example instead (declared)."""
+        if not isinstance(val.static, _LocalDef):
+            return
+        batched = sorted(n for n in val.static.names if n in self.env and self.env[n].batched)
+        if batched:
+            raise self.no_rule(
+                "a function defined inside the vmapped function reads batched values "
+                f"({', '.join(batched)})",
+                "define the helper at module level and pass those values as arguments; "
+                "it is then transformed too",
+            )
 
     # calls ---------------------------------------------------------------------
     def call_args(self, node: cst.Call) -> tuple[list[Arg], dict[str, Arg]]:
+        """The call's arguments; ``*`` and ``**`` of containers whose items are known are
+        spread into them. Raises ``_Opaque`` for a star argument of unknown length, and
+        refuses when such a call would be handed a batched value."""
         args: list[Arg] = []
         kwargs: dict[str, Arg] = {}
+        opaque = False
         for a in node.args:
             code, val = self.expr(a.value)
             if a.star == "*":
-                if val.kind == TREE and val.children and val.element is None:
+                if val.kind == TREE and val.element is None and val.container in (tuple, list):
                     for i, (_, child) in enumerate(val.children):
                         args.append(Arg(self.parse("{x}[%d]" % i, x=code), child))
                     continue
-                if val.batched:
-                    raise self.unsupported("*args built from a batched value")
-                raise _Opaque()
-            if a.star == "**":
-                if val.batched:
-                    raise self.unsupported("**kwargs holding batched values")
-                raise _Opaque()
-            if a.keyword is not None:
+                opaque = True
+            elif a.star == "**":
+                if val.kind == TREE and val.container is dict:
+                    for key, child in val.children:
+                        kwargs[key] = Arg(self.parse("{x}[%s]" % repr(key), x=code), child)
+                    continue
+                opaque = True
+            elif a.keyword is not None:
                 kwargs[a.keyword.value] = Arg(code, val)
             else:
                 args.append(Arg(code, val))
+            if opaque and val.batched:
+                raise self.unsupported(
+                    "a call whose * or ** arguments cannot be enumerated, given batched values"
+                )
+        if opaque:
+            if any(a.batched for a in (*args, *kwargs.values())):
+                raise self.unsupported(
+                    "a call whose * or ** arguments cannot be enumerated, given batched values"
+                )
+            raise _Opaque()
         return args, kwargs
 
     def call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
@@ -1586,6 +1688,11 @@ class Translator(MaskedControl):
             target = inner
         elif _is_callable_object(target):
             target, args = type(target).__call__, [Arg(func_code, callee), *args]
+        if target in (locals, vars) and not args and not kwargs:
+            # The function's namespace as a dict: its batched names stay batched, so a
+            # helper given it is transformed (never handed the batch as one example).
+            names = [(k, v) for k, v in self.env.items() if k in self.ctl.bound]
+            return node.with_changes(func=func_code), Val.tree(dict, names)
         batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
         rule = rules.lookup(target)
         if rule is not None:
@@ -1596,7 +1703,7 @@ class Translator(MaskedControl):
             if _is_user_function(target):
                 return code, self.unbatched_result(target, func_code, args, kwargs)
             return code, _unknown_result(target)
-        if target is _LOCAL_DEF:
+        if isinstance(target, _LocalDef):
             raise self.unsupported(
                 "calling a function defined inside the vmapped function with batched values",
                 "define the helper at module level; it is then transformed too",
@@ -1676,7 +1783,7 @@ class Translator(MaskedControl):
     ) -> tuple[dict[str, Val], tuple]:
         import inspect
 
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
         except TypeError as exc:
@@ -1706,7 +1813,7 @@ class Translator(MaskedControl):
         """A call to another user function with batched arguments: specialise it too."""
         import inspect
 
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
         except TypeError as exc:
@@ -1752,7 +1859,19 @@ class _Opaque(Exception):
     """A call whose arguments cannot be enumerated (``*args`` of unknown length)."""
 
 
-_LOCAL_DEF = object()
+class _LocalDef:
+    """A def or lambda written inside the vmapped function, with the names it reads."""
+
+    def __init__(self, node: cst.FunctionDef | cst.Lambda) -> None:
+        params = node.params
+        own = {
+            p.name.value for p in (*params.params, *params.kwonly_params, *params.posonly_params)
+        }
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                own.add(star.name.value)
+        self.names = frozenset(_walk_names(node.body)) - own
+
 
 _BINOP_FOR_AUG = {
     cst.AddAssign: cst.Add,
@@ -2135,6 +2254,19 @@ def _walk_names(node: cst.CSTNode) -> Iterator[str]:
     v = V()
     node.visit(v)
     return iter(v.names)
+
+
+def _rename(node: cst.CSTNode, old: str, new: str) -> Any:
+    """``node`` with the variable ``old`` read as ``new`` (attribute names untouched)."""
+
+    class Rename(cst.CSTTransformer):
+        def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+            return updated.with_changes(value=new) if updated.value == old else updated
+
+        def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> Any:
+            return updated.with_changes(attr=original.attr)
+
+    return node.visit(Rename())
 
 
 def _has_subscript(node: cst.CSTNode) -> bool:
