@@ -1118,6 +1118,7 @@ class Translator(MaskedControl):
             def test() -> cst.BaseExpression:
                 self.current = node  # errors about the condition name the `while` line
                 code, val = self.expr(node.test)
+                test.batched = val.batched  # type: ignore[attr-defined]
                 if val.batched:
                     return self.truth(code, val)
                 return code if val.dtype == "b" else self.parse("bool({c})", c=code)
