@@ -17,6 +17,7 @@ import ast
 import builtins
 import contextlib
 import dataclasses
+import inspect
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -77,8 +78,25 @@ class Program:
         self.origins: dict[str, tuple[FunctionSource, tuple[str, ...]]] = {}
         self.guards: dict[tuple, Guard] = {}
         self.taken: set[str] = set()
+        # specialisation key -> the parameters that function writes into in place
+        self.writes: dict[tuple, frozenset[str]] = {}
         # Modules the generated code names: imported at the top of the emitted module.
         self.modules: dict[str, types.ModuleType] = {self.np: np}
+
+    def snapshot(self) -> tuple:
+        """What ``restore`` needs to forget the functions generated after this point."""
+        return (
+            len(self.functions),
+            dict(self.specialisations),
+            dict(self.origins),
+            set(self.taken),
+            dict(self.writes),
+        )
+
+    def restore(self, saved: tuple) -> None:
+        count, specs, origins, taken, writes = saved
+        del self.functions[count:]
+        self.specialisations, self.origins, self.taken, self.writes = specs, origins, taken, writes
 
     def fresh(self, base: str) -> str:
         name, i = base, 1
@@ -131,6 +149,13 @@ class Translator(MaskedControl):
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()
         self.quiet_statement = False  # the statement computes operands the loop skips
+        # Arrays written in place (items, `+=`), and those of them that got their batch
+        # axis by the write: a caller must see both (a helper writes into its argument).
+        self.written: set[str] = set()
+        self.grown: set[str] = set()
+        # name -> arrays it is, in some examples only (chosen by a batched condition): the
+        # batched code holds a copy there, so a write through either name is refused.
+        self.aliases: dict[str, set[str]] = {}
         for node in _walk_names(source.node):
             program.taken.add(node)
 
@@ -417,6 +442,13 @@ class Translator(MaskedControl):
         targets = []
         for target in node.targets:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
+            chosen = isinstance(node.value, (cst.IfExp, cst.BooleanOperation)) and not isinstance(
+                code, type(node.value)
+            )
+            if chosen:
+                self.note_aliases(target.target, node.value)
+            elif isinstance(target.target, cst.Name):
+                self.aliases.pop(target.target.value, None)
         return [node.with_changes(targets=targets, value=code)]
 
     def masked_assign(
@@ -430,6 +462,8 @@ class Translator(MaskedControl):
             new, new_val = self.masked_name(target.value, code, val)
             self.env[target.value] = new_val
             self.weak.discard(target.value)
+            if new is not code:
+                self.note_aliases(target, node.value)
             return [node.with_changes(value=new)]
         if isinstance(target, cst.Subscript):
             with self.dry():
@@ -530,24 +564,13 @@ class Translator(MaskedControl):
             return target.with_changes(value=buf_code), code
         elems = indexing.classify(self, target, buf)
         index_batched = any(e.batched for e in elems)
+        if isinstance(target.value, cst.Name):
+            self.note_write(target.value.value)
         if not buf.batched and not val.batched and not index_batched and self.mask is None:
             return target.with_changes(value=buf_code, slice=[e.element for e in elems]), code
         if not buf.batched:
             # The buffer becomes batched: a private writable copy per example.
-            if not isinstance(target.value, cst.Name) or buf.sample is not NOVALUE:
-                raise self.unsupported(
-                    "writing a batched value into an array that comes from outside the function",
-                    "copy it first (buf = buf.copy()) or build a new array",
-                )
-            name = target.value.value
-            view = _view_of(self.source.node, name, set(self.params))
-            if view is not None:
-                raise self.unsupported(
-                    f"`{view}` and `{name}` may share memory (one is a view of the other), "
-                    f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
-                    "see this write",
-                    "make the view a copy (`... .copy()`) or write through one name only",
-                )
+            name = self.grow_buffer(target.value, buf_code, buf)
             code = self.before_growing(name, code)
             elems = self.index_before_growing(name, elems)
             self.pending.append(
@@ -564,6 +587,49 @@ class Translator(MaskedControl):
                 raise self.unsupported("the assigned value has more axes than the region")
             code = self.expand(code, region_rank - val.rank)
         return new_target, code
+
+    def note_write(self, name: str) -> None:
+        """``name`` is written in place; refused where it is another name in some examples."""
+        self.written.add(name)
+        for alias, roots in self.aliases.items():
+            if name == alias or name in roots:
+                other = sorted(roots)[0] if name == alias else alias
+                raise self.unsupported(
+                    f"`{alias}` is `{sorted(roots)[0]}` in some examples only (chosen by a "
+                    f"batched condition), and `{name}` is written in place here: `{other}` "
+                    "would not see the write in those examples",
+                    f"make `{alias}` a copy (`.copy()`), or write through one name only",
+                )
+
+    def note_aliases(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """``target`` is bound to ``value`` through a batched choice (a copy per lane)."""
+        if not isinstance(target, cst.Name):
+            return
+        roots = _select_roots(value) & (self.local_names - {target.value})
+        if roots:
+            self.aliases[target.value] = roots
+        else:
+            self.aliases.pop(target.value, None)
+
+    def grow_buffer(self, node: cst.BaseExpression, code: cst.BaseExpression, buf: Val) -> str:
+        """Check that the unbatched array ``node`` may get its batch axis by a write into
+        it (the caller then emits the copy): its name, or a refusal saying why not."""
+        if not isinstance(node, cst.Name) or buf.sample is not NOVALUE:
+            raise self.unsupported(
+                "writing a batched value into an array that comes from outside the function",
+                "copy it first (buf = buf.copy()) or build a new array",
+            )
+        name = node.value
+        view = _view_of(self.source.node, name, set(self.params))
+        if view is not None:
+            raise self.unsupported(
+                f"`{view}` and `{name}` may share memory (one is a view of the other), "
+                f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
+                "see this write",
+                "make the view a copy (`... .copy()`) or write through one name only",
+            )
+        self.grown.add(name)
+        return name
 
     def set_container_item(self, target: cst.Subscript, buf: Val, val: Val) -> None:
         """``d[key] = value`` into a tuple/list/dict: the container's abstract value follows.
@@ -616,6 +682,7 @@ class Translator(MaskedControl):
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
         if self.mask is not None:
+            self.grow_before_masked_update(node.target)
             in_place = self.masked_in_place(node, binop)
             if in_place is not None:
                 return in_place
@@ -634,6 +701,8 @@ class Translator(MaskedControl):
             )
             # Per example a rank-0 value is a NumPy scalar: `+=` rebinds it, as for
             # Python numbers; arrays of higher rank are updated in place.
+            if in_place:
+                self.note_write(name)
             if in_place and (before.batched or not val.batched):
                 self.env[name] = (
                     dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
@@ -643,6 +712,7 @@ class Translator(MaskedControl):
                 # An unbatched array updated in place by a batched value: give the
                 # buffer its batch axis first, so the update keeps its dtype (and fails
                 # on an unsafe cast) as the loop's in-place update does.
+                self.grow_buffer(node.target, node.target, before)
                 self.env[name] = dataclasses.replace(before, batched=True)
                 value = self.before_growing(name, code.right)
                 grown = cst.Assign(
@@ -706,6 +776,28 @@ class Translator(MaskedControl):
         self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(before))], cst.Name(name)))
         return [dataclasses.replace(e, element=_rename(e.element, name, before)) for e in elems]
 
+    def grow_before_masked_update(self, target: cst.BaseExpression) -> None:
+        """``buf += v`` under a batched condition updates ``buf`` in place, in some lanes:
+        an unbatched array gets its batch axis first (in every lane, whichever run the
+        update), so the update stays in place and reaches a caller that passed it."""
+        if not isinstance(target, cst.Name):
+            return
+        name = target.value
+        before = self.env.get(name)
+        if (
+            before is None
+            or before.kind != ARRAY
+            or before.batched
+            or before.rank in (None, 0)
+            or name in self.weak
+            or name not in self.ctl.bound
+        ):
+            return
+        self.grow_buffer(target, target, before)
+        grown = cst.Assign([cst.AssignTarget(target)], self.materialise(target, before))
+        self.checks.append(_marked_line(grown, self._marker(self.current_stmt)))
+        self.env[name] = before.with_batched(True)
+
     def masked_in_place(
         self, node: cst.AugAssign, binop: cst.BinaryOperation
     ) -> list[cst.BaseSmallStatement] | None:
@@ -728,6 +820,7 @@ class Translator(MaskedControl):
             return None
         mask = self.mask
         assert mask is not None
+        self.note_write(name)
         code, _ = self.expr(binop)
         call = self.parse(
             'np.copyto({x}, {v}, where={m}, casting="same_kind")',
@@ -1748,6 +1841,32 @@ class Translator(MaskedControl):
             "use the NumPy function form, or see the README's table of supported functions",
         )
 
+    def grow_arguments(
+        self, fn: types.FunctionType, grown: list[str], args: list[Arg], kwargs: dict[str, Arg]
+    ) -> tuple[list[Arg], dict[str, Arg]]:
+        """The call's arguments with the arrays passed as ``grown`` given a batch axis
+        (``buf = np.broadcast_to(buf, ...).copy()`` before the call)."""
+        bound = _bind_args(inspect.signature(fn, follow_wrapped=False), args, kwargs)
+        replaced: dict[int, Arg] = {}
+        for pname in grown:
+            arg = bound[pname]
+            name = self.grow_buffer(arg.code, arg.code, arg.val)
+            if self.mask is not None:
+                raise self.unsupported(
+                    f"{fn.__name__}() writes a batched value into its argument {pname!r} "
+                    "under a batched condition",
+                    "call it outside the condition, or have it return the new array",
+                )
+            self.pending.append(
+                cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(arg.code, arg.val))
+            )
+            self.env[name] = arg.val.with_batched(True)
+            replaced[id(arg)] = Arg(cst.Name(name), self.env[name])
+        return (
+            [replaced.get(id(a), a) for a in args],
+            {k: replaced.get(id(a), a) for k, a in kwargs.items()},
+        )
+
     def unbatched_result(
         self,
         fn: types.FunctionType,
@@ -1764,8 +1883,25 @@ class Translator(MaskedControl):
         except UnsupportedError:
             return Val(OBJECT)
         key = ("unbatched", *key)
-        if key in self.program.specialisations:
-            return self.program.specialisations[key][1] or Val(OBJECT)
+        if key not in self.program.specialisations:
+            self.analyse_unbatched(fn, func_code, params, key)
+        written = self.program.writes.get(key, frozenset())
+        self.check_masked_writes(fn, written)
+        return self.program.specialisations[key][1] or Val(OBJECT)
+
+    def check_masked_writes(self, fn: types.FunctionType, written: frozenset[str]) -> None:
+        """A helper that writes into its arguments runs on every lane: refused under a
+        batched condition, where the loop would write in some examples only."""
+        if written and self.mask is not None:
+            raise self.unsupported(
+                f"{fn.__name__}() writes into its argument {sorted(written)[0]!r} and is called "
+                "under a batched condition (the write would reach every example)",
+                "call it outside the condition, or have it return the new array",
+            )
+
+    def analyse_unbatched(
+        self, fn: types.FunctionType, func_code: cst.BaseExpression, params: dict, key: tuple
+    ) -> None:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
@@ -1773,11 +1909,10 @@ class Translator(MaskedControl):
             sub = Translator(self.program, src, params, src.name, (*self.owner, step))
             with sub.dry():
                 _, ret = sub.translate()
+            self.program.writes[key] = frozenset(p for p in sub.written if p in params)
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
             ret = Val(OBJECT)
-        ret = _strip_samples(ret)
-        self.program.specialisations[key] = ("", ret)
-        return ret
+        self.program.specialisations[key] = ("", _strip_samples(ret))
 
     def bind_params(
         self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]
@@ -1832,15 +1967,30 @@ class Translator(MaskedControl):
                 params[pname] = _namespace_val(p.default, pname)
         key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
         if key not in self.program.specialisations:
+            saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
             owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
             src = get_source(fn)
             sub = Translator(self.program, src, params, name, owner)
             fdef, ret = sub.translate()
+            grown = [p for p in sub.grown if p in params]
+            if grown:
+                # It writes batched values into arrays the caller passed without a batch
+                # axis: the caller's arrays get theirs first (the write must reach
+                # them, as per example it does), and the helper is specialised again.
+                self.program.restore(saved)
+                args, kwargs = self.grow_arguments(fn, grown, args, kwargs)
+                return self.user_call(node, func_code, fn, args, kwargs)
             self.program.functions.append(fdef)
             self.program.origins[name] = (src, owner)
             self.program.specialisations[key] = (name, ret)
+            self.program.writes[key] = frozenset(p for p in sub.written if p in params)
+        written = self.program.writes.get(key, frozenset())
+        self.check_masked_writes(fn, written)
+        for pname, a in _bind_args(sig, args, kwargs).items():
+            if pname in written and isinstance(a.code, cst.Name):
+                self.note_write(a.code.value)
         name, ret = self.program.specialisations[key]
         if ret is None:
             raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
@@ -1854,6 +2004,12 @@ class Translator(MaskedControl):
                     f"pass {pname}= explicitly",
                 )
         return cst.Call(func=cst.Name(name), args=call_args), ret
+
+
+def _bind_args(sig: inspect.Signature, args: list[Arg], kwargs: dict[str, Arg]) -> dict[str, Arg]:
+    """Parameter name -> the Arg passed for it (``*args``/``**kwargs`` left out)."""
+    bound = sig.bind(*args, **kwargs).arguments
+    return {k: v for k, v in bound.items() if isinstance(v, Arg)}
 
 
 class _Opaque(Exception):
@@ -2038,6 +2194,16 @@ def _view_roots(expr: cst.BaseExpression) -> set[str]:
             return {expr.value}
         else:
             return set()
+
+
+def _select_roots(expr: cst.BaseExpression) -> set[str]:
+    """The names ``expr`` may be (or view), through the branches of ``a if c else b``
+    and ``a or b``."""
+    if isinstance(expr, cst.IfExp):
+        return _select_roots(expr.body) | _select_roots(expr.orelse)
+    if isinstance(expr, cst.BooleanOperation):
+        return _select_roots(expr.left) | _select_roots(expr.right)
+    return _view_roots(expr)
 
 
 def _view_of(fn: cst.CSTNode, name: str, params: set[str]) -> str | None:
