@@ -1991,8 +1991,8 @@ class Translator(MaskedControl):
     def bind_params(
         self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]
     ) -> tuple[dict[str, Val], tuple]:
-        import inspect
-
+        """The abstract value of each parameter of ``fn`` for this call, and the key of
+        the specialisation (``*args``/``**kwargs`` given nothing are empty containers)."""
         sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
@@ -2009,7 +2009,14 @@ class Translator(MaskedControl):
                 params[pname] = v
             elif p.default is not p.empty:
                 params[pname] = _namespace_val(p.default, pname)
-        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+            elif p.kind == p.VAR_POSITIONAL:
+                params[pname] = Val.tree(tuple, [])
+            elif p.kind == p.VAR_KEYWORD:
+                params[pname] = Val.tree(dict, [])
+        # The closure is part of the key: two functions made by one decorator share
+        # their code, but each wrapper calls the function it closes over.
+        cells = tuple(id(_cell_value(c)) for c in fn.__closure__ or ())
+        key = (fn.__code__, cells, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
         return params, key
 
     def user_call(
@@ -2021,25 +2028,9 @@ class Translator(MaskedControl):
         kwargs: dict[str, Arg],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
-        import inspect
-
         sig = inspect.signature(fn, follow_wrapped=False)
-        try:
-            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
-        except TypeError as exc:
-            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
-        params: dict[str, Val] = {}
-        for pname, p in sig.parameters.items():
-            if pname in bound.arguments:
-                v = bound.arguments[pname]
-                if p.kind == p.VAR_POSITIONAL:
-                    v = Val.tree(tuple, list(enumerate(v)))
-                elif p.kind == p.VAR_KEYWORD:
-                    v = Val.tree(dict, list(v.items()))
-                params[pname] = v
-            elif p.default is not p.empty:
-                params[pname] = _namespace_val(p.default, pname)
-        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        params, key = self.bind_params(fn, args, kwargs)
+        bound = sig.bind(*args, **kwargs)
         if key not in self.program.specialisations:
             saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
@@ -2071,13 +2062,39 @@ class Translator(MaskedControl):
         # Defaults are passed explicitly: the generated def has none.
         call_args = [cst.Arg(value=a.code) for a in args]
         call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
-        for pname, p in sig.parameters.items():
-            if pname not in bound.arguments and p.default is not p.empty:
-                raise self.unsupported(
-                    f"{fn.__name__}() is called with batched values and relies on the default of {pname!r}",
-                    f"pass {pname}= explicitly",
-                )
+        call_args += self.default_arguments(fn, func_code, sig, bound.arguments)
         return cst.Call(func=cst.Name(name), args=call_args), ret
+
+    def default_arguments(
+        self,
+        fn: types.FunctionType,
+        func_code: cst.BaseExpression,
+        sig: inspect.Signature,
+        bound: dict[str, Any],
+    ) -> list[cst.Arg]:
+        """The defaults a call relies on, passed explicitly (the generated def may not
+        have them): a literal as written, anything else as the very object the loop
+        uses (``f.__defaults__[i]``), never re-evaluated in another scope."""
+        written = {p.name.value: p.default for p in _all_params(get_source(fn).node.params)}
+        positional = [
+            q
+            for q in sig.parameters.values()
+            if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+        ]
+        with_default = [q.name for q in positional if q.default is not q.empty]
+        out = []
+        for pname, p in sig.parameters.items():
+            if pname in bound or p.default is p.empty:
+                continue
+            node = written.get(pname)
+            if node is not None and _is_literal(node):
+                value = node
+            elif p.kind == p.KEYWORD_ONLY:
+                value = self.parse("{f}.__kwdefaults__[%r]" % pname, f=func_code)
+            else:
+                value = self.parse("{f}.__defaults__[%d]" % with_default.index(pname), f=func_code)
+            out.append(cst.Arg(value=value, keyword=cst.Name(pname)))
+        return out
 
 
 def _bind_args(sig: inspect.Signature, args: list[Arg], kwargs: dict[str, Arg]) -> dict[str, Arg]:
@@ -2606,6 +2623,17 @@ def _strip_defaults(params: cst.Parameters) -> cst.Parameters:
         star_arg=star,
         star_kwarg=star_kw,
     )
+
+
+def _cell_value(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def _all_params(params: cst.Parameters) -> list[cst.Param]:
+    return [*params.posonly_params, *params.params, *params.kwonly_params]
 
 
 def _is_literal(node: cst.BaseExpression) -> bool:
