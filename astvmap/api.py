@@ -647,7 +647,9 @@ def _batch_size(vf: VmappedFunction, args: tuple, sizes: list[tuple[int, int | N
 def _leaf_sig(leaf: Any) -> tuple:
     if isinstance(leaf, (np.ndarray, np.generic)):
         return ("array", leaf.ndim, leaf.dtype.kind)
-    if isinstance(leaf, (bool, int, float, complex)):
+    if isinstance(leaf, (bool, np.bool_)):
+        return ("value", bool(leaf))  # a flag: specialised on its value (see _tree_val)
+    if isinstance(leaf, (int, float, complex)):
         return ("scalar", type(leaf).__name__)
     if isinstance(leaf, str) or leaf is None:
         return ("value", leaf)
@@ -684,6 +686,10 @@ def _tree_val(value: Any, origin: tuple | None) -> Val:
             (f.name, _tree_val(getattr(value, f.name), None)) for f in dataclasses.fields(value)
         ]
         return Val.tree(type(value), kids)
+    if isinstance(value, bool):
+        # A flag is known while transforming (the key holds its value), so `if flag:`
+        # keeps only the branch the loop takes for every example.
+        return dataclasses.replace(Val.const(value), origin=origin)
     # Unmapped leaves: only their type and rank are relied on (the key holds them).
     return dataclasses.replace(Val.of_sample(value), origin=origin)
 

@@ -124,7 +124,7 @@ def output_structure(val: Val, tr: Any) -> Any:
         return ["seq", output_structure(val.element, tr)]
     if val.kind == TREE and val.batched:
         raise tr.unsupported_at(
-            tr.source.node,
+            tr.node,
             "the function returns a container of batched values whose structure is not known",
         )
     if val.kind == NONE:
@@ -170,7 +170,7 @@ def _from_disk(dkey: str, payload: dict[str, Any], src: source.FunctionSource) -
     try:
         origins = {payload["main"]: src.fn}
         for name, owner in payload["owners"].items():
-            fn = resolve_owner(src.fn, owner)
+            fn = resolve_owner(src.fn, owner, {})
             if (
                 not isinstance(fn, types.FunctionType)
                 or fn.__qualname__ != payload["qualnames"][name]

@@ -35,7 +35,7 @@ from astvmap.rules import Arg, CallSite
 from . import indexing
 from .control import ControlState, Frame, LoopInfo, MaskedControl
 from .errors import NoRuleError, UnsupportedError
-from .guards import Guard, signature
+from .guards import ARGUMENT, Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
 
@@ -112,6 +112,9 @@ class Program:
             # Inside a nested vmap's adapter: its namespace is reached through the
             # vmapped function object, which is itself guarded by identity.
             return
+        if isinstance(obj, types.MethodType):
+            # A bound method is made anew at each access: guard the function it binds.
+            origin, obj = (*origin, "__func__"), obj.__func__
         if origin not in self.guards:
             self.guards[origin] = Guard(origin, signature(obj))
 
@@ -134,15 +137,15 @@ class Translator(MaskedControl):
         self.owner = owner
         self.np = program.np
         self.env: dict[str, Val] = dict(params)
-        self.positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(
-            PositionProvider
-        )
-        self.current: cst.CSTNode = source.node
+        positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        # The def with one-line suites (`if c: y = 1`, `def f(x): return x`) as blocks.
+        self.node, self.positions = _suites_as_blocks(source.node, positions)
+        self.current: cst.CSTNode = self.node
         self.pending: list[cst.BaseSmallStatement] = []
         self.return_val: Val | None = None  # the join of all return sites (pass 2)
         self.returns: list[Val] = []
         self.batch_name: str | None = None  # set when the code needs the batch size
-        self.local_names = set(_walk_names(source.node))
+        self.local_names = set(_walk_names(self.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
         self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
@@ -160,12 +163,12 @@ class Translator(MaskedControl):
         # name -> arrays it is, in some examples only (chosen by a batched condition): the
         # batched code holds a copy there, so a write through either name is refused.
         self.aliases: dict[str, set[str]] = {}
-        for node in _walk_names(source.node):
+        for node in _walk_names(self.node):
             program.taken.add(node)
 
     # ------------------------------------------------------------------ driver
     def translate(self) -> tuple[cst.FunctionDef, Val]:
-        node = self.source.node
+        node = self.node
         if node.asynchronous is not None:
             raise self.unsupported_at(node, "async functions cannot be vectorised")
         # Pass 1 finds what every return site returns; pass 2 emits code knowing the join.
@@ -314,7 +317,7 @@ class Translator(MaskedControl):
                 return []
             return [cst.SimpleStatementLine([cst.Return(self.result)])]
         raise self.unsupported_at(
-            self.source.node,
+            self.node,
             "some examples return a value and others reach the end of the function",
             "end the function with a return for the remaining examples",
         )
@@ -468,8 +471,20 @@ class Translator(MaskedControl):
         raise self.unsupported(f"the statement {type(node).__name__} is not supported")
 
     def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
-        tmp: dict[str, Any] = {}
-        exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        # Run in the function's module, so a relative import resolves as it does there.
+        fn_globals = self.source.fn.__globals__
+        tmp: dict[str, Any] = {
+            k: fn_globals[k] for k in ("__name__", "__package__", "__spec__") if k in fn_globals
+        }
+        try:
+            exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        except ImportError as exc:
+            raise self.unsupported(
+                f"this import fails while transforming ({exc})",
+                "import it at module level, or install it",
+            ) from None
+        for key in ("__name__", "__package__", "__spec__"):
+            tmp.pop(key, None)
         for k, v in tmp.items():
             if k != "__builtins__":
                 self.env[k] = Val.const(v)
@@ -667,7 +682,7 @@ class Translator(MaskedControl):
                 "copy it first (buf = buf.copy()) or build a new array",
             )
         name = node.value
-        view = _view_of(self.source.node, name, set(self.params))
+        view = _view_of(self.node, name, set(self.params))
         if view is not None:
             raise self.unsupported(
                 f"`{view}` and `{name}` may share memory (one is a view of the other), "
@@ -1552,6 +1567,8 @@ class Translator(MaskedControl):
                         "`not` of a batched array (its truth value is ambiguous)"
                     )
                 return self.parse("np.logical_not({x})", x=code), Val.array(0, True, "b")
+            if val.is_static and isinstance(val.static, (bool, int, float, str, type(None))):
+                return node.with_changes(expression=code), Val.const(not val.static)
             return node.with_changes(expression=code), Val(SCALAR, rank=0, dtype="b")
         if (
             val.batched
@@ -1578,6 +1595,10 @@ class Translator(MaskedControl):
         for target in node.comparisons:
             operands.append(self.expr(target.comparator))
         any_batched = any(v.batched for _, v in operands)
+        decided = _decided_identity(node, [v for _, v in operands])
+        if decided is not None:
+            # `x is None` of a batched value: per example it is an array, never None.
+            return cst.Name(str(decided)), Val.const(decided)
         if not any_batched:
             comps = [
                 c.with_changes(comparator=code)
@@ -1623,6 +1644,10 @@ class Translator(MaskedControl):
 
     def expr_BooleanOperation(self, node: cst.BooleanOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
+        if left.is_static and bool(left.static) == isinstance(node.operator, cst.Or):
+            # Decided by a value known while transforming (`w is not None and ...` with
+            # w None): Python never evaluates the right operand, so neither do we.
+            return node.with_changes(left=left_code), left
         if left.batched and self.can_guard(node.right):
             # Python evaluates the right operand only where the left one decides
             # nothing (`i < n and v[i] > 0`): elsewhere its index may be out of range.
@@ -1838,6 +1863,10 @@ class Translator(MaskedControl):
             return self.opaque_call(node, func_code)
         self.current = node
         target = callee.static if callee.is_static else callee.sample
+        if not callee.is_static and callee.origin is not None and target is not NOVALUE:
+            # A function (or object) passed in: the code is specialised on which one.
+            self.program.guard(callee.origin, target)
+        owner = self.callee_owner(callee, func_code)
         # A method of a user object, or a callable object: a user function with `self` first.
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
             self_arg = (
@@ -1869,7 +1898,7 @@ class Translator(MaskedControl):
         if not batched:
             code = _rebuild_call(node, func_code, args, kwargs)
             if _is_user_function(target):
-                return code, self.unbatched_result(target, func_code, args, kwargs)
+                return code, self.unbatched_result(target, owner, args, kwargs)
             return code, _unknown_result(target)
         if isinstance(target, _LocalDef):
             raise self.unsupported(
@@ -1877,7 +1906,7 @@ class Translator(MaskedControl):
                 "define the helper at module level; it is then transformed too",
             )
         if _is_user_function(target):
-            return self.user_call(node, func_code, target, args, kwargs)
+            return self.user_call(node, func_code, target, args, kwargs, owner)
         if isinstance(target, type) and _is_struct_class(target):
             return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
         name = _code(func).strip()
@@ -1941,10 +1970,19 @@ class Translator(MaskedControl):
             {k: replaced.get(id(a), a) for k, a in kwargs.items()},
         )
 
+    def callee_owner(self, callee: Val, func_code: cst.BaseExpression) -> tuple[str, ...]:
+        """How the generated code's guards find a callee's namespace from the main
+        function: the chain of callee expressions, or, for a function reached through
+        an argument of the main function, that argument (``@fn``, ``@self.helper``)."""
+        origin = callee.origin
+        if origin is not None and origin[0] == "arg":
+            return (ARGUMENT + ".".join(str(a) for a in origin[1:]),)
+        return (*self.owner, _code(func_code).strip())
+
     def unbatched_result(
         self,
         fn: types.FunctionType,
-        func_code: cst.BaseExpression,
+        owner: tuple[str, ...],
         args: list[Arg],
         kwargs: dict[str, Arg],
     ) -> Val:
@@ -1958,7 +1996,7 @@ class Translator(MaskedControl):
             return Val(OBJECT)
         key = ("unbatched", *key)
         if key not in self.program.specialisations:
-            self.analyse_unbatched(fn, func_code, params, key)
+            self.analyse_unbatched(fn, owner, params, key)
         written = self.program.writes.get(key, frozenset())
         self.check_masked_writes(fn, written)
         return self.program.specialisations[key][1] or Val(OBJECT)
@@ -1974,13 +2012,14 @@ class Translator(MaskedControl):
             )
 
     def analyse_unbatched(
-        self, fn: types.FunctionType, func_code: cst.BaseExpression, params: dict, key: tuple
+        self, fn: types.FunctionType, owner: tuple[str, ...], params: dict, key: tuple
     ) -> None:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
-            step = NESTED if _is_adapter(fn) else _code(func_code).strip()
-            sub = Translator(self.program, src, params, src.name, (*self.owner, step))
+            if _is_adapter(fn):
+                owner = (*self.owner, NESTED)
+            sub = Translator(self.program, src, params, src.name, owner)
             with sub.dry():
                 _, ret = sub.translate()
             self.program.writes[key] = frozenset(p for p in sub.written if p in params)
@@ -2026,6 +2065,7 @@ class Translator(MaskedControl):
         fn: types.FunctionType,
         args: list[Arg],
         kwargs: dict[str, Arg],
+        owner: tuple[str, ...],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
         sig = inspect.signature(fn, follow_wrapped=False)
@@ -2035,7 +2075,8 @@ class Translator(MaskedControl):
             saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
-            owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
+            if _is_adapter(fn):
+                owner = (*self.owner, NESTED)
             src = get_source(fn)
             sub = Translator(self.program, src, params, name, owner)
             fdef, ret = sub.translate()
@@ -2046,7 +2087,7 @@ class Translator(MaskedControl):
                 # them, as per example it does), and the helper is specialised again.
                 self.program.restore(saved)
                 args, kwargs = self.grow_arguments(fn, grown, args, kwargs)
-                return self.user_call(node, func_code, fn, args, kwargs)
+                return self.user_call(node, func_code, fn, args, kwargs, owner)
             self.program.functions.append(fdef)
             self.program.origins[name] = (src, owner)
             self.program.specialisations[key] = (name, ret)
@@ -2376,6 +2417,18 @@ _COMPARE = {
 }
 
 
+def _decided_identity(node: cst.Comparison, vals: list[Val]) -> bool | None:
+    """``a is None`` / ``a is not None`` where ``a`` is batched (an array per example)."""
+    if len(node.comparisons) != 1 or not isinstance(
+        node.comparisons[0].operator, (cst.Is, cst.IsNot)
+    ):
+        return None
+    a, b = vals
+    if not (a.batched and b.kind == NONE or b.batched and a.kind == NONE):
+        return None
+    return isinstance(node.comparisons[0].operator, cst.IsNot)
+
+
 def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
     """A comparison of transform-time constants (x.ndim == 2), evaluated."""
     if not all(v.is_static and isinstance(v.static, (bool, int, str, type(None))) for v in vals):
@@ -2385,7 +2438,10 @@ def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
         op = _COMPARE.get(type(comp.operator))
         if op is None:
             return None
-        result = result and bool(op(a.static, b.static))
+        try:
+            result = result and bool(op(a.static, b.static))
+        except TypeError:
+            return None  # `1 > None`: left to run time, which raises as the loop does
     return result
 
 
@@ -2525,6 +2581,31 @@ def _rename(node: cst.CSTNode, old: str, new: str) -> Any:
             return updated.with_changes(attr=original.attr)
 
     return node.visit(Rename())
+
+
+def _suites_as_blocks(node: cst.FunctionDef, positions: Any) -> tuple[cst.FunctionDef, Any]:
+    """``node`` with every one-line suite written as an indented block (one statement a
+    line), and the source positions carried over to the nodes that replace them."""
+    if not libcst.matchers.findall(node, libcst.matchers.SimpleStatementSuite()):
+        return node, positions
+    moved: dict[cst.CSTNode, Any] = dict(positions)
+
+    class Blocks(cst.CSTTransformer):
+        def on_leave(self, original: Any, updated: Any) -> Any:
+            if isinstance(updated, cst.SimpleStatementSuite):
+                lines = []
+                for small, orig in zip(updated.body, original.body):
+                    line = cst.SimpleStatementLine(
+                        [small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)]
+                    )
+                    moved[line] = positions.get(orig)
+                    lines.append(line)
+                updated = cst.IndentedBlock(lines)
+            if original in positions:
+                moved[updated] = positions[original]
+            return updated
+
+    return node.visit(Blocks()), moved
 
 
 def _has_return(node: cst.CSTNode) -> bool:
