@@ -35,6 +35,8 @@ class Options:
     in_axes: str
     out_axes: str
     annotate: bool = False
+    randomness: str = "error"  # how random draws batch (rules/random.py)
+    axis_name: str | None = None  # the batch axis collectives name (rules/collectives.py)
 
 
 def transform(
@@ -61,7 +63,7 @@ def transform(
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
             return hit
-    program = Program(src)
+    program = Program(src, options)
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
     fdef, ret = main.translate()
     program.functions.append(fdef)

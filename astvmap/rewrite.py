@@ -32,7 +32,7 @@ from astvmap.rules import Arg, CallSite
 
 from . import indexing
 from .control import ControlState, Frame, LoopInfo, MaskedControl
-from .errors import NoRuleError, UnsupportedError
+from .errors import NeedsBatchError, NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
@@ -67,8 +67,9 @@ COMPARISONS = (
 class Program:
     """State shared by every function generated into one module."""
 
-    def __init__(self, main: FunctionSource) -> None:
+    def __init__(self, main: FunctionSource, options: Any = None) -> None:
         self.main = main
+        self.options = options  # pipeline.Options: rules read randomness and axis_name
         self.np = "np"
         self.functions: list[cst.FunctionDef] = []
         # (code object, argument signature) -> (generated name, return value)
@@ -1665,6 +1666,8 @@ class Translator(MaskedControl):
             sub = Translator(self.program, src, params, src.name, (*self.owner, step))
             with sub.dry():
                 _, ret = sub.translate()
+        except NeedsBatchError:
+            raise  # a draw or collective that the unchanged call would get wrong
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
             ret = Val(OBJECT)
         ret = _strip_samples(ret)
