@@ -74,11 +74,12 @@ DISTRIBUTIONS: dict[str, tuple[tuple[str, ...], str]] = {
     "noncentral_f": (("dfnum", "dfden", "nonc"), "f"),
     "zipf": (("a",), "i"),
 }
-# Draws with a trailing axis of their own (a vector per draw): parameters unbatched only.
-VECTOR_DRAWS: dict[str, tuple[tuple[str, ...], str]] = {
-    "multivariate_normal": (("mean", "cov"), "f"),
-    "dirichlet": (("alpha",), "f"),
-    "multinomial": (("n", "pvals"), "i"),
+# Draws with a trailing axis of their own (a vector per draw): parameters unbatched
+# only. -> (parameters, the one that is the vector, dtype kind)
+VECTOR_DRAWS: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "multivariate_normal": (("mean", "cov"), "mean", "f"),
+    "dirichlet": (("alpha",), "alpha", "f"),
+    "multinomial": (("n", "pvals"), "pvals", "i"),
 }
 # Legacy functions that take the shape as positional ints: np.random.rand(3, 4).
 SHAPE_ARGS = {"rand": "f", "randn": "f"}
@@ -281,7 +282,7 @@ def shape_args(site: CallSite) -> Out:
 def vector_draw(site: CallSite) -> Out:
     """``multivariate_normal``, ``dirichlet``, ``multinomial``: one vector per draw."""
     _refuse_in_error_mode(site)
-    names, kind = VECTOR_DRAWS[site.callee.__name__]
+    names, vector_name, kind = VECTOR_DRAWS[site.callee.__name__]
     b = site.bind(site.callee)
     params = [b.get(p) for p in names if b.get(p) is not None]
     if any(a.batched for a in params):
@@ -290,9 +291,9 @@ def vector_draw(site: CallSite) -> Out:
             f"`{_label(site)}(...)` with parameters that differ per example",
             "draw with parameters that are the same for every example",
         )
-    vector = b.get(names[-1])
+    vector = b.get(vector_name)
     if vector is None or vector.val.rank != 1:
-        raise site.unsupported(f"`{_label(site)}(...)` whose {names[-1]} is not a known vector")
+        raise site.unsupported(f"`{_label(site)}(...)` whose {vector_name} is not a known vector")
     size = b.get("size")
     rank = (_size_rank(site, size) or 0) + 1
     if mode_of(site.ctx) == "same":
