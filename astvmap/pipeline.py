@@ -63,7 +63,8 @@ def transform(
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
             return hit
-    program = Program(src, options)
+    program = Program(src)
+    program.options = options  # the rules read randomness and axis_name from here
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
     fdef, ret = main.translate()
     program.functions.append(fdef)

@@ -67,9 +67,10 @@ COMPARISONS = (
 class Program:
     """State shared by every function generated into one module."""
 
-    def __init__(self, main: FunctionSource, options: Any = None) -> None:
+    def __init__(self, main: FunctionSource) -> None:
         self.main = main
-        self.options = options  # pipeline.Options: rules read randomness and axis_name
+        # pipeline.Options, set by transform: the rules read randomness and axis_name.
+        self.options: Any = None
         self.np = "np"
         self.functions: list[cst.FunctionDef] = []
         # (code object, argument signature) -> (generated name, return value)
