@@ -56,7 +56,7 @@ def _axis_name(site: CallSite) -> tuple[str, bool]:
     return name, options is not None and options.axis_name == name
 
 
-def _own_axis_checks(site: CallSite, name: str, needs_size: bool) -> None:
+def _own_axis_checks(site: CallSite, name: str) -> None:
     ctx = site.ctx
     frames = ctx.ctl.frames  # type: ignore[attr-defined]
     if any(f.kind in ("iter", "loop") for f in frames):
@@ -65,11 +65,13 @@ def _own_axis_checks(site: CallSite, name: str, needs_size: bool) -> None:
             "examples stop at different times",
             "compute the collective before or after the loop",
         )
-    if needs_size and not has_batch(ctx):
+    if not has_batch(ctx):
+        # A helper called without batched arguments runs as written (the collective
+        # would raise NameError there), and the batch size is not known in it.
         raise needs_batch(
             ctx,
-            f"{site.callee.__name__}() over the batch axis {name!r} needs the batch size, and "
-            "this function has no batched argument to read it from",
+            f"{site.callee.__name__}() over the batch axis {name!r} needs the batch, and "
+            "this function has no batched argument",
             "pass a batched argument to the function that calls it, or call the collective "
             "in the vmapped function itself",
         )
@@ -107,7 +109,7 @@ def reduction(site: CallSite) -> Out:
     if not own:
         return _kept(site, val)
     psum = site.callee is collectives.psum
-    _own_axis_checks(site, name, needs_size=psum and not val.batched)
+    _own_axis_checks(site, name)
     if val.batched:
         out = site.ctx.parse(_REDUCE[site.callee], x=code)
         dtype = "f" if site.callee is collectives.pmean else val.dtype
@@ -126,7 +128,7 @@ def axis_index(site: CallSite) -> Out:
     name, own = _axis_name(site)
     if not own:
         return site.render(), Val.array(0, dtype="i")
-    _own_axis_checks(site, name, needs_size=True)
+    _own_axis_checks(site, name)
     return site.ctx.parse("np.arange({b})", b=site.ctx.batch_size()), Val.array(
         0, batched=True, dtype="i"
     )
@@ -159,7 +161,7 @@ def all_gather(site: CallSite) -> Out:
         else:
             args[2] = literal(axis + 1)
         return site.render(args, kwargs), Val.array(rank, batched=True, dtype=val.dtype)
-    _own_axis_checks(site, name, needs_size=not val.batched)
+    _own_axis_checks(site, name)
     batch = code if val.batched else site.ctx.materialise(code, val)  # type: ignore[attr-defined]
     if tiled:
         # Concatenating an array joins its rows: the examples, one after another.

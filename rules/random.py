@@ -407,6 +407,7 @@ def _install() -> None:
         RULES[getattr(np.random.RandomState, method)] = state
     for alias in ("sample", "ranf"):  # module functions that call random_sample
         RULES[getattr(np.random, alias)] = _alias_rule
+        CATALOGUE["random"].append(f"np.random.{alias}")
     RULES[np.random.seed] = state
     RULES[np.random.default_rng] = new_generator
     RULES[np.random.RandomState] = new_generator

@@ -128,6 +128,14 @@ def calls_unbatched_helper(x, w):
     return x + unbatched_helper(w)
 
 
+def unbatched_mean_helper(w):
+    return pmean(w, "i")
+
+
+def calls_unbatched_mean_helper(x, w):
+    return x + unbatched_mean_helper(w)
+
+
 def batch_norm(x, gamma, beta):
     mean = pmean(x, "batch")
     var = pmean((x - mean) ** 2, "batch")
@@ -343,10 +351,16 @@ def test_refused_where_lanes_stop_at_different_times():
     assert "test_collectives.py" in str(info.value)
 
 
-def test_a_helper_without_batched_arguments_cannot_know_the_batch_size():
-    with pytest.raises(UnsupportedError, match="needs the batch size") as info:
+def test_a_helper_without_batched_arguments_is_refused():
+    # Called without batched arguments, a helper runs as written: the collective would
+    # raise NameError there, and the batch size is not known in it.
+    with pytest.raises(UnsupportedError, match="has no batched argument") as info:
         vmap(calls_unbatched_helper, in_axes=(0, None), axis_name="i")(np.zeros((3, 2)), np.ones(2))
     assert 'return psum(w, "i")' in str(info.value)
+    with pytest.raises(UnsupportedError, match="has no batched argument"):
+        vmap(calls_unbatched_mean_helper, in_axes=(0, None), axis_name="i")(
+            np.zeros((3, 2)), np.ones(2)
+        )
 
 
 def test_bad_axis_name():

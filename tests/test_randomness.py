@@ -398,3 +398,101 @@ def test_the_mode_is_part_of_the_cache_key():
     assert "batch_size" in vmap(shared_noise, in_axes=(0, None), randomness="different").emit(
         X, np.random.default_rng(1)
     )
+
+
+# ------------------------------------- every distribution: one draw equals the loop's
+# Parameters for each distribution of rules/random.py (one batched where it can be).
+PARAMETERS = {
+    "random": "",
+    "random_sample": "",
+    "standard_normal": "",
+    "standard_exponential": "",
+    "standard_cauchy": "",
+    "normal": "x, 2.0, ",
+    "uniform": "x, x + 1.0, ",
+    "integers": "0, 10, ",
+    "randint": "0, 10, ",
+    "exponential": "abs(x) + 0.5, ",
+    "gamma": "abs(x) + 0.5, 2.0, ",
+    "standard_gamma": "abs(x) + 0.5, ",
+    "beta": "abs(x) + 0.5, 3.0, ",
+    "binomial": "10, 0.3, ",
+    "poisson": "abs(x) + 0.5, ",
+    "lognormal": "x, 0.5, ",
+    "laplace": "x, 1.0, ",
+    "logistic": "x, 1.0, ",
+    "gumbel": "x, 1.0, ",
+    "geometric": "0.3, ",
+    "chisquare": "abs(x) + 1.0, ",
+    "standard_t": "abs(x) + 1.0, ",
+    "rayleigh": "abs(x) + 0.5, ",
+    "weibull": "abs(x) + 0.5, ",
+    "pareto": "abs(x) + 0.5, ",
+    "power": "abs(x) + 0.5, ",
+    "vonmises": "x, 2.0, ",
+    "wald": "abs(x) + 0.5, 2.0, ",
+    "triangular": "x - 1.0, x, x + 1.0, ",
+    "negative_binomial": "3, 0.4, ",
+    "f": "abs(x) + 1.0, 4.0, ",
+    "hypergeometric": "5, 6, 4, ",
+    "logseries": "0.5, ",
+    "noncentral_chisquare": "abs(x) + 1.0, 1.0, ",
+    "noncentral_f": "abs(x) + 1.0, 4.0, 1.0, ",
+    "zipf": "2.0, ",
+    "multinomial": "10, np.array([0.2, 0.3, 0.5]), ",
+    "dirichlet": "np.ones(3), ",
+}
+LEGACY_ONLY = {"random_sample", "randint"}
+GENERATOR_ONLY = {"integers"}
+
+
+def _draw_module(tmp_path_factory, owner: str):
+    from astvmap.rules.random import DISTRIBUTIONS, VECTOR_DRAWS
+    from cli import load_module
+
+    skip = GENERATOR_ONLY if owner == "legacy" else LEGACY_ONLY
+    lines = ["import numpy as np\n"]
+    for name, params in PARAMETERS.items():
+        assert name in DISTRIBUTIONS or name in VECTOR_DRAWS
+        if name in skip:
+            continue
+        call = f"np.random.{name}" if owner == "legacy" else f"r.{name}"
+        size = "size=(2,)" if name not in VECTOR_DRAWS else "size=2"
+        lines.append(f"\ndef {name}(x, r):\n    return {call}({params}{size})\n")
+    path = tmp_path_factory.mktemp("draws") / f"draws_{owner}.py"
+    path.write_text("".join(lines))
+    return load_module(path)
+
+
+@pytest.fixture(scope="module")
+def generator_draws(tmp_path_factory):
+    return _draw_module(tmp_path_factory, "generator")
+
+
+@pytest.fixture(scope="module")
+def legacy_draws(tmp_path_factory):
+    return _draw_module(tmp_path_factory, "legacy")
+
+
+def test_parameters_cover_every_distribution():
+    from astvmap.rules.random import DISTRIBUTIONS, VECTOR_DRAWS
+
+    assert set(PARAMETERS) == set(DISTRIBUTIONS) | set(VECTOR_DRAWS) - {"multivariate_normal"}
+
+
+@pytest.mark.parametrize("name", [n for n in PARAMETERS if n not in LEGACY_ONLY])
+def test_every_generator_distribution_equals_the_loop(name, generator_draws):
+    f = getattr(generator_draws, name)
+    X = rng.standard_normal((5, 2))
+    got = vmap(f, in_axes=(0, None), randomness="different")(X, np.random.default_rng(3))
+    _equal(got, loop(f, (X, np.random.default_rng(3)), in_axes=(0, None)))
+
+
+@pytest.mark.parametrize("name", [n for n in PARAMETERS if n not in GENERATOR_ONLY])
+def test_every_legacy_distribution_equals_the_loop(name, legacy_draws):
+    f = getattr(legacy_draws, name)
+    X = rng.standard_normal((5, 2))
+    np.random.seed(4)
+    got = vmap(f, in_axes=(0, None), randomness="different")(X, None)
+    np.random.seed(4)
+    _equal(got, loop(f, (X, None), in_axes=(0, None)))
