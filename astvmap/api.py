@@ -185,6 +185,16 @@ def vmap(
         raise ValueError(
             f"vmap randomness must be one of {', '.join(map(repr, RANDOMNESS))}; got {randomness!r}"
         )
+    if chunk_size is not None and (axis_name is not None or randomness == "same"):
+        # Chunks would each reduce (or each draw) on their own: refused, not computed.
+        raise ValueError(
+            "vmap(chunk_size=...) cannot be combined with "
+            + (
+                "axis_name (collectives reduce over the whole batch, not a chunk)"
+                if axis_name is not None
+                else "randomness='same' (one draw is shared by the whole batch, not a chunk)"
+            )
+        )
     if chunk_size is not None:
         raise NotImplementedError(
             "vmap(chunk_size=...) is not implemented yet; call it on slices of the batch"

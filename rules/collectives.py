@@ -118,10 +118,12 @@ def reduction(site: CallSite) -> Out:
         return out, Val.array(val.rank, dtype=dtype)
     if psum:
         # The same value in every example: the sum is the value times the axis size.
-        return site.ctx.parse("{x} * {b}", x=code, b=site.ctx.batch_size()), Val.array(
-            val.rank, dtype="i" if val.dtype == "b" else val.dtype
-        )
-    return code, Val.array(val.rank, dtype=val.dtype)
+        total = site.ctx.parse("{x} * {b}", x=code, b=site.ctx.batch_size())
+        dtype = "i" if val.dtype == "b" else val.dtype
+        if val.kind == SCALAR:
+            return total, Val(SCALAR, rank=0, dtype=dtype)
+        return total, Val.array(val.rank, dtype=dtype)
+    return code, val  # the same value in every example is its own mean, maximum, minimum
 
 
 def axis_index(site: CallSite) -> Out:

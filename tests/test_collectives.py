@@ -378,3 +378,9 @@ def test_the_axis_name_is_part_of_the_cache_key():
 
 def test_exported_from_astvmap():
     assert astvmap.psum is psum and "all_gather" in astvmap.__all__
+
+
+def test_chunk_size_with_collectives_is_refused():
+    # Each chunk would reduce over itself alone; refused rather than computed.
+    with pytest.raises(ValueError, match="chunk_size.*axis_name"):
+        vmap(centred, axis_name="i", chunk_size=2)

@@ -496,3 +496,9 @@ def test_every_legacy_distribution_equals_the_loop(name, legacy_draws):
     got = vmap(f, in_axes=(0, None), randomness="different")(X, None)
     np.random.seed(4)
     _equal(got, loop(f, (X, None), in_axes=(0, None)))
+
+
+def test_chunk_size_with_same_is_refused():
+    # Each chunk would draw its own numbers; refused rather than computed.
+    with pytest.raises(ValueError, match="chunk_size.*randomness='same'"):
+        vmap(shared_noise, randomness="same", chunk_size=2)
