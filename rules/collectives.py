@@ -31,7 +31,7 @@ import libcst as cst
 from astvmap import collectives
 from astvmap.values import ARRAY, SCALAR, Val
 
-from .random import has_batch, needs_batch
+from .random import has_batch, needs_batch, no_batch_hint
 from .registry import CATALOGUE, RULES, CallSite, Out, literal
 
 
@@ -72,8 +72,7 @@ def _own_axis_checks(site: CallSite, name: str) -> None:
             ctx,
             f"{site.callee.__name__}() over the batch axis {name!r} needs the batch, and "
             "this function has no batched argument",
-            "pass a batched argument to the function that calls it, or call the collective "
-            "in the vmapped function itself",
+            no_batch_hint(ctx),
         )
 
 

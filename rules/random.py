@@ -109,6 +109,13 @@ def has_batch(ctx: Context) -> bool:
     return any(v.batched for v in ctx.params.values())  # type: ignore[attr-defined]
 
 
+def no_batch_hint(ctx: Context) -> str:
+    """What to do where no batched argument gives the batch size."""
+    if not getattr(ctx, "owner", ()):  # the vmapped function itself: every in_axes is None
+        return "map an argument (an in_axes entry that is not None): axis_size alone is not enough"
+    return "pass a batched argument to this helper, or move the call into the vmapped function"
+
+
 def needs_batch(ctx: Context, message: str, hint: str | None = None) -> NeedsBatchError:
     err = ctx.unsupported(message, hint)
     assert isinstance(err, UnsupportedError)
@@ -259,7 +266,7 @@ def _check_batch(site: CallSite) -> None:
             site.ctx,
             f"`{_label(site)}(...)` draws per example (randomness='different') in a function "
             "with no batched argument, so the batch size is not known here",
-            "pass a batched argument to this function (or draw in the vmapped function)",
+            no_batch_hint(site.ctx),
         )
 
 
