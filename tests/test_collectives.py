@@ -384,3 +384,23 @@ def test_chunk_size_with_collectives_is_refused():
     # Each chunk would reduce over itself alone; refused rather than computed.
     with pytest.raises(ValueError, match="chunk_size.*axis_name"):
         vmap(centred, axis_name="i", chunk_size=2)
+
+
+def test_cli_emit_keeps_the_decorators_axis_name_and_randomness(tmp_path, capsys):
+    import cli
+
+    path = tmp_path / "named.py"
+    path.write_text(
+        "import numpy as np\n"
+        "from astvmap import vmap, pmean\n\n\n"
+        '@vmap(axis_name="b")\n'
+        "def centre(x):\n"
+        '    return x - pmean(x, "b")\n\n\n'
+        '@vmap(randomness="different")\n'
+        "def noisy(x):\n"
+        "    return x + np.random.normal(size=3)\n"
+    )
+    assert cli.main(["emit", f"{path}:centre", "--rank", "x=1"]) == 0
+    assert "return x - np.mean(x, axis=0)" in capsys.readouterr().out
+    assert cli.main(["emit", f"{path}:noisy", "--rank", "x=1"]) == 0
+    assert "np.random.normal(size=(batch_size, 3))" in capsys.readouterr().out
