@@ -245,7 +245,7 @@ class VmappedFunction:
         # Both shape the generated code (random and collective rules read them).
         self.axis_name = axis_name
         self.randomness = randomness
-        self.signature = inspect.signature(self.target.fn)
+        self.signature = inspect.signature(self.target.fn, follow_wrapped=False)
         self._lock = threading.Lock()
         # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
         self._entries: dict[Any, list[tuple[Compiled, tuple, Callable]]] = {}
