@@ -28,6 +28,8 @@ from .errors import NoRuleError, PerformanceWarning, VmapError
 from .values import Val
 
 NAMESPACE = "astvmap"
+# PyTorch's modes: refuse random draws, draw independently per example, or share one draw.
+RANDOMNESS = ("error", "different", "same")
 _registered: set[type] = set()
 # optree refuses a second registration of a class: two threads meeting a new
 # dataclass at once must not both register it.
@@ -177,17 +179,25 @@ def vmap(
     Usable as ``@vmap``, ``@vmap(in_axes=...)``, ``vmap(f, (0, None))``. See the
     README for the supported NumPy functions and Python constructs.
     """
-    if axis_name is not None:
-        raise NotImplementedError(
-            "vmap(axis_name=...) (collectives across the batch) is not implemented yet"
+    if axis_name is not None and not isinstance(axis_name, str):
+        raise TypeError(f"vmap axis_name must be a str or None, got {axis_name!r}")
+    if randomness not in RANDOMNESS:
+        raise ValueError(
+            f"vmap randomness must be one of {', '.join(map(repr, RANDOMNESS))}; got {randomness!r}"
+        )
+    if chunk_size is not None and (axis_name is not None or randomness == "same"):
+        # Chunks would each reduce (or each draw) on their own: refused, not computed.
+        raise ValueError(
+            "vmap(chunk_size=...) cannot be combined with "
+            + (
+                "axis_name (collectives reduce over the whole batch, not a chunk)"
+                if axis_name is not None
+                else "randomness='same' (one draw is shared by the whole batch, not a chunk)"
+            )
         )
     if chunk_size is not None:
         raise NotImplementedError(
             "vmap(chunk_size=...) is not implemented yet; call it on slices of the batch"
-        )
-    if randomness != "error":
-        raise NotImplementedError(
-            "vmap(randomness=...) is not implemented yet; random calls raise UnsupportedError"
         )
     _check_axes_spec(in_axes, "in_axes")
     _check_axes_spec(out_axes, "out_axes")
@@ -200,7 +210,9 @@ def vmap(
         raise ValueError(f"vmap axis_size must be a non-negative int, got {axis_size!r}")
 
     def wrap(f: Callable) -> VmappedFunction:
-        return VmappedFunction(f, in_axes, out_axes, axis_size)
+        return VmappedFunction(
+            f, in_axes, out_axes, axis_size, axis_name=axis_name, randomness=randomness
+        )
 
     if fun is None:
         return wrap
@@ -210,7 +222,16 @@ def vmap(
 class VmappedFunction:
     """The batched version of a per-example function."""
 
-    def __init__(self, fun: Callable, in_axes: Any, out_axes: Any, axis_size: int | None) -> None:
+    def __init__(
+        self,
+        fun: Callable,
+        in_axes: Any,
+        out_axes: Any,
+        axis_size: int | None,
+        *,
+        axis_name: str | None = None,
+        randomness: str = "error",
+    ) -> None:
         if not callable(fun):
             raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
         self.fun = fun
@@ -221,6 +242,9 @@ class VmappedFunction:
         self.in_axes = in_axes
         self.out_axes = out_axes
         self.axis_size = axis_size
+        # Both shape the generated code (random and collective rules read them).
+        self.axis_name = axis_name
+        self.randomness = randomness
         self.signature = inspect.signature(self.target.fn, follow_wrapped=False)
         self._lock = threading.Lock()
         # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
@@ -236,7 +260,12 @@ class VmappedFunction:
         if obj is None:
             return self
         return VmappedFunction(
-            types.MethodType(self.fun, obj), self.in_axes, self.out_axes, self.axis_size
+            types.MethodType(self.fun, obj),
+            self.in_axes,
+            self.out_axes,
+            self.axis_size,
+            axis_name=self.axis_name,
+            randomness=self.randomness,
         )
 
     # -------------------------------------------------------------- call
@@ -279,6 +308,8 @@ class VmappedFunction:
         """The declared fallback: the per-example function in a Python loop, with a warning."""
         from .testing import loop
 
+        if self.randomness == "same" or self.axis_name is not None:
+            raise _no_loop_fallback(reason, self.randomness, self.axis_name)
         warnings.warn(
             f"astvmap: running {getattr(self.fun, '__qualname__', self.fun)} per example in a Python "
             f"loop: {reason.filename}:{reason.lineno}: {reason.reason}\n    {(reason.source or '').strip()}",
@@ -361,7 +392,12 @@ class VmappedFunction:
             known = self._fallbacks.get(p.key)
             if known is not None:  # another thread found no rule while this one waited
                 raise known
-            options = pipeline.Options(in_axes=repr(self.in_axes), out_axes=repr(self.out_axes))
+            options = pipeline.Options(
+                in_axes=repr(self.in_axes),
+                out_axes=repr(self.out_axes),
+                randomness=self.randomness,
+                axis_name=self.axis_name,
+            )
             compiled = pipeline.transform(
                 self.target.fn,
                 p.params,
@@ -385,6 +421,21 @@ class VmappedFunction:
 
             return nested_call(self, args, kwargs, emit=True)
         return self.specialise(self.prepare(args, kwargs)).source
+
+
+def _no_loop_fallback(reason: NoRuleError, randomness: str, axis_name: str | None) -> VmapError:
+    """The per-example loop cannot stand in: it would draw per example ("same" shares one
+    draw) and cannot run collectives (no batch to reduce over)."""
+    from .errors import UnsupportedError
+
+    why = "axis_name" if axis_name is not None else 'randomness="same"'
+    return UnsupportedError(
+        f"{reason.reason}; and with vmap({why}) the per-example loop fallback is not used",
+        filename=reason.filename,
+        lineno=reason.lineno,
+        source=reason.source,
+        hint=reason.hint,
+    )
 
 
 def _empty_batch_error(fun: Any, exc: Exception) -> ValueError:
@@ -606,7 +657,15 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
         raise TypeError(f"{t.fn.__qualname__}(): {exc}") from None
     bound.apply_defaults()
     prefix_keys = tuple(_leaf_sig_tree(a) for a in t.prefix_args)
-    key = (tuple(arg_keys), tuple(kw_keys), prefix_keys, repr(vf.in_axes), repr(vf.out_axes))
+    key = (
+        tuple(arg_keys),
+        tuple(kw_keys),
+        prefix_keys,
+        repr(vf.in_axes),
+        repr(vf.out_axes),
+        vf.randomness,
+        vf.axis_name,
+    )
     marked = vf.signature.bind(*t.prefix_args, *marker_args, **full_kwargs)
     marked.apply_defaults()
     params = {}

@@ -47,6 +47,15 @@ def signature(obj: Any) -> tuple:
         isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj
     ):
         return ("value", "tuple", obj)
+    if isinstance(obj, (types.MethodType, types.BuiltinMethodType)) and not isinstance(
+        getattr(obj, "__self__", None), (types.ModuleType, type(None))
+    ):
+        # A bound method (``rng.normal``, ``model.forward``): each attribute read makes
+        # a new bound object, so its identity says nothing; its class and function do.
+        func = getattr(obj, "__func__", None)
+        if isinstance(func, types.FunctionType):  # Python code: a redefinition counts
+            return ("method", describe(type(obj.__self__)), describe(func), id(func))
+        return ("method", describe(type(obj.__self__)), getattr(obj, "__name__", "?"))
     if isinstance(
         obj, (types.ModuleType, types.FunctionType, type, np.ufunc, types.BuiltinFunctionType)
     ) or callable(obj):

@@ -35,6 +35,8 @@ class Options:
     in_axes: str
     out_axes: str
     annotate: bool = False
+    randomness: str = "error"  # how random draws batch (rules/random.py)
+    axis_name: str | None = None  # the batch axis collectives name (rules/collectives.py)
 
 
 def transform(
@@ -62,6 +64,7 @@ def transform(
         if hit is not None and (accept is None or accept(hit)):
             return hit
     program = Program(src)
+    program.options = options  # the rules read randomness and axis_name from here
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
     fdef, ret = main.translate()
     program.functions.append(fdef)

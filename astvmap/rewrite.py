@@ -34,7 +34,7 @@ from astvmap.rules import Arg, CallSite
 
 from . import indexing
 from .control import ControlState, Frame, LoopInfo, MaskedControl
-from .errors import NoRuleError, UnsupportedError
+from .errors import NeedsBatchError, NoRuleError, UnsupportedError
 from .guards import ARGUMENT, Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
@@ -71,6 +71,8 @@ class Program:
 
     def __init__(self, main: FunctionSource) -> None:
         self.main = main
+        # pipeline.Options, set by transform: the rules read randomness and axis_name.
+        self.options: Any = None
         self.np = "np"
         self.functions: list[cst.FunctionDef] = []
         # (code object, argument signature) -> (generated name, return value)
@@ -2023,6 +2025,8 @@ class Translator(MaskedControl):
             with sub.dry():
                 _, ret = sub.translate()
             self.program.writes[key] = frozenset(p for p in sub.written if p in params)
+        except NeedsBatchError:
+            raise  # a draw or collective that the unchanged call would get wrong
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
             ret = Val(OBJECT)
         self.program.specialisations[key] = ("", _strip_samples(ret))

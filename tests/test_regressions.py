@@ -168,3 +168,14 @@ def test_a_batched_write_through_a_view_of_another_array_is_refused():
     # axis, so the write never reached a.
     with pytest.raises(UnsupportedError, match="may share memory"):
         vmap(r.write_through_a_view_into_its_base)(rng.standard_normal(3))
+
+
+def test_a_global_objects_method_keeps_its_specialisation():
+    # Found while adding rng.normal (raised "internal: the specialisation ... does not
+    # hold"): the method was guarded by the identity of the bound method, which each
+    # attribute read makes anew; it is now guarded by its class and function.
+    X = rng.standard_normal((4, 3))
+    f = vmap(r.calls_a_global_objects_method)
+    check(r.calls_a_global_objects_method, X)
+    np.testing.assert_allclose(f(X), X * 2.0 + 1.0)
+    np.testing.assert_allclose(f(X), X * 2.0 + 1.0)
