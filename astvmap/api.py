@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import optree
 
-from . import cache
+from . import backends, cache
 from .cache import Compiled
 from .errors import NoRuleError, PerformanceWarning, VmapError
 from .values import Val
@@ -251,6 +251,11 @@ class VmappedFunction:
             for compiled, plan, holds in self._entries.get(key, ()):
                 if holds(self._arguments(moved, plan) if compiled.guards else None):
                     return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
+        if fast is None:
+            # dask and CuPy arrays take their own path (astvmap/backends), NumPy ones go on.
+            backend = backends.find(args, kwargs)
+            if backend is not None:
+                return backend(self, args, kwargs)
         prepared = self.prepare(args, kwargs)
         reason = self._fallbacks.get(prepared.key)
         if reason is not None:
