@@ -785,6 +785,12 @@ def _leaf_axes_out(spec: Any, value: Any, where: str) -> list[Any]:
     return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
 
 
+def _as_array(value: Any) -> Any:
+    """An output leaf as an array; a CuPy array stays on its device (NumPy's functions
+    used below dispatch to CuPy's)."""
+    return value if backends.library_of(value) == "cupy" else np.asarray(value)
+
+
 def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) -> Any:
     if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
         raise ValueError(f"vmap out_axes entries must be ints or None, got {axis!r}")
@@ -794,7 +800,7 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
                 f"vmap out_axes=None for the {where}, but it varies across the batch; "
                 "use an int out_axis for it"
             )
-        arr = np.asarray(value)
+        arr = _as_array(value)
         if arr.ndim == 0 or arr.shape[0] != size:
             # Never silently wrong: a batched output must carry the batch axis first.
             raise VmapError(
@@ -808,7 +814,7 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
         return np.moveaxis(arr, 0, axis) if axis % arr.ndim else arr
     if axis is None:
         return value
-    arr = np.asarray(value)
+    arr = _as_array(value)
     rank = arr.ndim + 1
     if not -rank <= axis < rank:
         raise ValueError(

@@ -245,6 +245,7 @@ def build(
 
     vf0 = zeroed(vf)
     probe_args = tuple(fill(a, stand_ins) for a in args)
+    probe_kwargs = {k: fill(v, stand_ins) for k, v in kwargs.items()}
     if vf0.is_nested:
         if kwargs:
             raise UnsupportedError(
@@ -253,7 +254,7 @@ def build(
         flat = nesting.resolve(vf0, probe_args)
     else:
         flat = vf0
-    prepared = flat.prepare(probe_args, kwargs)
+    prepared = flat.prepare(probe_args, probe_kwargs)
     reason = flat._fallbacks.get(prepared.key)
     compiled = None
     if reason is None:
