@@ -160,3 +160,32 @@ def test_mapped_sizes_must_agree():
     f = vmap(layer, in_axes=(0, None, 0))
     with pytest.raises(ValueError, match="inconsistent sizes"):
         f(da.ones((5, 3), chunks=2), np.ones((3, 2)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("feature", [("axis_name", "batch"), ("randomness", "different")])
+def test_whole_batch_features_are_refused_on_dask(feature):
+    # vmap() does not take these yet; a vmapped function that has them must not run per chunk.
+    from astvmap import UnsupportedError
+
+    f = vmap(newton_sqrt)
+    setattr(f, *feature)
+    with pytest.raises(UnsupportedError, match=feature[0]):
+        f(da.ones(4, chunks=2))
+
+
+def test_readme_dask_example(client, tmp_path):
+    import re
+    from pathlib import Path
+
+    from cli import load_module
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start, end = readme.index("<!-- dask-example -->"), readme.index("<!-- /dask-example -->")
+    setup, example = re.findall(r"```python\n(.*?)```", readme[start:end], re.S)
+    assert "LocalCluster" in setup  # the fixture's cluster stands in for it
+    path = tmp_path / "readme_dask_example.py"
+    path.write_text(example)
+    m = load_module(path)
+    assert isinstance(m.Y, da.Array) and m.Y.numblocks == (10, 1)
+    want = np.tanh(m.X.compute() @ m.W + m.b).sum(axis=0)
+    np.testing.assert_allclose(m.total, want, rtol=1e-9)

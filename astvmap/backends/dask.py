@@ -30,11 +30,13 @@ import optree
 from dask.highlevelgraph import HighLevelGraph
 
 from .. import api
+from ..errors import UnsupportedError
 from . import kernel as K
 
 
 def call(vf: api.VmappedFunction, args: tuple, kwargs: dict) -> Any:
     """``vf(*args, **kwargs)`` where some argument is a dask array: a pytree of dask arrays."""
+    _refuse_whole_batch_features(vf)
     template, slots, lazy_unmapped, size = _split(vf, args)
     kwargs, kw_lazy = _unmapped_kwargs(kwargs)
     if size == 0:
@@ -73,6 +75,28 @@ def call(vf: api.VmappedFunction, args: tuple, kwargs: dict) -> Any:
         out = next(batched)
         result.append(da.moveaxis(out, 0, u) if u % out.ndim else out)
     return optree.tree_unflatten(treedef, result)
+
+
+def _refuse_whole_batch_features(vf: api.VmappedFunction) -> None:
+    """What needs the whole batch in one call cannot run block by block.
+
+    A collective over the batch axis (``axis_name``) would see one block, and random
+    draws (``randomness``) would repeat in every block (each task gets a copy of the
+    generator): both would be silently wrong, so both are refused.
+    """
+    if getattr(vf, "axis_name", None) is not None:
+        raise UnsupportedError(
+            f"vmap(axis_name={vf.axis_name!r}) on dask arrays: a collective over the batch "
+            "axis would see one chunk at a time",
+            hint="compute the dask array first (np.asarray(x)), or reduce the vmapped "
+            "outputs with dask (out.sum(axis=0)) instead of inside the function",
+        )
+    if getattr(vf, "randomness", "error") != "error":
+        raise UnsupportedError(
+            f"vmap(randomness={vf.randomness!r}) on dask arrays: every chunk would draw the "
+            "same random numbers (each task gets a copy of the generator)",
+            hint="draw the random numbers outside and pass them as a mapped dask array",
+        )
 
 
 # -------------------------------------------------------------- arguments

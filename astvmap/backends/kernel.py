@@ -279,6 +279,7 @@ def build(
         kwargs={k: _unfill(v, slots) for k, v in prepared.call_kwargs.items()},
         **common,
     )
+    kernel._functions = dict(compiled.functions)  # here they exist; a worker compiles the text
     return kernel, None, flat, probe_args
 
 
