@@ -6,6 +6,7 @@ One cluster for the module; the graph-shape tests run without it.
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 import sys
 import warnings
@@ -154,6 +155,43 @@ def test_kernel_pickles_to_source_text():
     copy = pickle.loads(cloudpickle.dumps(kernels[0]))
     assert "def layer(x, W, b):" in copy.source
     assert copy._functions is None  # compiled on first use, from the text
+
+
+@dataclasses.dataclass
+class Params:
+    W: np.ndarray
+    b: np.ndarray
+
+
+def mlp(p, x, scale=1.0):
+    return {"h": np.tanh(x @ p.W + p.b) * scale, "n": x.sum()}
+
+
+def dot(a, b):
+    return (a * b).sum()
+
+
+def test_pytrees_keywords_nesting_and_chunkings_without_a_cluster():
+    X = RNG.standard_normal((20, 4))
+    p = Params(RNG.standard_normal((4, 3)), RNG.standard_normal(3))
+    with dask.config.set(scheduler="sync"):
+        # A dataclass argument, an unmapped dask keyword argument (computed once, at the call).
+        f = vmap(mlp, in_axes=(None, 0))
+        got = dask.compute(f(p, da.from_array(X, chunks=6), scale=da.from_array(2.0)))[0]
+        assert_same(got, loop(mlp, (p, X), (None, 0), scale=2.0))
+        # A mapped dask leaf inside a dataclass.
+        Ws = RNG.standard_normal((10, 4, 3))
+        g = vmap(mlp, in_axes=(Params(0, None), None))
+        got = dask.compute(g(Params(da.from_array(Ws, chunks=(3, 2, 3)), p.b), X[0]))[0]
+        assert_same(got, loop(mlp, (Params(Ws, p.b), X[0]), (Params(0, None), None)))
+        # Nested vmap: the dask array is mapped by the outer one.
+        A, B = RNG.standard_normal((5, 3)), RNG.standard_normal((7, 3))
+        nested = vmap(vmap(dot, in_axes=(0, None)), in_axes=(None, 0))
+        assert_same(nested(A, da.from_array(B, chunks=3)).compute(), nested(A, B))
+        # Two mapped dask arguments chunked differently: the first one's batch chunks win.
+        out = vmap(np.add)(da.from_array(X, chunks=7), da.from_array(X, chunks=(5, 2)))
+        assert out.chunks == ((7, 7, 6), (4,))
+        assert_same(out.compute(), 2 * X)
 
 
 def test_mapped_sizes_must_agree():
