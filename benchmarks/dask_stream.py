@@ -10,7 +10,8 @@ so no chunk needs to outlive its task. Reported: the peak resident memory of eac
 worker process (sampled every 20 ms on the worker itself), against its memory
 limit and the batch size; the throughput (examples/s) on the cluster and for the
 same work (same chunks, same vmapped function) streamed through one process.
-The machine is shared, so the speed figures are indicative.
+Also the CPU seconds each side used: on a shared machine the wall-clock figures
+depend on the other load, the CPU time shows what the cluster costs on top.
 """
 
 from __future__ import annotations
@@ -77,6 +78,14 @@ def _rss() -> int:
     return psutil.Process().memory_info().rss
 
 
+def _cpu() -> float:
+    """CPU seconds this process has used (user + system)."""
+    import psutil
+
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--gb", type=float, default=2.0, help="batch size in GB (float64 rows)")
@@ -98,11 +107,11 @@ def main() -> None:
 
     # One process: the same chunks, one after another, through the same vmapped function.
     f(make_chunk(0, 2), W, b)  # transform once, outside the timing
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), _cpu()
     total_one = np.zeros(D_OUT)
     for i in range(n_chunks):
         total_one += f(make_chunk(i, rows), W, b).sum(axis=0)
-    one = time.perf_counter() - t
+    one, one_cpu = time.perf_counter() - t, _cpu() - cpu
 
     cluster = distributed.LocalCluster(
         n_workers=2,
@@ -117,10 +126,13 @@ def main() -> None:
         idle = client.run(_rss)
         X = da.map_blocks(_chunk_from_info, chunks=((rows,) * n_chunks, (D_IN,)), dtype=np.float64)
         client.run(_start_sampler)
+        cpu0, client0 = client.run(_cpu), _cpu()
         t = time.perf_counter()
         total = f(X, W, b).sum(axis=0).compute()  # lazy until here; includes the probe
         many = time.perf_counter() - t
+        cpu1, client_cpu = client.run(_cpu), _cpu() - client0
         peaks = client.run(_stop_sampler)
+    workers_cpu = sum(cpu1[a] - cpu0[a] for a in cpu0)
 
     np.testing.assert_allclose(total, total_one, rtol=1e-9)
     print(f"worker memory limit: {limit / 1e6:.0f} MB; batch / limit = {n * D_IN * 8 / limit:.1f}x")
@@ -132,6 +144,11 @@ def main() -> None:
     print(f"one process, streamed: {one:6.2f} s  {n / one:12,.0f} examples/s")
     print(
         f"cluster (2 workers):   {many:6.2f} s  {n / many:12,.0f} examples/s  ({one / many:.2f}x)"
+    )
+    print(
+        f"CPU seconds: one process {one_cpu:.1f}; cluster {workers_cpu:.1f} in the workers "
+        f"+ {client_cpu:.1f} in the client ({(workers_cpu + client_cpu) / one_cpu:.2f}x) "
+        "(on a shared machine the CPU time, not the wall time, shows the overhead)"
     )
     print("results agree (sum of every output, rtol 1e-9)")
 
