@@ -10,9 +10,12 @@ that names the extra.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable
 from typing import Any
+
+import optree
 
 # library (top-level package of the array type) -> the extra that installs what its backend needs
 EXTRAS = {"dask": "dask", "cupy": "cupy"}
@@ -26,10 +29,8 @@ def library_of(x: Any) -> str | None:
 
 def find(args: tuple, kwargs: dict) -> Callable[[Any, tuple, dict], Any] | None:
     """The call path for these arguments: None when no leaf is a dask or CuPy array."""
-    from ..api import _flatten
-
     found: str | None = None
-    for leaf in _flatten((args, kwargs))[0]:
+    for leaf in _leaves((args, kwargs)):
         library = library_of(leaf)
         if library is None or library == found:
             continue
@@ -40,6 +41,18 @@ def find(args: tuple, kwargs: dict) -> Callable[[Any, tuple, dict], Any] | None:
             )
         found = library
     return None if found is None else load(found).call
+
+
+def _leaves(tree: Any) -> Any:
+    """The leaves of ``tree`` as vmap sees them; on the path of every call that is not
+    all plain arrays, so dataclasses are registered only when one is met."""
+    from ..api import NAMESPACE, _flatten
+
+    for leaf in optree.tree_leaves(tree, none_is_leaf=True, namespace=NAMESPACE):
+        if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
+            yield from _flatten(leaf)[0]  # registers it (and the dataclasses inside)
+        else:
+            yield leaf
 
 
 def load(library: str) -> Any:
