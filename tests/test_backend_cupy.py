@@ -106,6 +106,10 @@ FAKE = textwrap.dedent("""
     from astvmap.testing import assert_same, loop
     from tests.test_backend_cupy import Out, conv, layer, newton_sqrt
 
+    def K_NS():
+        from astvmap.backends.cupy import NAMESPACE
+        return NAMESPACE
+
     rng = np.random.default_rng(0)
     X, W, b = rng.standard_normal((20, 6)), rng.standard_normal((6, 4)), rng.standard_normal(4)
     f = vmap(layer, in_axes=(1, None, None), out_axes=Out(1, 0))
@@ -118,6 +122,13 @@ FAKE = textwrap.dedent("""
     moved = cupy.calls["asarray"] - before["asarray"]
     assert moved == 3, moved  # X itself (in the call above) and W, b: once each per call
     assert cupy.calls["tanh"] == 2 and cupy.calls["sqrt"] == 2, cupy.calls
+    # The CuPy variant of the generated functions was made once, for both calls.
+    from astvmap.backends import kernel as K
+    (variants,) = [v for k, v in K._VARIANTS.items() if k.__name__ == "layer"]
+    assert len(variants) == 1
+    (made,) = variants.values()
+    f(cupy.asarray(X.T), W, b)
+    assert [v for k, v in K._VARIANTS.items() if k.__name__ == "layer"][0][K_NS()] is made
 
     a = rng.uniform(0.5, 50.0, size=17)
     got = vmap(newton_sqrt)(cupy.asarray(a))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import types
+import weakref
 from typing import Any
 
 import numpy as np
@@ -94,6 +95,12 @@ def stand_in(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=dtype), shape, (0,) * len(shape))
 
 
+# generated main function -> {array module: its variant of the generated functions}
+_VARIANTS: weakref.WeakKeyDictionary[types.FunctionType, dict[Any, dict[str, types.FunctionType]]]
+_VARIANTS = weakref.WeakKeyDictionary()
+_variants_lock = threading.Lock()
+
+
 class Kernel:
     """The generated function (or the per-example loop) with the arrays left as Slots.
 
@@ -119,7 +126,6 @@ class Kernel:
         self.__dict__.update(fields)
         self._lock = threading.Lock()
         self._functions: dict[str, types.FunctionType] | None = None
-        self._variants: dict[Any, dict[str, types.FunctionType]] = {}
 
     # -------------------------------------------------------------- pickling
     def __getstate__(self) -> dict[str, Any]:
@@ -146,16 +152,20 @@ class Kernel:
 
         ``xp`` (a module standing in for NumPy, such as CuPy) gives a variant in
         which every NumPy module the generated code names is ``xp`` (or its
-        submodule), made once per kernel and array module.
+        submodule), made once per specialisation and array module: a kernel is
+        built per call, the generated functions it wraps are not.
         """
         with self._lock:
             if self._functions is None:
                 self._functions = cache.load(self.source, self.filename, self.carriers)
             if xp is None:
                 return self._functions
-            if xp not in self._variants:
-                self._variants[xp] = with_array_module(self._functions, xp)
-            return self._variants[xp]
+        key = self._functions[self.main]
+        with _variants_lock:
+            variants = _VARIANTS.setdefault(key, {})
+            if xp not in variants:
+                variants[xp] = with_array_module(self._functions, xp)
+            return variants[xp]
 
     def run(self, values: list[Any], xp: Any = None) -> Any:
         size = values[self.mapped[0]].shape[0]
