@@ -37,8 +37,8 @@ from . import kernel as K
 def call(vf: api.VmappedFunction, args: tuple, kwargs: dict) -> Any:
     """``vf(*args, **kwargs)`` where some argument is a dask array: a pytree of dask arrays."""
     _refuse_whole_batch_features(vf)
-    template, slots, lazy_unmapped, size = _split(vf, args)
-    kwargs, kw_lazy = _unmapped_kwargs(kwargs)
+    template, slots, lazy, size = _split(vf, args)
+    lazy.update(_lazy_leaves(kwargs))
     if size == 0:
         raise ValueError(
             "vmap got an empty dask batch (a mapped axis of size 0); dask needs an example "
@@ -47,17 +47,31 @@ def call(vf: api.VmappedFunction, args: tuple, kwargs: dict) -> Any:
     chunks = _batch_chunks(slots, size)
     blocks = [_rechunk(s, chunks) for s in slots]
     # One compute for the first example and the unmapped dask arguments (shared inputs once).
-    first = dask.compute(*[b[:1] for b in blocks], *lazy_unmapped.values(), *kw_lazy.values())
+    first = dask.compute(*[b[:1] for b in blocks], *lazy.values())
     rows = [np.array(r) for r in first[: len(blocks)]]  # fresh arrays: build finds them by identity
-    concrete = dict(zip(list(lazy_unmapped) + list(kw_lazy), first[len(blocks) :]))
+    concrete = dict(zip(lazy, first[len(blocks) :]))
     template = [_concrete(a, concrete) for a in template]
     kwargs = {k: _concrete(v, concrete) for k, v in kwargs.items()}
-    mapped = list(range(len(blocks)))
-    kern, reason, flat, probe_args = K.build(vf, tuple(template), kwargs, rows, mapped)
+    kern, reason, flat, probe_args = K.build(
+        vf, tuple(template), kwargs, rows, list(range(len(blocks)))
+    )
     if reason is not None:
         probe = flat._loop(reason, probe_args, kwargs)  # warns, once per call, here
     else:
         probe = kern.run(rows)
+    return _outputs(vf, flat, kern, probe, blocks, chunks)
+
+
+def _outputs(
+    vf: api.VmappedFunction,
+    flat: api.VmappedFunction,
+    kern: K.Kernel,
+    probe: Any,
+    blocks: list[da.Array],
+    chunks: tuple[int, ...],
+) -> Any:
+    """The result pytree: a dask array per batched leaf (shape and dtype from the probe
+    on the first example), the probe's value for a leaf that is not batched."""
     leaves, treedef, zero, user = K.output_leaves(probe, flat.out_axes, vf.out_axes)
     kern.expect = []
     for k, (leaf, z, u) in enumerate(zip(leaves, zero, user)):
@@ -65,9 +79,8 @@ def call(vf: api.VmappedFunction, args: tuple, kwargs: dict) -> Any:
             arr = np.asarray(leaf)
             K.check_out_axis(u, arr.ndim, k)
             kern.expect.append((k, arr.shape[1:], arr.dtype))
-    outs = _graph(kern, blocks, chunks, getattr(flat.fun, "__name__", "vmap"))
+    batched = iter(_graph(kern, blocks, chunks, getattr(flat.fun, "__name__", "vmap")))
     result = []
-    batched = iter(outs)
     for leaf, z, u in zip(leaves, zero, user):
         if z is None:
             result.append(leaf)  # does not depend on the batch: the first example's value
@@ -163,12 +176,9 @@ def _mapped_dask(x: da.Array, ax: int, where: Any) -> da.Array:
     return x
 
 
-def _unmapped_kwargs(kwargs: dict) -> tuple[dict, dict[int, da.Array]]:
-    lazy = {}
-    for leaf in api._flatten(kwargs)[0]:
-        if _is_dask(leaf):
-            lazy[id(leaf)] = leaf
-    return kwargs, lazy
+def _lazy_leaves(tree: Any) -> dict[int, da.Array]:
+    """The dask leaves of an unmapped argument, by id: computed with the first example."""
+    return {id(x): x for x in api._flatten(tree)[0] if _is_dask(x)}
 
 
 def _concrete(tree: Any, values: dict[int, Any]) -> Any:

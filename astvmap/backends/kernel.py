@@ -95,9 +95,11 @@ def stand_in(shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(np.zeros(1, dtype=dtype), shape, (0,) * len(shape))
 
 
+Functions = dict[str, types.FunctionType]
 # generated main function -> {array module: its variant of the generated functions}
-_VARIANTS: weakref.WeakKeyDictionary[types.FunctionType, dict[Any, dict[str, types.FunctionType]]]
-_VARIANTS = weakref.WeakKeyDictionary()
+_VARIANTS: weakref.WeakKeyDictionary[types.FunctionType, dict[Any, Functions]] = (
+    weakref.WeakKeyDictionary()
+)
 _variants_lock = threading.Lock()
 
 
