@@ -73,7 +73,6 @@ def test_pytree_output_on_the_cluster_equals_the_loop(client):
     assert out.y.chunks == ((16, 16, 16, 16), (4,))
     got = client.compute(out, sync=True)
     assert_same(Out(*got), loop(layer, (X, W, b), (0, None, None)))
-    assert len(client.who_has()) >= 0  # the client is alive after the run
 
 
 def test_other_in_and_out_axes_and_numpy_next_to_dask(client):
@@ -128,15 +127,21 @@ def test_workers_compile_the_shipped_source_and_never_transform(client):
 
 # ------------------------------------------------------ the graph (no cluster)
 def test_an_unmapped_array_enters_the_graph_once():
-    W = RNG.standard_normal((256, 512))  # 1 MiB
+    from astvmap.backends.kernel import Kernel
+
+    W = RNG.standard_normal((256, 512))
     X = RNG.standard_normal((64, 256))
     out = vmap(layer, in_axes=(0, None, None))(da.from_array(X, chunks=4), W, np.zeros(512))
-    (opt,) = dask.optimize(out.y)
+    (opt,) = dask.optimize(out.y)  # as a scheduler gets it: fused, culled
     graph = dict(opt.__dask_graph__())
-    assert out.y.numblocks[0] == 16
-    # 16 tasks; a copy of W per task would make the graph 16 MiB.
-    size = len(__import__("cloudpickle").dumps(graph))
-    assert W.nbytes < size < 2 * W.nbytes + X.nbytes
+    # W travels in the kernel, which is one key (stored and shipped once per worker) ...
+    holders = [k for k, v in graph.items() if isinstance(getattr(v, "value", None), Kernel)]
+    assert len(holders) == 1
+    # ... that each of the 16 tasks names as a dependency rather than carrying it inline
+    # (a pickled graph would not show the difference: pickle writes a shared object once).
+    tasks = [v for k, v in graph.items() if isinstance(k, tuple) and k[0] == opt.name]
+    assert len(tasks) == out.y.numblocks[0] == 16
+    assert all(holders[0] in t.dependencies for t in tasks)
 
 
 def test_kernel_pickles_to_source_text():
