@@ -90,6 +90,8 @@ def test_control_flow_and_batch_of_one_block(client):
     for chunks in (37, 5):
         got = vmap(newton_sqrt)(da.from_array(a, chunks=chunks)).compute()
         assert_same(got, loop(newton_sqrt, (a,)))
+    got = vmap(newton_sqrt)(da.from_array(a[:1], chunks=1)).compute()  # a batch of one
+    assert_same(got, loop(newton_sqrt, (a[:1],)))
 
 
 def test_fallback_runs_per_block_with_one_warning(client):
@@ -184,6 +186,10 @@ def test_pytrees_keywords_nesting_and_chunkings_without_a_cluster():
         f = vmap(mlp, in_axes=(None, 0))
         got = dask.compute(f(p, da.from_array(X, chunks=6), scale=da.from_array(2.0)))[0]
         assert_same(got, loop(mlp, (p, X), (None, 0), scale=2.0))
+        # An unmapped dask array next to a mapped one.
+        W, b = RNG.standard_normal((4, 2)), RNG.standard_normal(2)
+        got = vmap(layer, in_axes=(0, None, None))(da.from_array(X, chunks=6), da.from_array(W), b)
+        assert_same(Out(*dask.compute(*got)), loop(layer, (X, W, b), (0, None, None)))
         # A mapped dask leaf inside a dataclass.
         Ws = RNG.standard_normal((10, 4, 3))
         g = vmap(mlp, in_axes=(Params(0, None), None))
