@@ -70,3 +70,21 @@ def test_a_dask_or_cupy_array_without_its_extra_names_the_extra(tmp_path):
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.split("\n")[:3] == ["ok astvmap[dask]", "ok astvmap[cupy]", "ok mixed"]
+
+
+def test_the_batch_first_variant_keeps_the_other_settings():
+    import numpy as np
+
+    from astvmap import vmap
+    from astvmap.backends import kernel as K
+
+    def f(x, y):
+        return x + y
+
+    g = vmap(f, in_axes=(1, None), out_axes=-1)
+    g.randomness = "same"  # a setting vmap() may take (public attributes are settings)
+    z = K.zeroed(g)
+    assert (z.in_axes, z.out_axes, z.axis_size) == ((0, None), 0, None)
+    assert z.randomness == "same" and z.fun is g.fun and K.zeroed(g) is z
+    assert z._fallbacks is not g._fallbacks
+    np.testing.assert_array_equal(z(np.ones((2, 3)), 1.0), np.full((2, 3), 2.0))

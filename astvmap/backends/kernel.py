@@ -76,8 +76,16 @@ def zero_axes(spec: Any) -> Any:
 _zeroed_lock = threading.Lock()
 
 
+_AXES = ("in_axes", "out_axes", "axis_size")
+
+
 def zeroed(vf: api.VmappedFunction) -> api.VmappedFunction:
-    """``vf`` for arguments whose batch axes are already first (made once per ``vf``)."""
+    """``vf`` for arguments whose batch axes are already first (made once per ``vf``).
+
+    Its other settings (public attributes: ``axis_name``, ``randomness``, ...) are
+    ``vf``'s, so they shape the specialisation as they do for ``vf``; its caches
+    (private attributes) are its own.
+    """
     found = vf.__dict__.get("_astvmap_zeroed")
     if found is None:
         with _zeroed_lock:
@@ -86,6 +94,9 @@ def zeroed(vf: api.VmappedFunction) -> api.VmappedFunction:
                 found = api.VmappedFunction(
                     vf.fun, zero_axes(vf.in_axes), zero_axes(vf.out_axes), None
                 )
+                for name, value in vf.__dict__.items():
+                    if not name.startswith("_") and name not in _AXES:
+                        found.__dict__[name] = value
                 vf.__dict__["_astvmap_zeroed"] = found
     return found
 
