@@ -30,7 +30,7 @@ import numpy as np
 import optree
 
 from .. import api, cache
-from ..errors import NoRuleError, UnsupportedError
+from ..errors import NoRuleError, UnsupportedError, VmapError
 
 
 class Slot:
@@ -302,8 +302,25 @@ def build(
         kwargs={k: _unfill(v, slots) for k, v in prepared.call_kwargs.items()},
         **common,
     )
+    _check_slots(kernel, len(stand_ins))
     kernel._functions = dict(compiled.functions)  # here they exist; a worker compiles the text
     return kernel, None, flat, probe_args
+
+
+def _check_slots(kernel: Kernel, n: int) -> None:
+    """Every array must reach the generated call: a stand-in left in its place would run
+    on the stand-in's values."""
+    seen = {
+        leaf.index
+        for tree in (*kernel.args, *kernel.kwargs.values())
+        for leaf in api._flatten(tree)[0]
+        if isinstance(leaf, Slot)
+    }
+    if seen != set(range(n)):
+        raise VmapError(
+            f"internal: arrays {sorted(set(range(n)) - seen)} of {n} do not reach the "
+            "generated call"
+        )
 
 
 def output_leaves(result: Any, out0: Any, out_axes: Any) -> tuple[list, Any, list, list]:
