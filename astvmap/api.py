@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import optree
 
-from . import cache
+from . import backends, cache
 from .cache import Compiled
 from .errors import NoRuleError, PerformanceWarning, VmapError
 from .values import Val
@@ -280,6 +280,11 @@ class VmappedFunction:
             for compiled, plan, holds in self._entries.get(key, ()):
                 if holds(self._arguments(moved, plan) if compiled.guards else None):
                     return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
+        if fast is None:
+            # dask and CuPy arrays take their own path (astvmap/backends), NumPy ones go on.
+            backend = backends.find(args, kwargs)
+            if backend is not None:
+                return backend(self, args, kwargs)
         prepared = self.prepare(args, kwargs)
         reason = self._fallbacks.get(prepared.key)
         if reason is not None:
@@ -845,6 +850,12 @@ def _leaf_axes_out(spec: Any, value: Any, where: str) -> list[Any]:
     return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
 
 
+def _as_array(value: Any) -> Any:
+    """An output leaf as an array; a CuPy array stays on its device (NumPy's functions
+    used below dispatch to CuPy's)."""
+    return value if backends.library_of(value) == "cupy" else np.asarray(value)
+
+
 def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) -> Any:
     if axis is not None and (not isinstance(axis, int) or isinstance(axis, bool)):
         raise ValueError(f"vmap out_axes entries must be ints or None, got {axis!r}")
@@ -854,7 +865,7 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
                 f"vmap out_axes=None for the {where}, but it varies across the batch; "
                 "use an int out_axis for it"
             )
-        arr = np.asarray(value)
+        arr = _as_array(value)
         if arr.ndim == 0 or arr.shape[0] != size:
             # Never silently wrong: a batched output must carry the batch axis first.
             raise VmapError(
@@ -868,7 +879,7 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
         return np.moveaxis(arr, 0, axis) if axis % arr.ndim else arr
     if axis is None:
         return value
-    arr = np.asarray(value)
+    arr = _as_array(value)
     rank = arr.ndim + 1
     if not -rank <= axis < rank:
         raise ValueError(
