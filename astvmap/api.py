@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import optree
 
-from . import cache
+from . import cache, chunking
 from .cache import Compiled
 from .errors import NoRuleError, PerformanceWarning, VmapError
 from .values import Val
@@ -171,19 +171,17 @@ def vmap(
     axis_name: str | None = None,
     chunk_size: int | None = None,
     randomness: str = "error",
+    workers: int = 1,
 ) -> Any:
     """Vectorise ``fun`` (written for one example) over a leading batch axis.
 
     Usable as ``@vmap``, ``@vmap(in_axes=...)``, ``vmap(f, (0, None))``. See the
     README for the supported NumPy functions and Python constructs.
     """
+    threads = chunking.check_options(chunk_size, workers, axis_name)
     if axis_name is not None:
         raise NotImplementedError(
             "vmap(axis_name=...) (collectives across the batch) is not implemented yet"
-        )
-    if chunk_size is not None:
-        raise NotImplementedError(
-            "vmap(chunk_size=...) is not implemented yet; call it on slices of the batch"
         )
     if randomness != "error":
         raise NotImplementedError(
@@ -200,7 +198,7 @@ def vmap(
         raise ValueError(f"vmap axis_size must be a non-negative int, got {axis_size!r}")
 
     def wrap(f: Callable) -> VmappedFunction:
-        return VmappedFunction(f, in_axes, out_axes, axis_size)
+        return VmappedFunction(f, in_axes, out_axes, axis_size, chunk_size, threads)
 
     if fun is None:
         return wrap
@@ -210,7 +208,15 @@ def vmap(
 class VmappedFunction:
     """The batched version of a per-example function."""
 
-    def __init__(self, fun: Callable, in_axes: Any, out_axes: Any, axis_size: int | None) -> None:
+    def __init__(
+        self,
+        fun: Callable,
+        in_axes: Any,
+        out_axes: Any,
+        axis_size: int | None,
+        chunk_size: int | None = None,
+        workers: int = 1,
+    ) -> None:
         if not callable(fun):
             raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
         self.fun = fun
@@ -221,6 +227,9 @@ class VmappedFunction:
         self.in_axes = in_axes
         self.out_axes = out_axes
         self.axis_size = axis_size
+        self.chunk_size = chunk_size  # chunking.py: pieces of the batch, threads, cache blocking
+        self.workers = workers
+        self.cache_blocking = chunk_size is None and chunking.blocking_enabled()
         self.signature = inspect.signature(self.target.fn)
         self._lock = threading.Lock()
         # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
@@ -236,11 +245,20 @@ class VmappedFunction:
         if obj is None:
             return self
         return VmappedFunction(
-            types.MethodType(self.fun, obj), self.in_axes, self.out_axes, self.axis_size
+            types.MethodType(self.fun, obj),
+            self.in_axes,
+            self.out_axes,
+            self.axis_size,
+            self.chunk_size,
+            self.workers,
         )
 
     # -------------------------------------------------------------- call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return chunking.call(self, args, kwargs, self._call_whole)
+
+    def _call_whole(self, *args: Any, **kwargs: Any) -> Any:
+        """One call of the generated function on the whole of the batch it is given."""
         if self.is_nested:
             from .nesting import nested_call
 
@@ -283,7 +301,7 @@ class VmappedFunction:
             f"astvmap: running {getattr(self.fun, '__qualname__', self.fun)} per example in a Python "
             f"loop: {reason.filename}:{reason.lineno}: {reason.reason}\n    {(reason.source or '').strip()}",
             PerformanceWarning,
-            stacklevel=3,
+            stacklevel=chunking.user_stacklevel(),
         )
         size = prepare(self, args, kwargs).size
         if size == 0:

@@ -194,7 +194,7 @@ def test_not_callable_generator_async():
         vmap(names.coroutine)
 
 
-@pytest.mark.parametrize("kw", [{"axis_name": "i"}, {"chunk_size": 2}, {"randomness": "same"}])
+@pytest.mark.parametrize("kw", [{"axis_name": "i"}, {"randomness": "same"}])
 def test_not_yet_implemented_options(kw):
     with pytest.raises(NotImplementedError):
         vmap(names.np_sum, **kw)
