@@ -338,8 +338,20 @@ def call(vf: VmappedFunction, args: tuple, kwargs: dict, whole: Callable[..., An
     """``vf(*args, **kwargs)``, in pieces when chunk_size, workers or cache blocking say so."""
     chunk_size, workers = vf.chunk_size, vf.workers
     if chunk_size is None and workers == 1:
-        if not vf.cache_blocking or _small(vf, args):
+        if not vf.cache_blocking:
             return whole(*args, **kwargs)
+        # The common call, decided in well under a microsecond: a small batch whose
+        # first argument is a plain array mapped along an int axis.
+        first = args[0] if args else None
+        if type(first) is np.ndarray:
+            in_axes = vf.in_axes
+            if type(in_axes) is tuple or type(in_axes) is list:
+                ax = in_axes[0] if in_axes else None
+            else:
+                ax = in_axes
+            if type(ax) is int and -first.ndim <= ax < first.ndim:
+                if first.shape[ax] < AUTO_MIN_BATCH:
+                    return whole(*args, **kwargs)
     batch = batch_of(vf, args)
     if batch is None:
         return whole(*args, **kwargs)
@@ -358,18 +370,6 @@ def call(vf: VmappedFunction, args: tuple, kwargs: dict, whole: Callable[..., An
     if size < 4 * chunk:
         return whole(*args, **kwargs)
     return _blocked(vf, batch, chunk, kwargs, whole)
-
-
-def _small(vf: VmappedFunction, args: tuple) -> bool:
-    """A quick look for the common call: its first argument is a plain array mapped along
-    an int axis, and the batch is too small for blocking (a few hundred nanoseconds)."""
-    if not args or type(args[0]) is not np.ndarray:
-        return False
-    ax = vf.in_axes[0] if isinstance(vf.in_axes, (tuple, list)) else vf.in_axes
-    if type(ax) is not int:
-        return False
-    shape = args[0].shape
-    return -len(shape) <= ax < len(shape) and shape[ax] < AUTO_MIN_BATCH
 
 
 def _in_pieces(
