@@ -39,13 +39,20 @@ if TYPE_CHECKING:
 AUTO_MIN_BATCH = 8192
 # Each piece should hold about this many examples at least (dispatch amortised).
 MIN_PIECE = 1024
-# Threads start to pay from about this many examples per thread (measured with the
-# benchmark suite on elementwise kernels: below it the pool's hand-offs cost more than
-# the work; see README, Performance).
-MIN_PER_WORKER = 4096
+# Threads start to pay when each has about this many bytes of mapped input to work on
+# (an example's bytes as bytes_per_example counts them). Measured with the benchmark
+# suite's scan (quaternion to matrix, 32 bytes an example, 2 threads on 2 shared cores):
+# 0.1x at 16,384 examples (the GIL hand-offs between the threads' NumPy calls cost
+# more than the work), 1.1x at 65,536, 1.6x at 262,144.
+MIN_BYTES_PER_WORKER = 1 << 20
+# With workers, each thread takes about this many pieces of the batch.
+PIECES_PER_WORKER = 4
 # The working set of one piece, relative to the per-example bytes of the mapped
 # inputs: inputs, outputs and the temporaries of a typical generated function.
 WORKING_SET_FACTOR = 8
+# Unmapped arrays up to this size count towards an example's working set (larger ones
+# are tables read by index, or matmul operands that BLAS blocks for itself).
+SMALL_UNMAPPED = 64 << 10
 # Chunked must beat whole by this much to be kept (timings on a loaded machine jitter).
 MARGIN = 0.9
 
@@ -118,12 +125,16 @@ class Batch:
         self.size = size
 
     def bytes_per_example(self) -> int:
-        total = 0
+        """The mapped inputs of one example, plus each small unmapped array: a per-example
+        value combined with one (``S - p``, ``x @ W``) is a temporary of its size."""
+        mapped = unmapped = 0
         for _, leaves, axes in self.pieces:
             for leaf, ax in zip(leaves, axes):
                 if ax is not None:
-                    total += leaf.nbytes
-        return max(1, total // max(1, self.size))
+                    mapped += leaf.nbytes
+                elif isinstance(leaf, np.ndarray) and leaf.nbytes <= SMALL_UNMAPPED:
+                    unmapped += leaf.nbytes
+        return max(1, mapped // max(1, self.size) + unmapped)
 
     def signature(self) -> tuple:
         """What the cache-blocking decision depends on: shapes and dtypes, not the batch size."""
@@ -356,13 +367,16 @@ def call(vf: VmappedFunction, args: tuple, kwargs: dict, whole: Callable[..., An
     if batch is None:
         return whole(*args, **kwargs)
     size = batch.size
-    threads = workers if size >= 2 * MIN_PER_WORKER else 1
+    per_example = batch.bytes_per_example()
+    threads = workers if per_example * size >= 2 * MIN_BYTES_PER_WORKER else 1
+    threads = min(threads, -(-per_example * size // MIN_BYTES_PER_WORKER))
     if chunk_size is not None:
         return _in_pieces(vf, batch, chunk_size, kwargs, whole, threads)
     if threads > 1:
-        # Enough pieces to keep every thread busy; cache-sized when blocking is on.
-        per_thread = -(-size // threads)
-        chunk = min(per_thread, auto_chunk(batch)) if vf.cache_blocking else per_thread
+        # A few pieces per thread, so that a thread slowed by other work does not hold up
+        # the rest; not cache-sized ones: each piece's NumPy calls hand the GIL back and
+        # forth, and many small pieces make those hand-offs cost more than the cache saves.
+        chunk = -(-size // (PIECES_PER_WORKER * threads))
         return _in_pieces(vf, batch, chunk, kwargs, whole, threads)
     if not vf.cache_blocking or size < AUTO_MIN_BATCH:
         return whole(*args, **kwargs)

@@ -462,14 +462,14 @@ def workers_table(args: argparse.Namespace, rng: np.random.Generator, cores: lis
         one = vmap(K.quat_to_matrix)
         one.cache_blocking = False
         many = vmap(K.quat_to_matrix, workers=n)
-        saved = chunking.MIN_PER_WORKER
-        chunking.MIN_PER_WORKER = 1  # force threads, to see where they pay
+        saved = chunking.MIN_BYTES_PER_WORKER
+        chunking.MIN_BYTES_PER_WORKER = 1  # force threads, to see where they pay
         try:
             many(Q)
             runs = {"1": lambda f=one, q=Q: f(q), "n": lambda f=many, q=Q: f(q)}
             t = interleaved(runs, args.repeat)
         finally:
-            chunking.MIN_PER_WORKER = saved
+            chunking.MIN_BYTES_PER_WORKER = saved
         print(f"| {batch} | {t['1'] / t['n']:.2f}x |")
 
 

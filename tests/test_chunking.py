@@ -169,7 +169,7 @@ def test_cache_blocking_can_be_switched_off(monkeypatch):
 
 # -------------------------------------------------------------------- workers
 def test_workers_give_the_one_thread_result(monkeypatch):
-    monkeypatch.setattr(chunking, "MIN_PER_WORKER", 16)
+    monkeypatch.setattr(chunking, "MIN_BYTES_PER_WORKER", 64)
     X = rng.standard_normal((300, 5))
     want = vmap(normalise)(X)
     for n in (2, 3, -1):
@@ -188,5 +188,5 @@ def test_workers_use_threads_only_for_large_batches(monkeypatch):
     f = vmap(normalise, workers=2)
     f(rng.standard_normal((100, 5)))
     assert used == []
-    f(rng.standard_normal((4 * chunking.MIN_PER_WORKER, 2)))
+    f(rng.standard_normal((chunking.MIN_BYTES_PER_WORKER // 8, 5)))  # 5 MB over 2 threads
     assert used and used[0] == 1  # this thread and one more
