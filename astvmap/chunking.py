@@ -233,6 +233,21 @@ def join(vf: VmappedFunction, outs: list[Any]) -> Any:
     return optree.tree_unflatten(treedef, joined)
 
 
+def select(vf: VmappedFunction, out: Any, start: int, stop: int) -> Any:
+    """Examples ``start:stop`` of an output: each batched leaf sliced along its out_axis."""
+    import optree
+
+    from .api import _flatten, _leaf_axes_out
+
+    leaves, treedef = _flatten(out)
+    axes = _leaf_axes_out(vf.out_axes, out, "output")
+    kept = [
+        leaf if ax is None else leaf[(slice(None),) * (ax % leaf.ndim) + (slice(start, stop),)]
+        for leaf, ax in zip(leaves, axes)
+    ]
+    return optree.tree_unflatten(treedef, kept)
+
+
 def _bounds(size: int, chunk: int) -> list[tuple[int, int]]:
     return [(a, min(a + chunk, size)) for a in range(0, size, chunk)]
 
@@ -251,16 +266,28 @@ def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
         return _pools[workers]
 
 
-def piece(batch: Batch, start: int, stop: int, kwargs: dict, whole: Callable[..., Any]) -> Any:
+def piece(
+    vf: VmappedFunction, batch: Batch, start: int, stop: int, kwargs: dict, whole: Callable
+) -> Any:
     """One piece through ``whole``; an error says which examples the piece held, since
-    example numbers in its notes count from the piece's start."""
+    example numbers in its notes count from the piece's start.
+
+    A piece of one example runs together with a neighbour whose result is dropped:
+    NumPy computes a one-row matmul with BLAS's matrix-vector routine, whose rounding
+    differs from the matrix-matrix one a batch uses, and results must not depend on
+    how the batch was cut.
+    """
+    lo, hi = start, stop
+    if stop - start == 1 and batch.size > 1:
+        lo, hi = (start - 1, stop) if start > 0 else (start, stop + 1)
     try:
-        return whole(*batch.slice(start, stop), **kwargs)
+        out = whole(*batch.slice(lo, hi), **kwargs)
+        return out if (lo, hi) == (start, stop) else select(vf, out, start - lo, stop - lo)
     except Exception as exc:
         notes = getattr(exc, "__notes__", ())
-        if (start or stop != batch.size) and any("examples that reach it" in n for n in notes):
+        if (lo or hi != batch.size) and any("examples that reach it" in n for n in notes):
             exc.add_note(
-                f"astvmap: raised in the piece of examples {start}..{stop - 1} of the batch of "
+                f"astvmap: raised in the piece of examples {lo}..{hi - 1} of the batch of "
                 f"{batch.size} (chunk_size, workers or cache blocking); example numbers above "
                 "count from the piece's first example"
             )
@@ -268,6 +295,7 @@ def piece(batch: Batch, start: int, stop: int, kwargs: dict, whole: Callable[...
 
 
 def run_pieces(
+    vf: VmappedFunction,
     batch: Batch,
     bounds: list[tuple[int, int]],
     kwargs: dict,
@@ -279,7 +307,7 @@ def run_pieces(
     with one. A first call's transform happens once: the other threads wait for it on
     the transform lock, then find it in memory."""
     if workers <= 1 or len(bounds) < 2:
-        return [piece(batch, a, b, kwargs, whole) for a, b in bounds]
+        return [piece(vf, batch, a, b, kwargs, whole) for a, b in bounds]
     results: list[Any] = [None] * len(bounds)
     errors: list[tuple[int, BaseException]] = []
     order = iter(range(len(bounds)))
@@ -292,7 +320,7 @@ def run_pieces(
             if i is None:
                 return
             try:
-                results[i] = piece(batch, *bounds[i], kwargs, whole)
+                results[i] = piece(vf, batch, *bounds[i], kwargs, whole)
             except BaseException as exc:  # noqa: BLE001 - re-raised below, on the caller's thread
                 errors.append((i, exc))
 
@@ -396,7 +424,7 @@ def _in_pieces(
 ) -> Any:
     if chunk >= batch.size:
         return whole(*batch.args, **kwargs)
-    return join(vf, run_pieces(batch, _bounds(batch.size, chunk), kwargs, whole, threads))
+    return join(vf, run_pieces(vf, batch, _bounds(batch.size, chunk), kwargs, whole, threads))
 
 
 def _blocked(
@@ -414,9 +442,9 @@ def _blocked(
     if state.next_is_chunked:
         # In pieces; the first piece may transform, so time the rest.
         bounds = _bounds(size, chunk)
-        outs = [piece(batch, *bounds[0], kwargs, whole)]
+        outs = [piece(vf, batch, *bounds[0], kwargs, whole)]
         start = time.perf_counter()
-        outs += [piece(batch, a, b, kwargs, whole) for a, b in bounds[1:]]
+        outs += [piece(vf, batch, a, b, kwargs, whole) for a, b in bounds[1:]]
         result = join(vf, outs)
         state.chunked.append((time.perf_counter() - start) / (size - bounds[0][1]))
         return result
