@@ -21,7 +21,6 @@ unbatched outputs behave exactly as in one call.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import threading
 import time
@@ -32,6 +31,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
+    import concurrent.futures
+
     from .api import VmappedFunction
 
 # Below this many examples a batch always runs in one call: per-piece dispatch costs
@@ -253,11 +254,13 @@ def _bounds(size: int, chunk: int) -> list[tuple[int, int]]:
 
 
 # One shared pool per thread count: a pool's threads outlive the call that made it.
-_pools: dict[int, concurrent.futures.ThreadPoolExecutor] = {}
+_pools: dict[int, Any] = {}
 _pools_lock = threading.Lock()
 
 
 def _pool(workers: int) -> concurrent.futures.ThreadPoolExecutor:
+    import concurrent.futures  # here, not at import: it loads logging (~10 ms)
+
     with _pools_lock:
         if workers not in _pools:
             _pools[workers] = concurrent.futures.ThreadPoolExecutor(
