@@ -8,9 +8,9 @@ each out_axis. That gives three things, all with results identical to one call:
   the memory of the batched temporaries.
 * cache blocking, on by default: a large batch runs in pieces whose working set fits
   the L2 cache. Whether it pays is measured, once per argument signature: the first
-  large call runs in pieces and times them, the second runs whole and times that, and
-  the faster way is kept (matmul-bound kernels, whose BLAS calls block for themselves,
-  usually keep the whole call). ``chunk_size=`` overrides it.
+  large calls alternate between pieces and one whole call, timing each, and the faster
+  way is kept (matmul-bound kernels, whose BLAS calls block for themselves, usually
+  keep the whole call). ``chunk_size=`` overrides it; ``ASTVMAP_BLOCKING=0`` turns it off.
 * ``workers=n``: the pieces run on a thread pool. NumPy releases the GIL in ufuncs,
   matmul and most reductions, so the pieces run in parallel.
 
@@ -77,6 +77,9 @@ def check_options(chunk_size: Any, workers: Any, axis_name: Any) -> int:
     return cores() if workers == -1 else workers
 
 
+_l2_cache: list[int] = []
+
+
 def cores() -> int:
     """The cores this process may run on."""
     try:
@@ -86,8 +89,10 @@ def cores() -> int:
 
 
 def l2_bytes() -> int:
-    """The per-core L2 cache size (2 MiB where it cannot be read)."""
-    return _l2_bytes()
+    """The per-core L2 cache size (2 MiB where it cannot be read), read once."""
+    if not _l2_cache:
+        _l2_cache.append(_read_l2())
+    return _l2_cache[0]
 
 
 def _read_l2() -> int:
@@ -105,15 +110,6 @@ def _read_l2() -> int:
     except (OSError, ValueError):
         pass
     return 2 << 20
-
-
-_l2_cache: list[int] = []
-
-
-def _l2_bytes() -> int:
-    if not _l2_cache:
-        _l2_cache.append(_read_l2())
-    return _l2_cache[0]
 
 
 # ------------------------------------------------------------------ the call
@@ -382,18 +378,8 @@ def call(vf: VmappedFunction, args: tuple, kwargs: dict, whole: Callable[..., An
     if chunk_size is None and workers == 1:
         if not vf.cache_blocking:
             return whole(*args, **kwargs)
-        # The common call, decided in well under a microsecond: a small batch whose
-        # first argument is a plain array mapped along an int axis.
-        first = args[0] if args else None
-        if type(first) is np.ndarray:
-            in_axes = vf.in_axes
-            if type(in_axes) is tuple or type(in_axes) is list:
-                ax = in_axes[0] if in_axes else None
-            else:
-                ax = in_axes
-            if type(ax) is int and -first.ndim <= ax < first.ndim:
-                if first.shape[ax] < AUTO_MIN_BATCH:
-                    return whole(*args, **kwargs)
+        if _small(vf.in_axes, args):
+            return whole(*args, **kwargs)
     batch = batch_of(vf, args)
     if batch is None:
         return whole(*args, **kwargs)
@@ -415,6 +401,25 @@ def call(vf: VmappedFunction, args: tuple, kwargs: dict, whole: Callable[..., An
     if size < 4 * chunk:
         return whole(*args, **kwargs)
     return _blocked(vf, batch, chunk, kwargs, whole)
+
+
+def _small(in_axes: Any, args: tuple) -> bool:
+    """The common call, decided in about a microsecond: the first plain array mapped
+    along an int axis has fewer than AUTO_MIN_BATCH examples (False when unsure)."""
+    many = type(in_axes) is tuple or type(in_axes) is list
+    if not args or (many and len(in_axes) != len(args)):
+        return False
+    i = 0
+    ax = in_axes[0] if many else in_axes
+    while ax is None:  # unmapped leading arguments (rare): find the first mapped one
+        i += 1
+        if i == len(args):
+            return False
+        ax = in_axes[i] if many else in_axes
+    arg = args[i]
+    if type(arg) is not np.ndarray or type(ax) is not int or not -arg.ndim <= ax < arg.ndim:
+        return False
+    return arg.shape[ax] < AUTO_MIN_BATCH
 
 
 def _in_pieces(
