@@ -361,6 +361,9 @@ class _Blocking:
         return len(self.chunked) <= len(self.whole)
 
 
+# Keyed by the user function's code object (then the axes and the argument signature),
+# like the memory cache: ``vmap(f)(x)`` written inline makes a new wrapper every call,
+# and must not measure afresh every time.
 _decisions: weakref.WeakKeyDictionary[Any, dict[tuple, _Blocking]] = weakref.WeakKeyDictionary()
 _decisions_lock = threading.Lock()
 
@@ -439,9 +442,9 @@ def _blocked(
     vf: VmappedFunction, batch: Batch, chunk: int, kwargs: dict, whole: Callable[..., Any]
 ) -> Any:
     """Cache blocking on one thread, measured once per argument signature."""
-    key = batch.signature()
+    key = (*_wrapper_key(vf), batch.signature())
     with _decisions_lock:
-        state = _decisions.setdefault(vf, {}).setdefault(key, _Blocking())
+        state = _decisions.setdefault(vf.target.fn.__code__, {}).setdefault(key, _Blocking())
     if state.decided:
         if state.pays:
             return _in_pieces(vf, batch, chunk, kwargs, whole, 1)
@@ -465,9 +468,18 @@ def _blocked(
 def blocking_decision(vf: VmappedFunction) -> dict[tuple, bool | None]:
     """What cache blocking chose per argument signature (None: not yet decided); for
     the benchmark suite and tests."""
+    prefix = _wrapper_key(vf)
     with _decisions_lock:
-        states = dict(_decisions.get(vf, {}))
-    return {k: (s.pays if s.decided else None) for k, s in states.items()}
+        states = dict(_decisions.get(vf.target.fn.__code__, {}))
+    return {
+        k[-1]: (s.pays if s.decided else None)
+        for k, s in states.items()
+        if k[: len(prefix)] == prefix
+    }
+
+
+def _wrapper_key(vf: VmappedFunction) -> tuple:
+    return (repr(vf.in_axes), repr(vf.out_axes), vf.is_nested, len(vf.target.prefix_args))
 
 
 def blocking_enabled() -> bool:
