@@ -44,7 +44,7 @@ MIN_PIECE = 1024
 # (an example's bytes as bytes_per_example counts them). Measured with the benchmark
 # suite's scan (quaternion to matrix, 32 bytes an example, 2 threads on 2 shared cores):
 # 0.1x at 16,384 examples (the GIL hand-offs between the threads' NumPy calls cost
-# more than the work), 1.1x at 65,536, 1.6x at 262,144.
+# more than the work), 0.9-1.1x at 65,536, 1.45-1.6x at 262,144 (two runs).
 MIN_BYTES_PER_WORKER = 1 << 20
 # With workers, each thread takes about this many pieces of the batch.
 PIECES_PER_WORKER = 4
