@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import optree
 
-from . import backends, cache
+from . import backends, cache, chunking
 from .cache import Compiled
 from .errors import NoRuleError, PerformanceWarning, VmapError
 from .values import Val
@@ -173,6 +173,7 @@ def vmap(
     axis_name: str | None = None,
     chunk_size: int | None = None,
     randomness: str = "error",
+    workers: int = 1,
 ) -> Any:
     """Vectorise ``fun`` (written for one example) over a leading batch axis.
 
@@ -195,10 +196,12 @@ def vmap(
                 else "randomness='same' (one draw is shared by the whole batch, not a chunk)"
             )
         )
-    if chunk_size is not None:
-        raise NotImplementedError(
-            "vmap(chunk_size=...) is not implemented yet; call it on slices of the batch"
+    if workers != 1 and randomness != "error":
+        raise ValueError(
+            "vmap(workers=...) cannot be combined with randomness= (threads would draw "
+            "out of order)"
         )
+    threads = chunking.check_options(chunk_size, workers, axis_name)
     _check_axes_spec(in_axes, "in_axes")
     _check_axes_spec(out_axes, "out_axes")
     if not isinstance(in_axes, (int, tuple, list, type(None))) or isinstance(in_axes, bool):
@@ -211,7 +214,14 @@ def vmap(
 
     def wrap(f: Callable) -> VmappedFunction:
         return VmappedFunction(
-            f, in_axes, out_axes, axis_size, axis_name=axis_name, randomness=randomness
+            f,
+            in_axes,
+            out_axes,
+            axis_size,
+            chunk_size,
+            threads,
+            axis_name=axis_name,
+            randomness=randomness,
         )
 
     if fun is None:
@@ -228,6 +238,8 @@ class VmappedFunction:
         in_axes: Any,
         out_axes: Any,
         axis_size: int | None,
+        chunk_size: int | None = None,
+        workers: int = 1,
         *,
         axis_name: str | None = None,
         randomness: str = "error",
@@ -245,6 +257,15 @@ class VmappedFunction:
         # Both shape the generated code (random and collective rules read them).
         self.axis_name = axis_name
         self.randomness = randomness
+        self.chunk_size = chunk_size  # chunking.py: pieces of the batch, threads, cache blocking
+        self.workers = workers
+        # Pieces of the batch would each reduce (collectives) or draw on their own.
+        self.cache_blocking = (
+            chunk_size is None
+            and axis_name is None
+            and randomness == "error"
+            and chunking.blocking_enabled()
+        )
         self.signature = inspect.signature(self.target.fn, follow_wrapped=False)
         self._lock = threading.Lock()
         # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
@@ -264,12 +285,18 @@ class VmappedFunction:
             self.in_axes,
             self.out_axes,
             self.axis_size,
+            self.chunk_size,
+            self.workers,
             axis_name=self.axis_name,
             randomness=self.randomness,
         )
 
     # -------------------------------------------------------------- call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return chunking.call(self, args, kwargs, self._call_whole)
+
+    def _call_whole(self, *args: Any, **kwargs: Any) -> Any:
+        """One call of the generated function on the whole of the batch it is given."""
         if self.is_nested:
             from .nesting import nested_call
 
@@ -319,7 +346,7 @@ class VmappedFunction:
             f"astvmap: running {getattr(self.fun, '__qualname__', self.fun)} per example in a Python "
             f"loop: {reason.filename}:{reason.lineno}: {reason.reason}\n    {(reason.source or '').strip()}",
             PerformanceWarning,
-            stacklevel=3,
+            stacklevel=chunking.user_stacklevel(),
         )
         size = prepare(self, args, kwargs).size
         if size == 0:

@@ -51,10 +51,7 @@ def transform(
 
     ``accept(compiled)`` says whether a disk entry's guards hold for the call.
     """
-    from . import codegen
-    from .rewrite import Program, Translator
-
-    src = source.get_source(fn)  # source + parse
+    src = source.get_source(fn)  # the raw text; parsed only if something must be generated
     shown = display_path(src.filename)
     dkey = cache.disk_key(
         [shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)]
@@ -63,6 +60,22 @@ def transform(
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
             return hit
+    return _generate(src, shown, dkey, params, spec, options)
+
+
+def _generate(
+    src: source.FunctionSource,
+    shown: str,
+    dkey: str,
+    params: dict[str, Val],
+    spec: list[str],
+    options: Options,
+) -> Compiled:
+    """Parse, translate, format and load: the slow path, which alone needs libcst and black."""
+    from . import codegen
+    from .rewrite import Program, Translator
+
+    fn = src.fn
     program = Program(src)
     program.options = options  # the rules read randomness and axis_name from here
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
