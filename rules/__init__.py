@@ -22,9 +22,11 @@ from . import (  # noqa: E402,F401
     builtins_,
     creation,
     elementwise,
+    fft,
     linalg,
     reductions,
     shape_ops,
+    signal,
 )
 from .registry import (  # noqa: F401 - the public face of the rules package
     CATALOGUE,
@@ -33,9 +35,11 @@ from .registry import (  # noqa: F401 - the public face of the rules package
     INTEGER_RESULT,
     KEEPS_DTYPE,
     METHODS,
+    NOTES,
     RULES,
     Arg,
     CallSite,
+    entries,
     lookup,
     table,
     with_dtype,

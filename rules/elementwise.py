@@ -182,14 +182,6 @@ def astype_rule(site: CallSite) -> Out:
     return site.render(), Val.array(recv.rank, recv.batched)
 
 
-@register(np.interp)
-def interp_rule(site: CallSite) -> Out:
-    if any(a.batched for a in site.args[1:]) or any(a.batched for a in site.kwargs.values()):
-        raise site.unsupported("np.interp with batched sample points", "batch only the x argument")
-    x = site.args[0]
-    return site.render(), Val.array(x.rank, x.batched)
-
-
 # ------------------------------------------------------------------ math.*
 # math functions on batched scalars become the NumPy ufunc of the same meaning.
 MATH_TO_NUMPY = {
