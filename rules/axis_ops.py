@@ -17,7 +17,7 @@ import numpy as np
 from astvmap.values import ARRAY, SCALAR, TREE, Val
 
 from .reductions import normalise_axes
-from .registry import Arg, CallSite, Out, first_param, literal, maybe, register
+from .registry import Arg, CallSite, Out, first_param, literal, maybe, no_rule, register
 from .shape_ops import _batch_dim, _need_rank, _shift
 
 
@@ -553,3 +553,192 @@ def split_rule(site: CallSite) -> Out:
     if count is None:
         return b.render(), Val(TREE, batched=x.batched, container=list, element=element)
     return b.render(), Val.tree(list, [(i, element) for i in range(count)])
+
+
+@register(np.dstack)
+def dstack_rule(site: CallSite) -> Out:
+    seq = site.args[0]
+    if not seq.batched:
+        return site.render(), _unbatched_join_rank(site, seq, 3)
+
+    def as_3d(p: Arg, r: int) -> cst.BaseExpression:
+        # np.atleast_3d per example: () -> (1, 1, 1), (N,) -> (1, N, 1), (M, N) -> (M, N, 1).
+        index = {0: "[:, None, None, None]", 1: "[:, None, :, None]", 2: "[..., None]"}
+        return site.ctx.parse("{x}%s" % index[r], x=p.code) if r < 3 else p.code
+
+    code, ranks = _join(
+        site, seq, as_3d, lambda p, r: site.ctx.parse("np.atleast_3d({x})", x=p.code)
+    )
+    return _as_concatenate(site, code, 3, max(max(ranks), 3))
+
+
+def _split_along(axis: int, least: int) -> Callable:
+    """hsplit/vsplit/dsplit: np.split along a fixed axis (hsplit: 0 for vectors)."""
+
+    def rule(site: CallSite) -> Out:
+        x, sections = site.args[0], site.args[1] if len(site.args) > 1 else None
+        if sections is None or sections.batched or site.kwargs:
+            if site.any_batched:
+                raise site.unsupported("a batched number of sections")
+            return site.render(), Val(TREE, container=list, element=Val.array(x.rank))
+        count = None
+        if sections.val.is_static:
+            s = sections.val.static
+            count = s if isinstance(s, int) else len(s) + 1
+        if not x.batched:
+            element = Val.array(x.rank)
+            code = site.render()
+        else:
+            r = _need_rank(site, x)
+            if r < least:
+                raise site.unsupported(f"np.{site.callee.__name__} of a rank-{r} array")
+            k = 0 if (axis == 1 and r == 1) else axis
+            code = site.ctx.parse("np.split({x}, {s}, axis=%d)" % (k + 1), x=x.code, s=sections.code)
+            element = Val.array(r, True)
+        if count is None:
+            return code, Val(TREE, batched=x.batched, container=list, element=element)
+        return code, Val.tree(list, [(i, element) for i in range(count)])
+
+    return rule
+
+
+register(np.hsplit)(_split_along(1, 1))
+register(np.vsplit)(_split_along(0, 2))
+register(np.dsplit)(_split_along(2, 3))
+
+
+@register(np.append, note="values batched or not; axis None flattens")
+def append_rule(site: CallSite) -> Out:
+    b = site.bind(np.append)
+    x, v = b.get("arr"), b.get("values")
+    assert x is not None and v is not None
+    axis_arg = b.get("axis")
+    if axis_arg is not None and axis_arg.batched:
+        raise site.unsupported("a batched axis in np.append")
+    axis = b.value("axis", None)
+    if not site.any_batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    ctx = site.ctx
+    rx, rv = _piece_rank(x), _piece_rank(v)
+    if rx is None or rv is None:
+        raise site.unsupported("cannot infer the ranks of np.append's operands")
+
+    def flat(a: Arg) -> cst.BaseExpression:
+        if a.batched:
+            return ctx.parse("{x}.reshape({x}.shape[0], -1)", x=a.code)
+        return ctx.broadcast(ctx.parse("np.ravel({x})", x=a.code), Val.array(1))
+
+    if axis is None:
+        code = ctx.parse("np.concatenate([{a}, {b}], axis=1)", a=flat(x), b=flat(v))
+        return code, Val.array(1, True)
+    normalise_axes(site, axis, rx)
+    parts = [a.code if a.batched else ctx.broadcast(a.code, Val.array(r)) for a, r in ((x, rx), (v, rv))]
+    code = ctx.parse("np.concatenate([{a}, {b}], axis=%r)" % _shift(axis), a=parts[0], b=parts[1])
+    return code, Val.array(rx, True)
+
+
+@register(np.delete, note="unbatched indices; axis None flattens")
+def delete_rule(site: CallSite) -> Out:
+    b = site.bind(np.delete)
+    x = b.get("arr")
+    assert x is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not x):
+        raise no_rule(site, "np.delete with batched indices (the shape depends on them)", "")
+    axis = b.value("axis", None)
+    if not x.batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r = _need_rank(site, x)
+    if axis is None:
+        if r != 1:
+            b.set("arr", _flat(site, x))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(1, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.insert, note="unbatched indices; values batched or not; 1-D examples")
+def insert_rule(site: CallSite) -> Out:
+    """Batched, the insertion runs along axis 1 of a (B, N) array. NumPy treats a scalar
+    index specially (values become one slab along the axis), so the index is always
+    given as a list: ``[i] * len(values)`` inserts the values in order at ``i``."""
+    b = site.bind(np.insert)
+    x, obj, v = b.get("arr"), b.get("obj"), b.get("values")
+    assert x is not None and obj is not None and v is not None
+    if obj.batched or (b.get("axis") is not None and b.get("axis").batched):  # type: ignore[union-attr]
+        raise no_rule(site, "np.insert with batched indices", "insert at fixed positions")
+    axis = b.value("axis", None)
+    if not site.any_batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r, q = x.rank, _piece_rank(v)
+    if r is None or q is None:
+        raise site.unsupported("cannot infer the ranks of np.insert's operands")
+    if not (axis is None or r == 1) or q > 1:
+        raise no_rule(site, "np.insert into a multi-dimensional example under vmap", "")
+    if axis is not None:
+        normalise_axes(site, axis, 1)
+    ctx = site.ctx
+    index_rank = _index_rank(obj)
+    if index_rank is None or index_rank > 1 or isinstance(obj.static, slice):
+        raise no_rule(site, "np.insert with this index under vmap", "pass an int or a list")
+    if index_rank == 0:
+        if q == 0:
+            b.set("obj", ctx.parse("[{i}]", i=obj.code))
+        else:
+            count = "{v}.shape[1]" if v.batched else "np.size({v})"
+            b.set("obj", ctx.parse("[{i}] * %s" % count, i=obj.code, v=v.code))
+    if x.batched:
+        b.set("arr", x.code if r == 1 else _flat(site, x))
+    else:
+        b.set("arr", ctx.broadcast(ctx.parse("np.ravel({x})", x=x.code), Val.array(1)))
+    if v.batched and q == 0:
+        b.set("values", ctx.parse("{v}[:, None]", v=v.code))
+    b.set("axis", literal(1))
+    return b.render(), Val.array(1, True, x.val.dtype)
+
+
+def _partition(fn: Callable) -> Callable:
+    base = axis_rule(fn, True, _flattened)
+
+    def rule(site: CallSite) -> Out:
+        kth = site.bind(fn).get("kth")
+        if kth is not None and kth.batched:
+            raise no_rule(site, f"np.{fn.__name__} with a batched kth", "")
+        return base(site)
+
+    return rule
+
+
+register(np.partition, note="kth unbatched")(_partition(np.partition))
+register(np.argpartition, note="kth unbatched")(_partition(np.argpartition))
+register(methods=("partition",))(lambda site: sort_method(site))
+register(methods=("argpartition",))(_method(np.argpartition))
+
+
+def _cumulative(fn: Callable) -> Callable:
+    def rule(site: CallSite) -> Out:
+        x = site.args[0]
+        if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+            raise site.unsupported(f"a batched option to np.{fn.__name__}")
+        axis_arg = site.kwargs.get("axis")
+        axis = None if axis_arg is None else axis_arg.static
+        include = site.kwargs.get("include_initial")
+        if not x.batched:
+            return site.render(), Val.array(x.rank)
+        r = _need_rank(site, x)
+        if axis is None:
+            if r != 1:
+                raise site.unsupported(f"np.{fn.__name__} without axis of a rank-{r} array")
+            axis = 0
+        normalise_axes(site, axis, r)
+        kwargs = {k: a.code for k, a in site.kwargs.items()}
+        kwargs["axis"] = literal(_shift(axis))
+        del include
+        return site.render(None, kwargs), Val.array(r, True)
+
+    return rule
+
+
+register(np.cumulative_sum)(_cumulative(np.cumulative_sum))
+register(np.cumulative_prod)(_cumulative(np.cumulative_prod))
