@@ -47,6 +47,10 @@ def signature(obj: Any) -> tuple:
         isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj
     ):
         return ("value", "tuple", obj)
+    if isinstance(getattr(obj, "__self__", None), np.ufunc):
+        # A ufunc's method (np.add.at) is a new bound object at every access: guard the
+        # ufunc's identity and the method's name instead.
+        return ("value", "ufunc method", obj.__self__.__name__, id(obj.__self__), obj.__name__)
     if isinstance(
         obj, (types.ModuleType, types.FunctionType, type, np.ufunc, types.BuiltinFunctionType)
     ) or callable(obj):

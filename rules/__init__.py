@@ -27,6 +27,7 @@ from . import (  # noqa: E402,F401
     reductions,
     shape_ops,
     signal,
+    ufunc_methods,
 )
 from .registry import (  # noqa: F401 - the public face of the rules package
     CATALOGUE,
