@@ -742,3 +742,107 @@ def _cumulative(fn: Callable) -> Callable:
 
 register(np.cumulative_sum)(_cumulative(np.cumulative_sum))
 register(np.cumulative_prod)(_cumulative(np.cumulative_prod))
+
+
+@register(np.compress, note="an unbatched condition (a batched one makes the shape data-dependent)")
+def compress_rule(site: CallSite) -> Out:
+    b = site.bind(np.compress)
+    cond, x = b.get("condition"), b.get("a")
+    assert cond is not None and x is not None
+    if cond.batched or any(
+        a.batched for a in [*site.args, *site.kwargs.values()] if a is not x and a is not cond
+    ):
+        raise no_rule(site, "np.compress with a batched condition", "use np.where")
+    axis = b.value("axis", None)
+    if not x.batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r = _need_rank(site, x)
+    if axis is None:
+        if r != 1:
+            b.set("a", _flat(site, x))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(1, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.sort_complex)
+def sort_complex_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    return site.render(), Val.array(x.rank, x.batched, "c")
+
+
+@register(np.gradient, note="spacing unbatched; axis None gives one array per axis")
+def gradient_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+        raise no_rule(site, "np.gradient with batched spacing", "")
+    axis_arg = site.kwargs.get("axis")
+    axis = None if axis_arg is None else axis_arg.static
+    r = x.rank
+    if r is None:
+        if x.batched:
+            raise site.unsupported("cannot infer the rank of np.gradient's array")
+        return site.render(), Val.array(None)
+    axes = tuple(range(r)) if axis is None else normalise_axes(site, axis, r)
+    single = len(axes) == 1
+    if not x.batched:
+        val = Val.array(r)
+        return site.render(), val if single else Val.tree(tuple, [(i, val) for i in range(len(axes))])
+    kwargs = {k: a.code for k, a in site.kwargs.items()}
+    kwargs["axis"] = literal(tuple(k + 1 for k in axes) if not single else axes[0] + 1)
+    val = Val.array(r, True)
+    code = site.render(None, kwargs)
+    if single:
+        return code, val
+    return code, Val.tree(tuple, [(i, val) for i in range(len(axes))])
+
+
+@register(np.fill_diagonal, note="in place on a batch of square matrices")
+def fill_diagonal_rule(site: CallSite) -> Out:
+    b = site.bind(np.fill_diagonal)
+    x, v = b.get("a"), b.get("val")
+    assert x is not None and v is not None
+    if not site.any_batched:
+        return b.render(), Val.const(None)
+    if not x.batched:
+        raise no_rule(site, "np.fill_diagonal of an unbatched array with batched values", "")
+    if _need_rank(site, x) != 2 or b.value("wrap", False):
+        raise no_rule(site, "np.fill_diagonal of an example that is not a matrix", "")
+    q = _piece_rank(v)
+    if q is None or q > 1:
+        raise no_rule(site, "np.fill_diagonal with values of rank > 1", "")
+    ctx = site.ctx
+    # The diagonals as a writable view (einsum's diagonal of a writable array is one); a
+    # non-square matrix makes einsum raise rather than fill the wrong entries.
+    view = ctx.parse('np.einsum("zii->zi", {x})', x=x.code)
+    values = ctx.parse("{v}[:, None]", v=v.code) if v.batched and q == 0 else v.code
+    return ctx.parse("np.copyto({d}, {v})", d=view, v=values), Val.const(None)
+
+
+@register(np.put_along_axis, note="in place on a batched array")
+def put_along_axis_rule(site: CallSite) -> Out:
+    b = site.bind(np.put_along_axis)
+    x, idx, v = b.get("arr"), b.get("indices"), b.get("values")
+    assert x is not None and idx is not None and v is not None
+    if not site.any_batched:
+        return b.render(), Val.const(None)
+    if not x.batched:
+        raise no_rule(site, "np.put_along_axis into an unbatched array with batched values", "")
+    r = _need_rank(site, x)
+    axis = b.value("axis")
+    if axis is None:
+        raise no_rule(site, "np.put_along_axis with axis=None under vmap", "")
+    normalise_axes(site, axis, r)
+    if idx.rank != r:
+        raise site.unsupported("np.put_along_axis with indices of another rank than the array")
+    if not idx.batched:
+        b.set("indices", site.ctx.parse("{i}[None]", i=idx.code))
+    if v.batched:
+        q = _piece_rank(v)
+        if q is None:
+            raise site.unsupported("cannot infer the rank of the values")
+        b.set("values", site.ctx.expand(v.code, r - q))
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.const(None)

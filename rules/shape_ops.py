@@ -628,3 +628,31 @@ def rollaxis_rule(site: CallSite) -> Out:
     b.set("axis", literal(axis % r + 1))
     b.set("start", literal(start + r + 1 if start < 0 else start + 1))
     return b.render(), Val.array(r, True)
+
+
+@register(np.resize, note="a fixed new shape: the example's entries repeated to fill it")
+def resize_rule(site: CallSite) -> Out:
+    b = site.bind(np.resize)
+    x, shape = b.get("a"), b.get("new_shape")
+    assert x is not None and shape is not None
+    if shape.batched:
+        raise site.unsupported("np.resize to a shape that depends on the batch")
+    dims, n = _shape_elements(site, shape)
+    if not x.batched:
+        return b.render(), Val.array(n)
+    ctx = site.ctx
+    new = cst.Tuple(
+        [
+            cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d)
+            for d in dims
+        ]
+    )
+    flat = ctx.parse("{x}.reshape({x}.shape[0], -1)", x=x.code)
+    code = ctx.parse(
+        "np.take({f}, np.arange(math.prod({s})) % {f}.shape[1], axis=1).reshape(({b},) + {s})",
+        f=flat,
+        s=new,
+        b=_batch_dim(ctx, x),
+    )
+    ctx.program.modules["math"] = math
+    return code, Val.array(n, True)
