@@ -25,6 +25,7 @@ from . import (  # noqa: E402,F401
     fft,
     linalg,
     reductions,
+    scipy_,
     shape_ops,
     signal,
     ufunc_methods,
