@@ -21,6 +21,7 @@ from . import (  # noqa: E402,F401
     axis_ops,
     builtins_,
     creation,
+    dtypes,
     elementwise,
     fft,
     linalg,

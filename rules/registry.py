@@ -229,6 +229,7 @@ FAMILY_TITLES = {
     "axis_ops": "Axis operations and joining",
     "shape_ops": "Shape operations",
     "creation": "Array creation",
+    "dtypes": "Dtype and shape queries (the same for every example)",
     "linalg": "Linear algebra",
     "fft": "Discrete Fourier transforms (np.fft)",
     "signal": "Signals, polynomials, searching and histograms",

@@ -327,3 +327,160 @@ def ediff1d_rule(site: CallSite) -> Out:
 register(np.unwrap, note="discont/period unbatched")(
     axis_rule(np.unwrap, False, lambda r, axis, b: r)
 )
+
+
+# --------------------------------------------------- polynomial arithmetic
+def _front_padded(site: CallSite, p: Arg, length: cst.BaseExpression) -> cst.BaseExpression:
+    """Coefficients (highest power first) padded at the front to ``length``, batched."""
+    ctx = site.ctx
+    if p.batched:
+        return ctx.parse(
+            "np.pad({p}, [(0, 0), ({n} - {p}.shape[-1], 0)])", p=p.code, n=length
+        )
+    return ctx.parse("np.pad(np.atleast_1d({p}), ({n} - np.size({p}), 0))", p=p.code, n=length)
+
+
+def _poly_sum(subtract: bool) -> Any:
+    fn = np.polysub if subtract else np.polyadd
+
+    def rule(site: CallSite) -> Out:
+        a, c = site.args[0], site.args[1]
+        if not site.any_batched:
+            return site.render(), Val.array(1)
+        _vector(site, a, f"np.{fn.__name__}'s first argument")
+        _vector(site, c, f"np.{fn.__name__}'s second argument")
+        ctx = site.ctx
+        n = ctx.parse("max(np.shape({a})[-1], np.shape({c})[-1])", a=a.code, c=c.code)
+        op = "-" if subtract else "+"
+        code = ctx.parse(
+            "{x} %s {y}" % op, x=_front_padded(site, a, n), y=_front_padded(site, c, n)
+        )
+        return code, Val.array(1, True)
+
+    return rule
+
+
+register(np.polyadd, note="coefficient vectors batched in any mix")(_poly_sum(False))
+register(np.polysub, note="coefficient vectors batched in any mix")(_poly_sum(True))
+
+
+@register(np.polymul, note="a full convolution of the coefficients")
+def polymul_rule(site: CallSite) -> Out:
+    a, c = site.args[0], site.args[1]
+    if not site.any_batched:
+        return site.render(), Val.array(1)
+    _vector(site, a, "np.polymul's first argument")
+    _vector(site, c, "np.polymul's second argument")
+    full = _full(site, a, c, site.ctx.parse("{v}[..., ::-1]", v=c.code))
+    return full, Val.array(1, True)
+
+
+@register(np.polyder, note="m unbatched")
+def polyder_rule(site: CallSite) -> Out:
+    b = site.bind(np.polyder)
+    p = b.get("p")
+    assert p is not None
+    m_arg = b.get("m")
+    if m_arg is not None and m_arg.batched:
+        raise site.unsupported("a batched m in np.polyder")
+    if not p.batched:
+        return b.render(), Val.array(1)
+    _vector(site, p, "np.polyder's coefficients")
+    m = b.value("m", 1)
+    if not isinstance(m, int) or m < 0:
+        raise site.unsupported("np.polyder with m that is not a non-negative int")
+    ctx = site.ctx
+    code = p.code
+    for _ in range(m):  # each derivative: drop the constant, scale by the powers
+        code = ctx.parse("{p}[:, :-1] * np.arange({p}.shape[1] - 1, 0, -1)", p=code)
+    return code, Val.array(1, True)
+
+
+@register(np.polyfit, note="y batched with x unbatched: one least-squares fit for all")
+def polyfit_rule(site: CallSite) -> Out:
+    b = site.bind(np.polyfit)
+    x, y = b.get("x"), b.get("y")
+    assert x is not None and y is not None
+    if not site.any_batched:
+        return b.render(), Val.array(None if y.rank is None else y.rank)
+    others = [a for a in [*site.args, *site.kwargs.values()] if a is not x and a is not y]
+    if x.batched or any(a.batched for a in others):
+        raise no_rule(site, "np.polyfit with batched x, deg or weights", "")
+    if b.value("full", False) or b.value("cov", False):
+        raise no_rule(site, "np.polyfit(..., full=True or cov=True) under vmap", "")
+    if y.rank != 1:
+        raise no_rule(site, "np.polyfit with several columns per example under vmap", "")
+    b.set("y", site.ctx.parse("{y}.T", y=y.code))
+    return site.ctx.parse("{f}.T", f=b.render()), Val.array(1, True)
+
+
+# ------------------------------------------------------------- membership
+@register(np.isin, note="test elements batched or not")
+def isin_rule(site: CallSite) -> Out:
+    b = site.bind(np.isin)
+    el, test = b.get("element"), b.get("test_elements")
+    assert el is not None and test is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not el and a is not test):
+        raise site.unsupported("a batched option to np.isin")
+    if not test.batched:
+        return b.render(), Val.array(el.rank, el.batched, "b")
+    if el.rank is None:
+        raise site.unsupported("cannot infer the rank of np.isin's element")
+    ctx = site.ctx
+    rows = ctx.expand(ctx.parse("{t}.reshape({t}.shape[0], -1)", t=test.code), el.rank)
+    found = ctx.parse("np.any(np.asarray({e})[..., None] == {t}, axis=-1)", e=el.code, t=rows)
+    if b.value("invert", False):
+        found = ctx.parse("~{f}", f=found)
+    return found, Val.array(el.rank, True, "b")
+
+
+@register(np.unravel_index, note="shape unbatched")
+def unravel_index_rule(site: CallSite) -> Out:
+    b = site.bind(np.unravel_index)
+    idx, shape = b.get("indices"), b.get("shape")
+    assert idx is not None and shape is not None
+    if shape.batched or (b.get("order") is not None and b.get("order").batched):  # type: ignore[union-attr]
+        raise site.unsupported("a batched shape in np.unravel_index")
+    n = len(shape.static) if isinstance(shape.static, (tuple, list)) else None
+    if n is None and shape.val.children:
+        n = len(shape.val.children)
+    val = Val.array(idx.rank, idx.batched, "i")
+    if n is None:
+        if idx.batched:
+            raise site.unsupported("cannot infer the length of np.unravel_index's shape")
+        return b.render(), Val("tree", container=tuple)
+    return b.render(), Val.tree(tuple, [(i, val) for i in range(n)])
+
+
+@register(np.ravel_multi_index, note="a literal tuple of index arrays; dims unbatched")
+def ravel_multi_index_rule(site: CallSite) -> Out:
+    from .elementwise import align
+
+    b = site.bind(np.ravel_multi_index)
+    multi = b.get("multi_index")
+    assert multi is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not multi):
+        raise site.unsupported("a batched dims/mode/order in np.ravel_multi_index")
+    if not multi.batched:
+        return b.render(), Val.array(None, dtype="i")
+    code = multi.code
+    if not isinstance(code, (cst.Tuple, cst.List)) or multi.val.kind != "tree":
+        raise site.unsupported("np.ravel_multi_index of a batched value that is not a literal tuple")
+    parts = [Arg(e.value, v) for e, (_, v) in zip(code.elements, multi.val.children)]
+    codes, val = align(site.ctx, parts)
+    b.set("multi_index", cst.Tuple([cst.Element(c) for c in codes]))
+    return b.render(), Val.array(val.rank, True, "i")
+
+
+def _bits(fn: Any) -> Any:
+    base = axis_rule(fn, True, lambda r, axis, b: 1 if axis is None else r)
+
+    def rule(site: CallSite) -> Out:
+        code, val = base(site)
+        return code, Val.array(val.rank, val.batched, "u")
+
+    return rule
+
+
+register(np.packbits, note="axis counted per example; None flattens")(_bits(np.packbits))
+register(np.unpackbits, note="axis counted per example; None flattens")(_bits(np.unpackbits))
