@@ -44,9 +44,16 @@ from .registry import (  # noqa: F401 - the public face of the rules package
     CallSite,
     entries,
     lookup,
-    table,
     with_dtype,
 )
+from .registry import table as functions_table
+from .status import markdown as coverage_table
+
+
+def table() -> str:
+    """The README's tables: the supported functions by family, then the jax.numpy coverage."""
+    return functions_table() + "\n" + coverage_table()
+
 
 KEEPS_DTYPE.update(
     [

@@ -360,3 +360,84 @@ def _average_unweighted(site: CallSite, b) -> Out:
         b.set("axis", shifted_axis_code(axes, axis))
     keep = bool(b.value("keepdims", False))
     return b.render(), Val.array(r if keep else r - len(axes), True)
+
+
+# -------------------------------------------------------- covariance
+def _cov_parts(site: CallSite, fn: Callable) -> tuple[Any, Any, int | None]:
+    """The batched, centred (B, V, N) variables of np.cov/np.corrcoef, and the result's
+    per-example rank (None where a single variable would squeeze it away)."""
+    b = site.bind(fn)
+    m, y = b.get("m") or b.get("x"), b.get("y")
+    assert m is not None
+    names = [n for n in ("rowvar", "bias", "ddof", "fweights", "aweights", "dtype") if n in b]
+    if any(b.get(n).batched for n in names):  # type: ignore[union-attr]
+        raise site.unsupported(f"a batched option to np.{fn.__name__}")
+    for n in ("fweights", "aweights", "dtype"):
+        if n in b and b.value(n, None) is not None:
+            raise no_rule(site, f"np.{fn.__name__} with {n}= under vmap", "")
+    rowvar = b.value("rowvar", True)
+    ctx = site.ctx
+
+    def variables(a: Any) -> Any:
+        r = a.rank
+        if r not in (1, 2):
+            raise no_rule(site, f"np.{fn.__name__} of an array of rank {r} under vmap", "")
+        code = a.code if a.batched else ctx.broadcast(a.code, Val.array(r))
+        if r == 1:
+            return ctx.parse("np.asarray({x})[:, None, :]", x=code), 1
+        return (code if rowvar else ctx.parse("np.swapaxes({x}, 1, 2)", x=code)), None
+
+    X, count = variables(m)
+    rank = 0 if count == 1 else None
+    if y is not None and y.val.kind != "none":
+        Y, _ = variables(y)
+        X = ctx.parse("np.concatenate([{x}, {y}], axis=1)", x=X, y=Y)
+        rank = 2 if (m.rank == 1 and y.rank == 1) else None
+    ddof = b.value("ddof", None) if fn is np.cov else None
+    if ddof is None:
+        ddof = 0 if (fn is np.cov and b.value("bias", False)) else 1
+    centred = ctx.parse("{x} - np.mean({x}, axis=-1, keepdims=True)", x=X)
+    c = ctx.parse(
+        "{c} @ np.conj(np.swapaxes({c}, 1, 2)) / max({x}.shape[-1] - %d, 0)" % ddof,
+        c=centred,
+        x=X,
+    )
+    return c, b, rank
+
+
+def _squeezed(site: CallSite, c: Any, rank: int | None) -> Any:
+    """NumPy squeezes the per-example (V, V) result (V = 1 gives a 0-d array)."""
+    if rank == 0:
+        return site.ctx.parse("{c}.reshape({c}.shape[0])", c=c)
+    if rank == 2:
+        return c
+    return site.ctx.parse(
+        "{c}.reshape({c}.shape[:1] + tuple(d for d in {c}.shape[1:] if d != 1))", c=c
+    )
+
+
+@register(np.cov, note="rowvar/bias/ddof unbatched; no weights")
+def cov_rule(site: CallSite) -> Out:
+    if not site.any_batched:
+        return site.render(), Val.array(None)
+    c, _, rank = _cov_parts(site, np.cov)
+    return _squeezed(site, c, rank), Val.array(rank, True)
+
+
+@register(np.corrcoef, note="rowvar unbatched")
+def corrcoef_rule(site: CallSite) -> Out:
+    if not site.any_batched:
+        return site.render(), Val.array(None)
+    c, _, rank = _cov_parts(site, np.corrcoef)
+    if rank == 0:  # one variable: NumPy returns c / c
+        return site.ctx.parse("{c} / {c}", c=_squeezed(site, c, 0)), Val.array(0, True)
+    ctx = site.ctx
+    d = ctx.parse("np.sqrt(np.diagonal({c}, axis1=1, axis2=2).real)", c=c)
+    r = ctx.parse("{c} / {d}[:, :, None] / {d}[:, None, :]", c=c, d=d)
+    # NumPy clips the real (and imaginary) parts to [-1, 1].
+    r = ctx.parse(
+        "np.clip({r}.real, -1, 1) + 1j * np.clip({r}.imag, -1, 1) "
+        "if np.iscomplexobj({r}) else np.clip({r}, -1, 1)",
+        r=r,
+    )
+    return _squeezed(site, r, rank), Val.array(rank, True)

@@ -484,3 +484,62 @@ def _bits(fn: Any) -> Any:
 
 register(np.packbits, note="axis counted per example; None flattens")(_bits(np.packbits))
 register(np.unpackbits, note="axis counted per example; None flattens")(_bits(np.unpackbits))
+
+
+@register(np.polyint, note="m and a scalar k unbatched")
+def polyint_rule(site: CallSite) -> Out:
+    b = site.bind(np.polyint)
+    p = b.get("p")
+    assert p is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not p):
+        raise site.unsupported("a batched m or k in np.polyint")
+    if not p.batched:
+        return b.render(), Val.array(1)
+    _vector(site, p, "np.polyint's coefficients")
+    m, k = b.value("m", 1), b.value("k", None)
+    if not isinstance(m, int) or m < 0:
+        raise site.unsupported("np.polyint with m that is not a non-negative int")
+    if k is None:
+        k = 0
+    if not isinstance(k, (int, float, complex)):
+        raise no_rule(site, "np.polyint with a sequence of constants under vmap", "")
+    ctx = site.ctx
+    code = p.code
+    for _ in range(m):  # divide by the new powers, append the constant
+        code = ctx.parse(
+            "np.concatenate([{p} / np.arange({p}.shape[1], 0, -1), "
+            "np.full(({p}.shape[0], 1), %r)], axis=1)" % k,
+            p=code,
+        )
+    return code, Val.array(1, True)
+
+
+@register(np.lexsort, note="keys a literal tuple of 1-D keys or a (k, N) array")
+def lexsort_rule(site: CallSite) -> Out:
+    b = site.bind(np.lexsort)
+    keys = b.get("keys")
+    assert keys is not None
+    axis_arg = b.get("axis")
+    if axis_arg is not None and (axis_arg.batched or b.value("axis") not in (-1, None)):
+        if site.any_batched:
+            raise no_rule(site, "np.lexsort with an axis under vmap", "")
+    if not site.any_batched:
+        return b.render(), Val.array(1, dtype="i")
+    ctx = site.ctx
+    if isinstance(keys.code, (cst.Tuple, cst.List)) and keys.val.kind == "tree":
+        parts = [Arg(e.value, v) for e, (_, v) in zip(keys.code.elements, keys.val.children)]
+        if any(p.rank != 1 for p in parts):
+            raise no_rule(site, "np.lexsort of keys that are not 1-D under vmap", "")
+        first = next(p for p in parts if p.batched)
+        codes = [
+            p.code
+            if p.batched
+            else ctx.parse("np.broadcast_to({k}, {f}.shape)", k=p.code, f=first.code)
+            for p in parts
+        ]
+        b.set("keys", cst.Tuple([cst.Element(c) for c in codes]))
+        return b.render(), Val.array(1, True, "i")
+    if keys.rank != 2:
+        raise no_rule(site, "np.lexsort of keys that are not (k, N) under vmap", "")
+    b.set("keys", ctx.parse("np.swapaxes({k}, 0, 1)", k=keys.code))
+    return b.render(), Val.array(1, True, "i")
