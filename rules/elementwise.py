@@ -84,8 +84,51 @@ def align_binary(
 
 
 # ----------------------------------------------------------------- ufuncs
+def _core_ranks(signature: str) -> tuple[list[int], list[int]]:
+    """Core ranks of a generalised ufunc's inputs and outputs: "(m,n),(n)->(m)"."""
+    ins, outs = signature.replace(" ", "").split("->")
+
+    def ranks(part: str) -> list[int]:
+        groups = part[1:-1].split("),(")
+        return [0 if g == "" else len(g.split(",")) for g in groups]
+
+    return ranks(ins), ranks(outs)
+
+
+def gufunc_rule(site: CallSite) -> Out:
+    """A generalised ufunc (np.matvec, np.vecdot, ...): the operands broadcast over their
+    loop axes only, so a batched operand is aligned by its loop rank, not its rank."""
+    ufunc: np.ufunc = site.callee
+    ins = site.args[: ufunc.nin]
+    if len(site.args) > ufunc.nin or len(ins) != ufunc.nin:
+        raise site.unsupported(f"{ufunc.__name__} with out= or missing operands")
+    core_in, core_out = _core_ranks(ufunc.signature)
+    ranks = [rank_of(site.ctx, a) for a in ins]
+    loops = [None if r is None else r - c for r, c in zip(ranks, core_in)]
+    known = None not in loops
+    loop = max(loops) if known else None  # type: ignore[type-var]
+    if not site.any_batched:
+        val = Val.array(None if loop is None else loop + core_out[0])
+        return site.render(), val
+    if any(k in site.kwargs for k in ("axes", "axis", "out", "where")):
+        raise site.unsupported(f"{ufunc.__name__} with axes=/axis=/out=/where= under vmap")
+    if not known or any(x < 0 for x in loops):  # type: ignore[operator]
+        raise site.unsupported(f"cannot infer the ranks of {ufunc.__name__}'s operands")
+    codes = [
+        site.ctx.expand(a.code, loop - lr) if a.batched else a.code  # type: ignore[operator]
+        for a, lr in zip(ins, loops)
+    ]
+    val = Val.array(loop + core_out[0], True)  # type: ignore[operator]
+    code = site.render(codes + [a.code for a in site.args[ufunc.nin :]])
+    if ufunc.nout > 1:
+        return code, Val.tree(tuple, [(i, val) for i in range(ufunc.nout)])
+    return code, val
+
+
 def ufunc_rule(site: CallSite) -> Out:
     ufunc: np.ufunc = site.callee
+    if ufunc.signature is not None:
+        return gufunc_rule(site)
     ins = site.args[: ufunc.nin]
     if len(site.args) > ufunc.nin:
         raise site.unsupported(f"positional `out` arguments to {ufunc.__name__}", "omit out=")
