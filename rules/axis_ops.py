@@ -593,7 +593,9 @@ def _split_along(axis: int, least: int) -> Callable:
             if r < least:
                 raise site.unsupported(f"np.{site.callee.__name__} of a rank-{r} array")
             k = 0 if (axis == 1 and r == 1) else axis
-            code = site.ctx.parse("np.split({x}, {s}, axis=%d)" % (k + 1), x=x.code, s=sections.code)
+            code = site.ctx.parse(
+                "np.split({x}, {s}, axis=%d)" % (k + 1), x=x.code, s=sections.code
+            )
             element = Val.array(r, True)
         if count is None:
             return code, Val(TREE, batched=x.batched, container=list, element=element)
@@ -632,7 +634,9 @@ def append_rule(site: CallSite) -> Out:
         code = ctx.parse("np.concatenate([{a}, {b}], axis=1)", a=flat(x), b=flat(v))
         return code, Val.array(1, True)
     normalise_axes(site, axis, rx)
-    parts = [a.code if a.batched else ctx.broadcast(a.code, Val.array(r)) for a, r in ((x, rx), (v, rv))]
+    parts = [
+        a.code if a.batched else ctx.broadcast(a.code, Val.array(r)) for a, r in ((x, rx), (v, rv))
+    ]
     code = ctx.parse("np.concatenate([{a}, {b}], axis=%r)" % _shift(axis), a=parts[0], b=parts[1])
     return code, Val.array(rx, True)
 
@@ -712,7 +716,30 @@ def _partition(fn: Callable) -> Callable:
 
 register(np.partition, note="kth unbatched")(_partition(np.partition))
 register(np.argpartition, note="kth unbatched")(_partition(np.argpartition))
-register(methods=("partition",))(lambda site: sort_method(site))
+
+
+def _partition_method_signature(self, kth, axis=-1, kind="introselect", order=None):
+    """The parameters of ``ndarray.partition`` (for ``CallSite.bind``)."""
+
+
+@register(methods=("partition",), note="in place; kth unbatched")
+def partition_method(site: CallSite) -> Out:
+    x = site.args[0]
+    b = site.bind(_partition_method_signature)
+    kth = b.get("kth")
+    if kth is not None and kth.batched:
+        raise no_rule(site, "x.partition with a batched kth", "")
+    if x.batched:
+        r = _need_rank(site, x)
+        axis = b.value("axis", -1)
+        if axis is None:
+            raise site.unsupported("x.partition(axis=None)")
+        normalise_axes(site, axis, r)
+        if "axis" in b:
+            b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.const(None)
+
+
 register(methods=("argpartition",))(_method(np.argpartition))
 
 
@@ -789,7 +816,9 @@ def gradient_rule(site: CallSite) -> Out:
     single = len(axes) == 1
     if not x.batched:
         val = Val.array(r)
-        return site.render(), val if single else Val.tree(tuple, [(i, val) for i in range(len(axes))])
+        return site.render(), (
+            val if single else Val.tree(tuple, [(i, val) for i in range(len(axes))])
+        )
     kwargs = {k: a.code for k, a in site.kwargs.items()}
     kwargs["axis"] = literal(tuple(k + 1 for k in axes) if not single else axes[0] + 1)
     val = Val.array(r, True)

@@ -257,11 +257,7 @@ def vander_rule(site: CallSite) -> Out:
     if x.rank != 1:
         raise site.unsupported("np.vander of an array that is not 1-D (NumPy raises)")
     n = b.get("N")
-    count = (
-        site.ctx.parse("{x}.shape[1]", x=x.code)
-        if n is None or n.static is None
-        else n.code
-    )
+    count = site.ctx.parse("{x}.shape[1]", x=x.code) if n is None or n.static is None else n.code
     powers = site.ctx.parse("np.arange({n})", n=count)
     if not b.value("increasing", False):
         powers = site.ctx.parse("{p}[::-1]", p=powers)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from astvmap.values import OBJECT, SCALAR, Val
+from astvmap.values import NOVALUE, OBJECT, SCALAR, Val
 
 from .registry import CallSite, Out, literal, register
 
@@ -80,9 +80,7 @@ def _indices_from(site: CallSite) -> Out:
         raise site.unsupported(f"np.{fn.__name__} of an array that is not 2-D (NumPy raises)")
     base = "np.triu_indices" if fn is np.triu_indices_from else "np.tril_indices"
     kcode = k.code if k is not None else literal(0)
-    code = ctx.parse(
-        "%s({x}.shape[-2], {k}, {x}.shape[-1])" % base, x=x.code, k=kcode
-    )
+    code = ctx.parse("%s({x}.shape[-2], {k}, {x}.shape[-1])" % base, x=x.code, k=kcode)
     return code, Val.tree(tuple, [(0, Val.array(1)), (1, Val.array(1))])
 
 
@@ -105,5 +103,7 @@ def fixed_creation_rule(site: CallSite) -> Out:
             "use a length and parameters that are the same for every example",
         )
     if site.callee is np.indices:
-        return site.render(), Val.array(None)
+        dims = site.args[0].static if site.args else NOVALUE
+        rank = len(dims) + 1 if isinstance(dims, (tuple, list)) else None
+        return site.render(), Val.array(rank)
     return site.render(), Val.array(1)

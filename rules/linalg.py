@@ -659,9 +659,7 @@ def _cross_rank(fn, b, ranks) -> int | None:
     return None  # np.cross of 2-vectors drops the axis: the rank depends on the data
 
 
-register(np.linalg.cross, note="3-vectors along axis")(
-    _cross_like(np.linalg.cross, ("axis",))
-)
+register(np.linalg.cross, note="3-vectors along axis")(_cross_like(np.linalg.cross, ("axis",)))
 register(np.linalg.vecdot, note="axis counted per example")(
     _cross_like(np.linalg.vecdot, ("axis",))
 )

@@ -322,12 +322,12 @@ def average_rule(site: CallSite) -> Out:
     wc = w.code
     if wr != r:
         if wr != 1 or len(axes) != 1:
-            raise site.unsupported("np.average weights that are neither 1-D along one axis nor a's shape")
+            raise site.unsupported(
+                "np.average weights that are neither 1-D along one axis nor a's shape"
+            )
         k = axes[0]
         lead = "(slice(None),) + " if w.batched else ""
-        wc = ctx.parse(
-            "{w}[%s(slice(None),) + (None,) * %d]" % (lead, r - 1 - k), w=w.code
-        )
+        wc = ctx.parse("{w}[%s(slice(None),) + (None,) * %d]" % (lead, r - 1 - k), w=w.code)
     from .elementwise import align
 
     codes, _ = align(ctx, [Arg(x.code, x.val), Arg(wc, Val.array(r, w.batched))])

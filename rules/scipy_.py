@@ -132,9 +132,7 @@ def svd_rule(site: CallSite) -> Out:
     if r is None and x.batched:
         raise site.unsupported("cannot infer the rank of the matrix")
     vals = [Val.array(r, x.batched), Val.array(None if r is None else r - 1, x.batched)]
-    val = (
-        Val.tree(tuple, [(0, vals[0]), (1, vals[1]), (2, vals[0])]) if compute_uv else vals[1]
-    )
+    val = Val.tree(tuple, [(0, vals[0]), (1, vals[1]), (2, vals[0])]) if compute_uv else vals[1]
     if not x.batched:
         return b.render(), val
     if b.value("lapack_driver", "gesdd") != "gesdd":
@@ -183,7 +181,9 @@ def cho_solve_rule(site: CallSite) -> Out:
     rows = (
         rhs.code
         if rhs.batched
-        else ctx.parse("np.broadcast_to({x}, ({c}.shape[0],) + np.shape({x}))", x=rhs.code, c=c_code)
+        else ctx.parse(
+            "np.broadcast_to({x}, ({c}.shape[0],) + np.shape({x}))", x=rhs.code, c=c_code
+        )
     )
     if rb == 1:
         b.set("b", ctx.parse("{x}[..., None]", x=rows))

@@ -450,9 +450,9 @@ def diag_rule(site: CallSite) -> Out:
     if not isinstance(k, int):
         raise site.unsupported("np.diag with a k that is not an int")
     if r == 2:
-        return site.ctx.parse(
-            "np.diagonal({v}, %d, axis1=1, axis2=2)" % k, v=v.code
-        ), Val.array(1, True)
+        return site.ctx.parse("np.diagonal({v}, %d, axis1=1, axis2=2)" % k, v=v.code), Val.array(
+            1, True
+        )
     if r != 1:
         raise site.unsupported("np.diag of an array that is not 1-D or 2-D (NumPy raises)")
     return _diag_matrix(site, v.code, k), Val.array(2, True)
@@ -466,9 +466,7 @@ def _diag_matrix(site: CallSite, v: cst.BaseExpression, k: int) -> cst.BaseExpre
     size = ctx.parse("{v}.shape[1] + %d" % abs(k), v=v)
     mask = ctx.parse("np.eye({n}, k=%d, dtype=bool)" % k, n=size)
     along = "[:, :, None]" if k >= 0 else "[:, None, :]"
-    return ctx.parse(
-        "np.where({m}, {p}%s, {z})" % along, m=mask, p=padded, z=_zero_of(ctx, v)
-    )
+    return ctx.parse("np.where({m}, {p}%s, {z})" % along, m=mask, p=padded, z=_zero_of(ctx, v))
 
 
 @register(np.diagflat)

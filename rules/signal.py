@@ -105,9 +105,7 @@ register(np.correlate, note="signal and kernel batched in any mix; a sliding-win
 
 
 # --------------------------------------------------------------- searching
-def _count_below(
-    site: CallSite, a: Arg, v: Arg, side: str
-) -> tuple[cst.BaseExpression, Val]:
+def _count_below(site: CallSite, a: Arg, v: Arg, side: str) -> tuple[cst.BaseExpression, Val]:
     """``np.searchsorted(a, v, side)`` for a batch of sorted rows ``a``: the number of
     entries of each row that sort before each value (NaN sorts last, as in NumPy)."""
     ctx = site.ctx
@@ -183,8 +181,7 @@ def interp_rule(site: CallSite) -> Out:
     XP, FP = rows(xp), rows(fp)
     # j: the last sample point at or below x, kept inside [0, K - 2].
     j = ctx.parse(
-        "np.clip(np.count_nonzero({xp} <= {x}, axis=-1, keepdims=True) - 1, 0, "
-        "max({k} - 2, 0))",
+        "np.clip(np.count_nonzero({xp} <= {x}, axis=-1, keepdims=True) - 1, 0, " "max({k} - 2, 0))",
         xp=XP,
         x=xs,
         k=ctx.parse("{xp}.shape[-1]", xp=xp.code),
@@ -192,11 +189,14 @@ def interp_rule(site: CallSite) -> Out:
     j1 = ctx.parse("np.minimum({j} + 1, {xp}.shape[-1] - 1)", j=j, xp=xp.code)
 
     def at(arr: cst.BaseExpression, idx: cst.BaseExpression) -> cst.BaseExpression:
+        # Rows and indices brought to one shape (either may lack the batch axis).
+        lead = ctx.parse("np.broadcast_shapes({r}.shape[:-1], {i}.shape[:-1])", r=arr, i=idx)
         return ctx.parse(
-            "np.take_along_axis(np.broadcast_to({r}, np.broadcast_shapes({r}.shape[:-1], "
-            "{i}.shape[:-1]) + {r}.shape[-1:]), {i}, axis=-1)[..., 0]",
+            "np.take_along_axis(np.broadcast_to({r}, {s} + {r}.shape[-1:]), "
+            "np.broadcast_to({i}, {s} + (1,)), axis=-1)[..., 0]",
             r=arr,
             i=idx,
+            s=lead,
         )
 
     x0, x1 = at(XP, j), at(XP, j1)
@@ -260,16 +260,21 @@ def trapezoid_rule(site: CallSite) -> Out:
     y, x = b.get("y"), b.get("x")
     assert y is not None
     dx = b.get("dx")
-    if (x is None or not x.batched) and (dx is None or not dx.batched):
-        return _trapezoid_y(site)
+    if not site.any_batched:
+        return b.render(), Val.array(None if y.rank is None else y.rank - 1)
     if dx is not None and dx.batched:
         raise no_rule(site, "np.trapezoid with a batched dx", "pass x= instead")
-    assert x is not None
     r = _need_rank(site, y)
     axis = b.value("axis", -1)
     if not isinstance(axis, int) or not -r <= axis < r:
         raise site.unsupported(f"axis {axis!r} is out of range for a rank-{r} example")
     k = axis % r
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not y and a is not x):
+        raise site.unsupported("a batched axis in np.trapezoid")
+    if x is None or not x.batched:
+        # The axis counted from the right means the same for y (batched) and x (not).
+        b.set("axis", literal(k - r))
+        return b.render(), Val.array(r - 1, True)
     xr = _need_rank(site, x)
     if xr == 1 and r > 1:
         # A 1-D x runs along the axis: give it that place among y's axes.
@@ -286,9 +291,6 @@ def trapezoid_rule(site: CallSite) -> Out:
     b.set("x", x_code)
     b.set("axis", literal(k - r))
     return b.render(), Val.array(r - 1, True)
-
-
-_trapezoid_y = axis_rule(np.trapezoid, False, lambda r, axis, b: r - 1)
 
 
 @register(np.ediff1d, note="to_begin/to_end unbatched")
@@ -318,9 +320,7 @@ def ediff1d_rule(site: CallSite) -> Out:
         parts.insert(0, piece) if front else parts.append(piece)
     if len(parts) == 1:
         return parts[0], Val.array(1, True, x.val.dtype)
-    code = ctx.parse(
-        "np.concatenate({p}, axis=1)", p=cst.List([cst.Element(p) for p in parts])
-    )
+    code = ctx.parse("np.concatenate({p}, axis=1)", p=cst.List([cst.Element(p) for p in parts]))
     return code, Val.array(1, True, x.val.dtype)
 
 
@@ -334,9 +334,7 @@ def _front_padded(site: CallSite, p: Arg, length: cst.BaseExpression) -> cst.Bas
     """Coefficients (highest power first) padded at the front to ``length``, batched."""
     ctx = site.ctx
     if p.batched:
-        return ctx.parse(
-            "np.pad({p}, [(0, 0), ({n} - {p}.shape[-1], 0)])", p=p.code, n=length
-        )
+        return ctx.parse("np.pad({p}, [(0, 0), ({n} - {p}.shape[-1], 0)])", p=p.code, n=length)
     return ctx.parse("np.pad(np.atleast_1d({p}), ({n} - np.size({p}), 0))", p=p.code, n=length)
 
 
@@ -465,7 +463,9 @@ def ravel_multi_index_rule(site: CallSite) -> Out:
         return b.render(), Val.array(None, dtype="i")
     code = multi.code
     if not isinstance(code, (cst.Tuple, cst.List)) or multi.val.kind != "tree":
-        raise site.unsupported("np.ravel_multi_index of a batched value that is not a literal tuple")
+        raise site.unsupported(
+            "np.ravel_multi_index of a batched value that is not a literal tuple"
+        )
     parts = [Arg(e.value, v) for e, (_, v) in zip(code.elements, multi.val.children)]
     codes, val = align(site.ctx, parts)
     b.set("multi_index", cst.Tuple([cst.Element(c) for c in codes]))
@@ -532,9 +532,11 @@ def lexsort_rule(site: CallSite) -> Out:
             raise no_rule(site, "np.lexsort of keys that are not 1-D under vmap", "")
         first = next(p for p in parts if p.batched)
         codes = [
-            p.code
-            if p.batched
-            else ctx.parse("np.broadcast_to({k}, {f}.shape)", k=p.code, f=first.code)
+            (
+                p.code
+                if p.batched
+                else ctx.parse("np.broadcast_to({k}, {f}.shape)", k=p.code, f=first.code)
+            )
             for p in parts
         ]
         b.set("keys", cst.Tuple([cst.Element(c) for c in codes]))

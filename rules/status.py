@@ -95,7 +95,10 @@ NOT_APPLICABLE: dict[str, str] = {
         for n in ("load", "save", "savez", "fromfile", "frombuffer", "fromstring", "fromiter")
     },
     "numpy.from_dlpack": "array interchange",
-    **{f"numpy.{n}": "index-building syntax" for n in ("c_", "r_", "s_", "index_exp", "mgrid", "ogrid")},
+    **{
+        f"numpy.{n}": "index-building syntax"
+        for n in ("c_", "r_", "s_", "index_exp", "mgrid", "ogrid")
+    },
     "numpy.ix_": "index-building for open meshes (use broadcasting)",
     "numpy.fft": "a submodule (its functions are listed as numpy.fft.*)",
     "numpy.linalg": "a submodule (its functions are listed as numpy.linalg.*)",

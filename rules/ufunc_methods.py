@@ -54,7 +54,9 @@ def _signature(name: str) -> Callable:
 
 def _others_unbatched(site: CallSite, keep: tuple[Arg | None, ...], what: str) -> None:
     if any(a.batched for a in [*site.args, *site.kwargs.values()] if a not in keep):
-        raise no_rule(site, f"a batched {what} to {_ufunc(site).__name__}.{site.callee.__name__}", "")
+        raise no_rule(
+            site, f"a batched {what} to {_ufunc(site).__name__}.{site.callee.__name__}", ""
+        )
 
 
 @method("reduce", "axis an int, a tuple or None; keepdims; initial")
@@ -195,4 +197,3 @@ def _index_rank(idx: Arg) -> int | None:
         return value.ndim if value.dtype.kind in "iu" else None
     # A boolean mask would index differently next to the batch axis's arange.
     return idx.rank if idx.val.dtype in ("i", "u") else None
-
