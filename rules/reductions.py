@@ -326,7 +326,9 @@ def average_rule(site: CallSite) -> Out:
                 "np.average weights that are neither 1-D along one axis nor a's shape"
             )
         k = axes[0]
-        lead = "(slice(None),) + " if w.batched else ""
+        # The weights run along axis k: unit axes after them (and, batched, between the
+        # batch axis and them), so they broadcast against a from the right.
+        lead = "(slice(None),) + (None,) * %d + " % k if w.batched else ""
         wc = ctx.parse("{w}[%s(slice(None),) + (None,) * %d]" % (lead, r - 1 - k), w=w.code)
     from .elementwise import align
 

@@ -113,7 +113,7 @@ def _count_below(site: CallSite, a: Arg, v: Arg, side: str) -> tuple[cst.BaseExp
     if q is None:
         raise site.unsupported("cannot infer the rank of the searched values")
     rows = ctx.expand(a.code, q) if a.batched else a.code
-    vals = ctx.parse("{v}[..., None]", v=v.code)
+    vals = ctx.parse("np.asarray({v})[..., None]", v=v.code)
     if side == "left":  # a[i] < v, NaN last
         test = "({a} < {v}) | (np.isnan({v}) & ~np.isnan({a}))"
     else:  # not (v < a)

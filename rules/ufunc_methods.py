@@ -148,7 +148,8 @@ def outer_rule(site: CallSite) -> Out:
         func = site.func.value if isinstance(site.func, cst.Attribute) else None
         if func is None:
             raise no_rule(site, "ufunc.outer called through a name under vmap", "")
-        return cst.Call(func=func, args=[cst.Arg(left), cst.Arg(right)]), out
+        options = [cst.Arg(a.code, keyword=cst.Name(k)) for k, a in site.kwargs.items()]
+        return cst.Call(func=func, args=[cst.Arg(left), cst.Arg(right), *options]), out
     if a.batched:  # (B, *a) outer c: already batch-first
         return site.render(), out
     code = site.render()  # (*a, B, *c): the batch axis moves to the front

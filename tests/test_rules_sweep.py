@@ -604,6 +604,18 @@ def average_(x, w):
     return np.average(x, axis=0, weights=w)
 
 
+def average_middle_axis(x, w):
+    return np.average(x, axis=1, weights=w, keepdims=True)
+
+
+def searchsorted_scalar(a):
+    return np.searchsorted(a, 0.5)
+
+
+def ufunc_outer_dtype(a, b):
+    return np.add.outer(a, b, dtype=np.float32)
+
+
 def average_same_shape(x, w):
     return np.average(x, weights=w)
 
@@ -910,7 +922,10 @@ CASES = [
     (array_equal_self, [F(2, 3)]),
     (array_equal_shapes, [F(3), F(2)]),
     (average_, [F(4, 2), POS(4)]),
+    (average_middle_axis, [F(2, 4, 3), POS(4)]),
     (average_same_shape, [F(3, 2), POS(3, 2)]),
+    (searchsorted_scalar, [SORTED(5)]),
+    (ufunc_outer_dtype, [F(3), F(2)]),
     (average_plain, [I(0, 9, 2, 3)]),
     (cov_, [F(3, 5)]),
     (cov_, [F(5)]),
