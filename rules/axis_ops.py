@@ -875,3 +875,69 @@ def put_along_axis_rule(site: CallSite) -> Out:
         b.set("values", site.ctx.expand(v.code, r - q))
     b.set("axis", literal(_shift(axis)))
     return b.render(), Val.const(None)
+
+
+@register(
+    np.apply_along_axis, note="a module-level function: transformed to run on all slices at once"
+)
+def apply_along_axis_rule(site: CallSite) -> Out:
+    """``np.apply_along_axis(f, k, arr)``: every 1-D slice of every example along k is one
+    row of a (rows, n) batch, and ``f`` is transformed for that batch (as a vmapped call
+    would be), so no Python loop runs over the slices."""
+    b = site.bind(np.apply_along_axis)
+    fn, x = b.get("func1d"), b.get("arr")
+    assert fn is not None and x is not None
+    if not site.any_batched:
+        return b.render(), Val.array(None)
+    func = fn.val.static if fn.val.is_static else fn.val.sample
+    user_call = getattr(site.ctx, "user_call", None)
+    rest = [a for a in [*site.args, *site.kwargs.values()] if a is not fn and a is not x]
+    if (
+        not x.batched
+        or any(a.batched for a in rest)
+        or b.extra
+        or site.kwargs
+        or user_call is None
+        or not _is_module_function(func)
+    ):
+        raise no_rule(
+            site,
+            "np.apply_along_axis under vmap needs a module-level function, a batched array "
+            "and no extra arguments",
+            "call the function on the slices yourself, or move the call out of the vmapped function",
+        )
+    r = _need_rank(site, x)
+    axis = b.value("axis")
+    k = normalise_axes(site, axis, r)[0]
+    ctx = site.ctx
+    rows = Arg(cst.Name("m_"), Val.array(1, True))
+    call, out = user_call(ctx.current, fn.code, func, [rows], {})
+    q = out.rank if out.kind in ("array", "scalar") else None
+    if q is None:
+        raise no_rule(site, "np.apply_along_axis of a function whose result rank is unknown", "")
+    # m_: the examples with the slices last, as rows; o_: the function on every row.
+    inner = ctx.parse("m_.reshape(-1, m_.shape[-1])")
+    call = call.deep_replace(call.args[0].value, inner) if call.args else call
+    shaped = "o_.reshape(m_.shape[:-1] + o_.shape[1:])"
+    if q:
+        shaped = "np.moveaxis(%s, %r, %r)" % (
+            shaped,
+            tuple(range(-q, 0)),
+            tuple(range(1 + k, 1 + k + q)),
+        )
+    code = ctx.parse(
+        "(lambda m_: (lambda o_: %s)({call}))(np.moveaxis({x}, %d, -1))" % (shaped, k + 1),
+        call=call,
+        x=x.code,
+    )
+    return code, Val.array(r - 1 + q, True)
+
+
+def _is_module_function(obj: object) -> bool:
+    import types
+
+    return (
+        isinstance(obj, types.FunctionType)
+        and obj.__name__ != "<lambda>"
+        and (obj.__module__ or "").split(".")[0] not in ("numpy", "scipy", "astvmap")
+    )

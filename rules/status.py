@@ -51,7 +51,6 @@ REFUSED: dict[str, str] = {
     "numpy.histogram_bin_edges": "no batched form yet ('auto' bin counts depend on the data)",
     "numpy.block": "no batched form yet",
     "numpy.array_equiv": "returns False for shapes that do not broadcast; no batched form yet",
-    "numpy.apply_along_axis": "applies a Python function per slice; no batched form yet",
     "numpy.apply_over_axes": "applies a Python function repeatedly; no batched form yet",
     "numpy.piecewise": "applies functions to masked subsets; whether they are elementwise "
     "is unknown",

@@ -745,6 +745,22 @@ def eigvals_(a):
     return np.linalg.eigvals(a)
 
 
+def _centre(row):
+    return row - np.mean(row)
+
+
+def _span(row):
+    return np.max(row) - np.min(row)
+
+
+def apply_along_axis_(x):
+    return np.apply_along_axis(_centre, 1, x)
+
+
+def apply_along_axis_scalar(x):
+    return np.apply_along_axis(_span, 0, x)
+
+
 def ufunc_reduce(x):
     return np.maximum.reduce(x) + np.add.reduce(x, axis=None) + np.multiply.reduce(x, axis=1)
 
@@ -965,6 +981,8 @@ CASES = [
     (creation_misc, [F(3, 3)]),
     (eig_, [SPD(3)]),
     (eigvals_, [SPD(3)]),
+    (apply_along_axis_, [F(2, 3, 4)]),
+    (apply_along_axis_scalar, [F(3, 4)]),
     (ufunc_reduce, [F(3, 3)]),
     (ufunc_reduce_keepdims, [F(3, 4)]),
     (ufunc_accumulate, [F(3, 4)]),
