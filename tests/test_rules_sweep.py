@@ -711,14 +711,14 @@ def windows(x):
 
 def elementwise_misc(x):
     return (
-        np.angle(x) + np.conjugate(x) + np.iscomplex(x) + np.isreal(x) + callable(np.sum),
+        np.angle(x) + np.conjugate(x) + np.iscomplex(x) + np.isreal(x),
         np.nancumprod(x),
         np.copy(x) + np.asanyarray(x) + np.ascontiguousarray(x),
     )
 
 
 def math_tan(x):
-    return math.tan(x)
+    return math.tan(x) + (1.0 if callable(np.sum) else 0.0)
 
 
 def isnat_(t):
