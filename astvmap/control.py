@@ -47,6 +47,12 @@ class Frame:
     # some paths only): a masked assignment cannot keep their old value
     maybe: frozenset[str] = frozenset()
 
+    def __deepcopy__(self, memo: dict) -> Frame:
+        # Callers hold their frame (masked_if reads what its branches assigned):
+        # restoring the control state after a dry run must not swap in a copy. What a
+        # dry run adds to ``assigned`` the real run adds again.
+        return self
+
 
 @dataclasses.dataclass
 class LoopInfo:
@@ -458,6 +464,13 @@ class MaskedControl:
         out: list[cst.BaseStatement] = []
         had_frame = bool(self.ctl.frames) and self.ctl.frames[0].kind == "func"
         self.ensure_func_frame()
+        if self.ctl.plain_depth and (not self.ctl.result_set or self.ctl.alive_all):
+            # Under a plain `if` this code might not run, but the function's last
+            # return reads both: create them at the top (as masked_return does).
+            self.ctl.init_at_top = True
+            self.ctl.result_set = True
+            self.ctl.alive_all = False
+            return []
         if not had_frame or self.ctl.alive_all:
             alive = self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
             out.append(self.line_assign(self.ctl.frames[0].mask, alive))
@@ -475,10 +488,16 @@ class MaskedControl:
     def loop_info(self: Translator, run_body: Callable[[LoopInfo], None], node: Any) -> LoopInfo:
         """Dry-run a loop as a plain loop to learn whether lanes leave it at different times."""
         info = LoopInfo(base=len(self.ctl.frames), before=frozenset(self.env))
+        key = (id(node), "info", self.analysis_state())
+        found = self.info_memo.get(key)
+        if found is not None:
+            # What the dry run found, without running it again (see loop_fixpoint).
+            return dataclasses.replace(found, base=info.base, before=info.before)
         saved_env = dict(self.env)
         with self.dry():
-            self.loop_fixpoint(lambda: run_body(info), node)
+            self.fixpoint(lambda: run_body(info), node)
         self.env = saved_env
+        self.info_memo[key] = dataclasses.replace(info)
         return info
 
     def loop_block(
@@ -612,6 +631,9 @@ class MaskedControl:
             start = test()
             if outer is not None:
                 start = self.parse("{o} & ({c})", o=outer, c=start)
+            elif not getattr(test, "batched", True):
+                # `while True:` left by a batched break: every lane starts active.
+                start = self.parse("np.full({b}, {c})", b=self.batch_size(), c=start)
         else:
             start = outer or self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
         pre += self.emit_pending(marker)

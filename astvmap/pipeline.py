@@ -35,6 +35,8 @@ class Options:
     in_axes: str
     out_axes: str
     annotate: bool = False
+    randomness: str = "error"  # how random draws batch (rules/random.py)
+    axis_name: str | None = None  # the batch axis collectives name (rules/collectives.py)
 
 
 def transform(
@@ -49,10 +51,7 @@ def transform(
 
     ``accept(compiled)`` says whether a disk entry's guards hold for the call.
     """
-    from . import codegen
-    from .rewrite import Program, Translator
-
-    src = source.get_source(fn)  # source + parse
+    src = source.get_source(fn)  # the raw text; parsed only if something must be generated
     shown = display_path(src.filename)
     dkey = cache.disk_key(
         [shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)]
@@ -61,7 +60,24 @@ def transform(
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
             return hit
+    return _generate(src, shown, dkey, params, spec, options)
+
+
+def _generate(
+    src: source.FunctionSource,
+    shown: str,
+    dkey: str,
+    params: dict[str, Val],
+    spec: list[str],
+    options: Options,
+) -> Compiled:
+    """Parse, translate, format and load: the slow path, which alone needs libcst and black."""
+    from . import codegen
+    from .rewrite import Program, Translator
+
+    fn = src.fn
     program = Program(src)
+    program.options = options  # the rules read randomness and axis_name from here
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
     fdef, ret = main.translate()
     program.functions.append(fdef)
@@ -73,6 +89,7 @@ def transform(
         in_axes=options.in_axes,
         out_axes=options.out_axes,
         specialisation=spec,
+        wraps=_wrapped(fn),
     )
     text = codegen.assemble(program.functions, head, program.modules)  # emit
     text, line_map = codegen.finish(text, annotate=options.annotate)
@@ -92,6 +109,15 @@ def transform(
     )
     _to_disk(dkey, compiled, program)
     return compiled
+
+
+def _wrapped(fn: types.FunctionType) -> str | None:
+    """``name (file:line)`` of the function a ``functools.wraps`` wrapper stands for."""
+    inner = getattr(fn, "__wrapped__", None)
+    code = getattr(inner, "__code__", None)
+    if code is None:
+        return None
+    return f"{inner.__qualname__} ({display_path(code.co_filename)}:{code.co_firstlineno})"
 
 
 def display_path(filename: str) -> str:
@@ -114,7 +140,7 @@ def output_structure(val: Val, tr: Any) -> Any:
         return ["seq", output_structure(val.element, tr)]
     if val.kind == TREE and val.batched:
         raise tr.unsupported_at(
-            tr.source.node,
+            tr.node,
             "the function returns a container of batched values whose structure is not known",
         )
     if val.kind == NONE:
@@ -160,7 +186,7 @@ def _from_disk(dkey: str, payload: dict[str, Any], src: source.FunctionSource) -
     try:
         origins = {payload["main"]: src.fn}
         for name, owner in payload["owners"].items():
-            fn = resolve_owner(src.fn, owner)
+            fn = resolve_owner(src.fn, owner, {})
             if (
                 not isinstance(fn, types.FunctionType)
                 or fn.__qualname__ != payload["qualnames"][name]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import ast
 import builtins
 import contextlib
+import copy
 import dataclasses
+import inspect
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -32,8 +34,8 @@ from astvmap.rules import Arg, CallSite
 
 from . import indexing
 from .control import ControlState, Frame, LoopInfo, MaskedControl
-from .errors import NoRuleError, UnsupportedError
-from .guards import Guard, signature
+from .errors import NeedsBatchError, NoRuleError, UnsupportedError
+from .guards import ARGUMENT, Guard, signature
 from .source import FunctionSource, get_source
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
 
@@ -69,6 +71,8 @@ class Program:
 
     def __init__(self, main: FunctionSource) -> None:
         self.main = main
+        # pipeline.Options, set by transform: the rules read randomness and axis_name.
+        self.options: Any = None
         self.np = "np"
         self.functions: list[cst.FunctionDef] = []
         # (code object, argument signature) -> (generated name, return value)
@@ -77,8 +81,25 @@ class Program:
         self.origins: dict[str, tuple[FunctionSource, tuple[str, ...]]] = {}
         self.guards: dict[tuple, Guard] = {}
         self.taken: set[str] = set()
+        # specialisation key -> the parameters that function writes into in place
+        self.writes: dict[tuple, frozenset[str]] = {}
         # Modules the generated code names: imported at the top of the emitted module.
         self.modules: dict[str, types.ModuleType] = {self.np: np}
+
+    def snapshot(self) -> tuple:
+        """What ``restore`` needs to forget the functions generated after this point."""
+        return (
+            len(self.functions),
+            dict(self.specialisations),
+            dict(self.origins),
+            set(self.taken),
+            dict(self.writes),
+        )
+
+    def restore(self, saved: tuple) -> None:
+        count, specs, origins, taken, writes = saved
+        del self.functions[count:]
+        self.specialisations, self.origins, self.taken, self.writes = specs, origins, taken, writes
 
     def fresh(self, base: str) -> str:
         name, i = base, 1
@@ -93,6 +114,9 @@ class Program:
             # Inside a nested vmap's adapter: its namespace is reached through the
             # vmapped function object, which is itself guarded by identity.
             return
+        if isinstance(obj, types.MethodType):
+            # A bound method is made anew at each access: guard the function it binds.
+            origin, obj = (*origin, "__func__"), obj.__func__
         if origin not in self.guards:
             self.guards[origin] = Guard(origin, signature(obj))
 
@@ -115,15 +139,15 @@ class Translator(MaskedControl):
         self.owner = owner
         self.np = program.np
         self.env: dict[str, Val] = dict(params)
-        self.positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(
-            PositionProvider
-        )
-        self.current: cst.CSTNode = source.node
+        positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        # The def with one-line suites (`if c: y = 1`, `def f(x): return x`) as blocks.
+        self.node, self.positions = _suites_as_blocks(source.node, positions)
+        self.current: cst.CSTNode = self.node
         self.pending: list[cst.BaseSmallStatement] = []
         self.return_val: Val | None = None  # the join of all return sites (pass 2)
         self.returns: list[Val] = []
         self.batch_name: str | None = None  # set when the code needs the batch size
-        self.local_names = set(_walk_names(source.node))
+        self.local_names = set(_walk_names(self.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
         self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
@@ -131,12 +155,22 @@ class Translator(MaskedControl):
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()
         self.quiet_statement = False  # the statement computes operands the loop skips
-        for node in _walk_names(source.node):
+        # Arrays written in place (items, `+=`), and those of them that got their batch
+        # axis by the write: a caller must see both (a helper writes into its argument).
+        self.written: set[str] = set()
+        self.loop_memo: dict[tuple, dict[str, Val]] = {}
+        self.info_memo: dict[tuple, LoopInfo] = {}
+        self.stmt_memo: dict[tuple, tuple] = {}
+        self.grown: set[str] = set()
+        # name -> arrays it is, in some examples only (chosen by a batched condition): the
+        # batched code holds a copy there, so a write through either name is refused.
+        self.aliases: dict[str, set[str]] = {}
+        for node in _walk_names(self.node):
             program.taken.add(node)
 
     # ------------------------------------------------------------------ driver
     def translate(self) -> tuple[cst.FunctionDef, Val]:
-        node = self.source.node
+        node = self.node
         if node.asynchronous is not None:
             raise self.unsupported_at(node, "async functions cannot be vectorised")
         # Pass 1 finds what every return site returns; pass 2 emits code knowing the join.
@@ -285,12 +319,55 @@ class Translator(MaskedControl):
                 return []
             return [cst.SimpleStatementLine([cst.Return(self.result)])]
         raise self.unsupported_at(
-            self.source.node,
+            self.node,
             "some examples return a value and others reach the end of the function",
             "end the function with a return for the remaining examples",
         )
 
     def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        if self.dry_depth and isinstance(stmt, (cst.For, cst.While)) and not _has_return(stmt):
+            return self.dry_loop_statement(stmt)
+        return self.translate_statement(stmt)
+
+    # The control state a loop statement leaves behind, replayed by a memo hit.
+    _REPLAYED = (
+        "bound",
+        "partial",
+        "loop_born",
+        "temps",
+        "terminated",
+        "result_set",
+        "alive_all",
+        "placeholder",
+        "init_at_top",
+        "result_pending",
+    )
+
+    def dry_loop_statement(self, stmt: cst.For | cst.While) -> list[cst.BaseStatement]:
+        """A loop met again in a dry run from the same state leaves the same state.
+
+        The loops around it reach it on every pass of their own fixpoints and dry runs;
+        replaying its effect keeps translation time linear in the depth of nesting
+        (re-translating it made it grow about 5x per level). Loops holding a `return`
+        are not replayed: a return changes the enclosing loops and frames."""
+        key = (id(stmt), self.analysis_state())
+        hit = self.stmt_memo.get(key)
+        if hit is not None:
+            env, weak, fields, added = hit
+            self.env, self.weak = dict(env), set(weak)
+            for name, value in fields.items():
+                setattr(self.ctl, name, copy.copy(value))
+            for frame, names in zip(self.ctl.frames, added):
+                frame.assigned |= names
+            return []
+        before = [set(f.assigned) for f in self.ctl.frames]
+        out = self.translate_statement(stmt)
+        fields = {name: copy.copy(getattr(self.ctl, name)) for name in self._REPLAYED}
+        added = [f.assigned - b for f, b in zip(self.ctl.frames, before)]
+        self.stmt_memo[key] = (dict(self.env), set(self.weak), fields, added)
+        return out
+
+    def translate_statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
         self.current_stmt = stmt
         self.current = stmt
         self.checked = set()
@@ -396,8 +473,20 @@ class Translator(MaskedControl):
         raise self.unsupported(f"the statement {type(node).__name__} is not supported")
 
     def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
-        tmp: dict[str, Any] = {}
-        exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        # Run in the function's module, so a relative import resolves as it does there.
+        fn_globals = self.source.fn.__globals__
+        tmp: dict[str, Any] = {
+            k: fn_globals[k] for k in ("__name__", "__package__", "__spec__") if k in fn_globals
+        }
+        try:
+            exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        except ImportError as exc:
+            raise self.unsupported(
+                f"this import fails while transforming ({exc})",
+                "import it at module level, or install it",
+            ) from None
+        for key in ("__name__", "__package__", "__spec__"):
+            tmp.pop(key, None)
         for k, v in tmp.items():
             if k != "__builtins__":
                 self.env[k] = Val.const(v)
@@ -417,6 +506,13 @@ class Translator(MaskedControl):
         targets = []
         for target in node.targets:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
+            chosen = isinstance(node.value, (cst.IfExp, cst.BooleanOperation)) and not isinstance(
+                code, type(node.value)
+            )
+            if chosen:
+                self.note_aliases(target.target, node.value)
+            elif isinstance(target.target, cst.Name):
+                self.aliases.pop(target.target.value, None)
         return [node.with_changes(targets=targets, value=code)]
 
     def masked_assign(
@@ -430,6 +526,8 @@ class Translator(MaskedControl):
             new, new_val = self.masked_name(target.value, code, val)
             self.env[target.value] = new_val
             self.weak.discard(target.value)
+            if new is not code:
+                self.note_aliases(target, node.value)
             return [node.with_changes(value=new)]
         if isinstance(target, cst.Subscript):
             with self.dry():
@@ -526,30 +624,19 @@ class Translator(MaskedControl):
         """``buf[index] = value``; a batched index makes it a scatter."""
         buf_code, buf = self.expr(target.value)
         if buf.kind == TREE:
-            if buf.batched or val.batched:
-                raise self.unsupported("item assignment into a container holding batched values")
+            self.set_container_item(target, buf, val)
             return target.with_changes(value=buf_code), code
         elems = indexing.classify(self, target, buf)
         index_batched = any(e.batched for e in elems)
+        if isinstance(target.value, cst.Name):
+            self.note_write(target.value.value)
         if not buf.batched and not val.batched and not index_batched and self.mask is None:
             return target.with_changes(value=buf_code, slice=[e.element for e in elems]), code
         if not buf.batched:
             # The buffer becomes batched: a private writable copy per example.
-            if not isinstance(target.value, cst.Name) or buf.sample is not NOVALUE:
-                raise self.unsupported(
-                    "writing a batched value into an array that comes from outside the function",
-                    "copy it first (buf = buf.copy()) or build a new array",
-                )
-            name = target.value.value
-            view = _view_of(self.source.node, name, set(self.params))
-            if view is not None:
-                raise self.unsupported(
-                    f"`{view}` and `{name}` may share memory (one is a view of the other), "
-                    f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
-                    "see this write",
-                    "make the view a copy (`... .copy()`) or write through one name only",
-                )
+            name = self.grow_buffer(target.value, buf_code, buf)
             code = self.before_growing(name, code)
+            elems = self.index_before_growing(name, elems)
             self.pending.append(
                 cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(buf_code, buf))
             )
@@ -565,10 +652,101 @@ class Translator(MaskedControl):
             code = self.expand(code, region_rank - val.rank)
         return new_target, code
 
+    def note_write(self, name: str) -> None:
+        """``name`` is written in place; refused where it is another name in some examples."""
+        self.written.add(name)
+        for alias, roots in self.aliases.items():
+            if name == alias or name in roots:
+                other = sorted(roots)[0] if name == alias else alias
+                raise self.unsupported(
+                    f"`{alias}` is `{sorted(roots)[0]}` in some examples only (chosen by a "
+                    f"batched condition), and `{name}` is written in place here: `{other}` "
+                    "would not see the write in those examples",
+                    f"make `{alias}` a copy (`.copy()`), or write through one name only",
+                )
+
+    def note_aliases(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """``target`` is bound to ``value`` through a batched choice (a copy per lane)."""
+        if not isinstance(target, cst.Name):
+            return
+        roots = _select_roots(value) & (self.local_names - {target.value})
+        if roots:
+            self.aliases[target.value] = roots
+        else:
+            self.aliases.pop(target.value, None)
+
+    def grow_buffer(self, node: cst.BaseExpression, code: cst.BaseExpression, buf: Val) -> str:
+        """Check that the unbatched array ``node`` may get its batch axis by a write into
+        it (the caller then emits the copy): its name, or a refusal saying why not."""
+        if not isinstance(node, cst.Name) or buf.sample is not NOVALUE:
+            raise self.unsupported(
+                "writing a batched value into an array that comes from outside the function",
+                "copy it first (buf = buf.copy()) or build a new array",
+            )
+        name = node.value
+        view = _view_of(self.node, name, set(self.params))
+        if view is not None:
+            raise self.unsupported(
+                f"`{view}` and `{name}` may share memory (one is a view of the other), "
+                f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
+                "see this write",
+                "make the view a copy (`... .copy()`) or write through one name only",
+            )
+        self.grown.add(name)
+        return name
+
+    def set_container_item(self, target: cst.Subscript, buf: Val, val: Val) -> None:
+        """``d[key] = value`` into a tuple/list/dict: the container's abstract value follows.
+
+        Under a batched condition the item becomes ``np.where(mask, value, old)`` (the
+        caller writes that code), so it is batched from here on. An item whose key is not
+        known while transforming may be any item: allowed only when every item already
+        has the value's abstract value, so that nothing known about the container changes.
+        """
+        key = self.static_key(target)
+        name = target.value.value if isinstance(target.value, cst.Name) else None
+        if key is NOVALUE or name is None or self.env.get(name) is not buf:
+            same = all(_val_key(v) == _val_key(val) for _, v in buf.children)
+            if buf.element is not None:
+                same = _val_key(buf.element) == _val_key(val)
+            if self.mask is None and same:
+                return
+            if buf.batched or val.batched or self.mask is not None:
+                raise self.unsupported(
+                    "item assignment into a container holding batched values, at a key that "
+                    "is not known while transforming",
+                    "use a literal key, or build a new container",
+                )
+            if name is not None:
+                self.env[name] = Val(OBJECT)  # nothing is known of its items any more
+            return
+        old = buf.child(key)
+        if self.mask is not None:
+            if old is None:
+                raise self.unsupported("adding an item to a container under a batched condition")
+            if not (old.is_arraylike and val.is_arraylike):
+                raise self.unsupported("replacing a container item under a batched condition")
+            val = join(old, val).with_batched(True)
+        kids = [(k, val if k == key else v) for k, v in buf.children]
+        if old is None:
+            if buf.container is not dict:
+                raise self.unsupported("assigning past the end of a list")
+            kids.append((key, val))
+        self.env[name] = dataclasses.replace(Val.tree(buf.container or tuple, kids), origin=None)
+
+    def static_key(self, target: cst.Subscript) -> Any:
+        """The key of ``c[key]`` when it is known while transforming (else NOVALUE)."""
+        if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+            return NOVALUE
+        with self.dry():
+            _, kval = self.expr(target.slice[0].slice.value)
+        return kval.static if kval.is_static else NOVALUE
+
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
         if self.mask is not None:
+            self.grow_before_masked_update(node.target)
             in_place = self.masked_in_place(node, binop)
             if in_place is not None:
                 return in_place
@@ -587,6 +765,8 @@ class Translator(MaskedControl):
             )
             # Per example a rank-0 value is a NumPy scalar: `+=` rebinds it, as for
             # Python numbers; arrays of higher rank are updated in place.
+            if in_place:
+                self.note_write(name)
             if in_place and (before.batched or not val.batched):
                 self.env[name] = (
                     dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
@@ -596,6 +776,7 @@ class Translator(MaskedControl):
                 # An unbatched array updated in place by a batched value: give the
                 # buffer its batch axis first, so the update keeps its dtype (and fails
                 # on an unsafe cast) as the loop's in-place update does.
+                self.grow_buffer(node.target, node.target, before)
                 self.env[name] = dataclasses.replace(before, batched=True)
                 value = self.before_growing(name, code.right)
                 grown = cst.Assign(
@@ -650,6 +831,37 @@ class Translator(MaskedControl):
         self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], code))
         return cst.Name(tmp)
 
+    def index_before_growing(self, name: str, elems: list[indexing.Elem]) -> list[indexing.Elem]:
+        """Index elements that read ``name`` (``buf[buf[1].astype(int)] = x``) read the
+        buffer as it was before it got its batch axis, as the loop's index does."""
+        if not any(name in set(_walk_names(e.element)) for e in elems):
+            return elems
+        before = self.temp(f"{name}_before")
+        self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(before))], cst.Name(name)))
+        return [dataclasses.replace(e, element=_rename(e.element, name, before)) for e in elems]
+
+    def grow_before_masked_update(self, target: cst.BaseExpression) -> None:
+        """``buf += v`` under a batched condition updates ``buf`` in place, in some lanes:
+        an unbatched array gets its batch axis first (in every lane, whichever run the
+        update), so the update stays in place and reaches a caller that passed it."""
+        if not isinstance(target, cst.Name):
+            return
+        name = target.value
+        before = self.env.get(name)
+        if (
+            before is None
+            or before.kind != ARRAY
+            or before.batched
+            or before.rank in (None, 0)
+            or name in self.weak
+            or name not in self.ctl.bound
+        ):
+            return
+        self.grow_buffer(target, target, before)
+        grown = cst.Assign([cst.AssignTarget(target)], self.materialise(target, before))
+        self.checks.append(_marked_line(grown, self._marker(self.current_stmt)))
+        self.env[name] = before.with_batched(True)
+
     def masked_in_place(
         self, node: cst.AugAssign, binop: cst.BinaryOperation
     ) -> list[cst.BaseSmallStatement] | None:
@@ -672,6 +884,7 @@ class Translator(MaskedControl):
             return None
         mask = self.mask
         assert mask is not None
+        self.note_write(name)
         code, _ = self.expr(binop)
         call = self.parse(
             'np.copyto({x}, {v}, where={m}, casting="same_kind")',
@@ -840,7 +1053,34 @@ class Translator(MaskedControl):
         return out
 
     def loop_fixpoint(self, run_body: Any, loop: cst.CSTNode) -> dict[str, Val]:
-        """The environment at the loop head, joined over all iterations."""
+        """The environment at the loop head, joined over all iterations.
+
+        Memoised on the loop, the body's kind and the state it starts from: an inner
+        loop is reached again on every pass over the loops around it, and without the
+        memo translation time grew about 5x per level of nesting."""
+        key = (id(loop), run_body.__code__, self.analysis_state())
+        if key in self.loop_memo:
+            return dict(self.loop_memo[key])
+        head = self.fixpoint(run_body, loop)
+        self.loop_memo[key] = dict(head)
+        return head
+
+    def analysis_state(self) -> tuple:
+        """What translating a statement in a dry run depends on, as a hashable key."""
+        ctl = self.ctl
+        return (
+            tuple(self.env.items()),
+            # Mask names are left out: a dry run's effect on values does not depend on
+            # which variable holds a mask.
+            tuple((f.kind, f.entry, f.maybe) for f in ctl.frames),
+            frozenset(ctl.bound),
+            frozenset(ctl.partial),
+            frozenset(ctl.loop_born),
+            frozenset(self.weak),
+            (ctl.result_set, ctl.alive_all, ctl.plain_depth, len(ctl.loops), self.mask is None),
+        )
+
+    def fixpoint(self, run_body: Any, loop: cst.CSTNode) -> dict[str, Val]:
         head = dict(self.env)
         for _ in range(20):
             self.env = dict(head)
@@ -904,6 +1144,12 @@ class Translator(MaskedControl):
 
         info = self.loop_info(run_body, node)
         if info.masked_break or info.masked_continue:
+            if set(_walk_names(node.iter)) & set(_walk_names(node.body)):
+                # Evaluated once, before the loop, from the values as they were: the
+                # loop may give the names it reads a batch axis before its header.
+                name = self.temp("iterable")
+                pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], iter_code)))
+                iter_code = cst.Name(name)
 
             def header(loop: cst.For, body: list[cst.BaseStatement], _: str) -> cst.BaseStatement:
                 return loop.with_changes(iter=iter_code, body=loop.body.with_changes(body=body))
@@ -1056,6 +1302,7 @@ class Translator(MaskedControl):
             def test() -> cst.BaseExpression:
                 self.current = node  # errors about the condition name the `while` line
                 code, val = self.expr(node.test)
+                test.batched = val.batched  # type: ignore[attr-defined]
                 if val.batched:
                     return self.truth(code, val)
                 return code if val.dtype == "b" else self.parse("bool({c})", c=code)
@@ -1105,7 +1352,7 @@ class Translator(MaskedControl):
     def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
         # A nested def is kept as written; calling it with batched values is refused
         # at the call (it is not found through the function's namespace).
-        self.env[node.name.value] = Val(OBJECT, static=_LOCAL_DEF)
+        self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
         return [node]
 
     # ------------------------------------------------------------- expressions
@@ -1120,6 +1367,7 @@ class Translator(MaskedControl):
         if name in self.env:
             if name in self.ctl.partial or name in self.ctl.loop_born:
                 self.check_readable(name)
+            self.check_local_def(self.env[name])
             return node, self.env[name]
         if name in ("True", "False", "None"):
             return node, Val.const({"True": True, "False": False, "None": None}[name])
@@ -1138,10 +1386,18 @@ class Translator(MaskedControl):
 
     expr_Float = expr_Imaginary = expr_Integer
 
-    def expr_SimpleString(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
-        return node, Val.const(ast.literal_eval(_code(node)))
+    def expr_SimpleString(self, node: cst.SimpleString) -> tuple[cst.BaseExpression, Val]:
+        return node, Val.const(node.evaluated_value)
 
-    expr_ConcatenatedString = expr_SimpleString
+    def expr_ConcatenatedString(
+        self, node: cst.ConcatenatedString
+    ) -> tuple[cst.BaseExpression, Val]:
+        # Evaluated part by part: the source text of an implicit concatenation split over
+        # lines is not an expression on its own (literal_eval raised IndentationError).
+        vals = [self.expr(part)[1] for part in (node.left, node.right)]
+        if all(isinstance(v.static, (str, bytes)) for v in vals):
+            return node, Val.const(vals[0].static + vals[1].static)
+        return node, Val(OBJECT)
 
     def expr_FormattedString(self, node: cst.FormattedString) -> tuple[cst.BaseExpression, Val]:
         for part in node.parts:
@@ -1313,6 +1569,8 @@ class Translator(MaskedControl):
                         "`not` of a batched array (its truth value is ambiguous)"
                     )
                 return self.parse("np.logical_not({x})", x=code), Val.array(0, True, "b")
+            if val.is_static and isinstance(val.static, (bool, int, float, str, type(None))):
+                return node.with_changes(expression=code), Val.const(not val.static)
             return node.with_changes(expression=code), Val(SCALAR, rank=0, dtype="b")
         if (
             val.batched
@@ -1339,6 +1597,10 @@ class Translator(MaskedControl):
         for target in node.comparisons:
             operands.append(self.expr(target.comparator))
         any_batched = any(v.batched for _, v in operands)
+        decided = _decided_identity(node, [v for _, v in operands])
+        if decided is not None:
+            # `x is None` of a batched value: per example it is an array, never None.
+            return cst.Name(str(decided)), Val.const(decided)
         if not any_batched:
             comps = [
                 c.with_changes(comparator=code)
@@ -1384,6 +1646,10 @@ class Translator(MaskedControl):
 
     def expr_BooleanOperation(self, node: cst.BooleanOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
+        if left.is_static and bool(left.static) == isinstance(node.operator, cst.Or):
+            # Decided by a value known while transforming (`w is not None and ...` with
+            # w None): Python never evaluates the right operand, so neither do we.
+            return node.with_changes(left=left_code), left
         if left.batched and self.can_guard(node.right):
             # Python evaluates the right operand only where the left one decides
             # nothing (`i < n and v[i] > 0`): elsewhere its index may be out of range.
@@ -1524,30 +1790,61 @@ class Translator(MaskedControl):
         return self.call(node)
 
     def expr_Lambda(self, node: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
-        return node, Val(OBJECT, static=_LOCAL_DEF)
+        val = Val(OBJECT, static=_LocalDef(node))
+        self.check_local_def(val)
+        return node, val
+
+    def check_local_def(self, val: Val) -> None:
+        """A def or lambda written inside the function is kept as written, so it must not
+        read batched values through its closure: it would compute with the whole batch
+        as if it were one example. Such code runs per example instead (declared)."""
+        if not isinstance(val.static, _LocalDef):
+            return
+        batched = sorted(n for n in val.static.names if n in self.env and self.env[n].batched)
+        if batched:
+            raise self.no_rule(
+                "a function defined inside the vmapped function reads batched values "
+                f"({', '.join(batched)})",
+                "define the helper at module level and pass those values as arguments; "
+                "it is then transformed too",
+            )
 
     # calls ---------------------------------------------------------------------
     def call_args(self, node: cst.Call) -> tuple[list[Arg], dict[str, Arg]]:
+        """The call's arguments; ``*`` and ``**`` of containers whose items are known are
+        spread into them. Raises ``_Opaque`` for a star argument of unknown length, and
+        refuses when such a call would be handed a batched value."""
         args: list[Arg] = []
         kwargs: dict[str, Arg] = {}
+        opaque = False
         for a in node.args:
             code, val = self.expr(a.value)
             if a.star == "*":
-                if val.kind == TREE and val.children and val.element is None:
+                if val.kind == TREE and val.element is None and val.container in (tuple, list):
                     for i, (_, child) in enumerate(val.children):
                         args.append(Arg(self.parse("{x}[%d]" % i, x=code), child))
                     continue
-                if val.batched:
-                    raise self.unsupported("*args built from a batched value")
-                raise _Opaque()
-            if a.star == "**":
-                if val.batched:
-                    raise self.unsupported("**kwargs holding batched values")
-                raise _Opaque()
-            if a.keyword is not None:
+                opaque = True
+            elif a.star == "**":
+                if val.kind == TREE and val.container is dict:
+                    for key, child in val.children:
+                        kwargs[key] = Arg(self.parse("{x}[%s]" % repr(key), x=code), child)
+                    continue
+                opaque = True
+            elif a.keyword is not None:
                 kwargs[a.keyword.value] = Arg(code, val)
             else:
                 args.append(Arg(code, val))
+            if opaque and val.batched:
+                raise self.unsupported(
+                    "a call whose * or ** arguments cannot be enumerated, given batched values"
+                )
+        if opaque:
+            if any(a.batched for a in (*args, *kwargs.values())):
+                raise self.unsupported(
+                    "a call whose * or ** arguments cannot be enumerated, given batched values"
+                )
+            raise _Opaque()
         return args, kwargs
 
     def call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
@@ -1568,6 +1865,10 @@ class Translator(MaskedControl):
             return self.opaque_call(node, func_code)
         self.current = node
         target = callee.static if callee.is_static else callee.sample
+        if not callee.is_static and callee.origin is not None and target is not NOVALUE:
+            # A function (or object) passed in: the code is specialised on which one.
+            self.program.guard(callee.origin, target)
+        owner = self.callee_owner(callee, func_code)
         # A method of a user object, or a callable object: a user function with `self` first.
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
             self_arg = (
@@ -1586,6 +1887,11 @@ class Translator(MaskedControl):
             target = inner
         elif _is_callable_object(target):
             target, args = type(target).__call__, [Arg(func_code, callee), *args]
+        if target in (locals, vars) and not args and not kwargs:
+            # The function's namespace as a dict: its batched names stay batched, so a
+            # helper given it is transformed (never handed the batch as one example).
+            names = [(k, v) for k, v in self.env.items() if k in self.ctl.bound]
+            return node.with_changes(func=func_code), Val.tree(dict, names)
         batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
         rule = rules.lookup(target)
         if rule is not None:
@@ -1594,15 +1900,15 @@ class Translator(MaskedControl):
         if not batched:
             code = _rebuild_call(node, func_code, args, kwargs)
             if _is_user_function(target):
-                return code, self.unbatched_result(target, func_code, args, kwargs)
+                return code, self.unbatched_result(target, owner, args, kwargs)
             return code, _unknown_result(target)
-        if target is _LOCAL_DEF:
+        if isinstance(target, _LocalDef):
             raise self.unsupported(
                 "calling a function defined inside the vmapped function with batched values",
                 "define the helper at module level; it is then transformed too",
             )
         if _is_user_function(target):
-            return self.user_call(node, func_code, target, args, kwargs)
+            return self.user_call(node, func_code, target, args, kwargs, owner)
         if isinstance(target, type) and _is_struct_class(target):
             return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
         name = _code(func).strip()
@@ -1640,10 +1946,45 @@ class Translator(MaskedControl):
             "use the NumPy function form, or see the README's table of supported functions",
         )
 
+    def grow_arguments(
+        self, fn: types.FunctionType, grown: list[str], args: list[Arg], kwargs: dict[str, Arg]
+    ) -> tuple[list[Arg], dict[str, Arg]]:
+        """The call's arguments with the arrays passed as ``grown`` given a batch axis
+        (``buf = np.broadcast_to(buf, ...).copy()`` before the call)."""
+        bound = _bind_args(inspect.signature(fn, follow_wrapped=False), args, kwargs)
+        replaced: dict[int, Arg] = {}
+        for pname in grown:
+            arg = bound[pname]
+            name = self.grow_buffer(arg.code, arg.code, arg.val)
+            if self.mask is not None:
+                raise self.unsupported(
+                    f"{fn.__name__}() writes a batched value into its argument {pname!r} "
+                    "under a batched condition",
+                    "call it outside the condition, or have it return the new array",
+                )
+            self.pending.append(
+                cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(arg.code, arg.val))
+            )
+            self.env[name] = arg.val.with_batched(True)
+            replaced[id(arg)] = Arg(cst.Name(name), self.env[name])
+        return (
+            [replaced.get(id(a), a) for a in args],
+            {k: replaced.get(id(a), a) for k, a in kwargs.items()},
+        )
+
+    def callee_owner(self, callee: Val, func_code: cst.BaseExpression) -> tuple[str, ...]:
+        """How the generated code's guards find a callee's namespace from the main
+        function: the chain of callee expressions, or, for a function reached through
+        an argument of the main function, that argument (``@fn``, ``@self.helper``)."""
+        origin = callee.origin
+        if origin is not None and origin[0] == "arg":
+            return (ARGUMENT + ".".join(str(a) for a in origin[1:]),)
+        return (*self.owner, _code(func_code).strip())
+
     def unbatched_result(
         self,
         fn: types.FunctionType,
-        func_code: cst.BaseExpression,
+        owner: tuple[str, ...],
         args: list[Arg],
         kwargs: dict[str, Arg],
     ) -> Val:
@@ -1656,27 +1997,46 @@ class Translator(MaskedControl):
         except UnsupportedError:
             return Val(OBJECT)
         key = ("unbatched", *key)
-        if key in self.program.specialisations:
-            return self.program.specialisations[key][1] or Val(OBJECT)
+        if key not in self.program.specialisations:
+            self.analyse_unbatched(fn, owner, params, key)
+        written = self.program.writes.get(key, frozenset())
+        self.check_masked_writes(fn, written)
+        return self.program.specialisations[key][1] or Val(OBJECT)
+
+    def check_masked_writes(self, fn: types.FunctionType, written: frozenset[str]) -> None:
+        """A helper that writes into its arguments runs on every lane: refused under a
+        batched condition, where the loop would write in some examples only."""
+        if written and self.mask is not None:
+            raise self.unsupported(
+                f"{fn.__name__}() writes into its argument {sorted(written)[0]!r} and is called "
+                "under a batched condition (the write would reach every example)",
+                "call it outside the condition, or have it return the new array",
+            )
+
+    def analyse_unbatched(
+        self, fn: types.FunctionType, owner: tuple[str, ...], params: dict, key: tuple
+    ) -> None:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
-            step = NESTED if _is_adapter(fn) else _code(func_code).strip()
-            sub = Translator(self.program, src, params, src.name, (*self.owner, step))
+            if _is_adapter(fn):
+                owner = (*self.owner, NESTED)
+            sub = Translator(self.program, src, params, src.name, owner)
             with sub.dry():
                 _, ret = sub.translate()
+            self.program.writes[key] = frozenset(p for p in sub.written if p in params)
+        except NeedsBatchError:
+            raise  # a draw or collective that the unchanged call would get wrong
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
             ret = Val(OBJECT)
-        ret = _strip_samples(ret)
-        self.program.specialisations[key] = ("", ret)
-        return ret
+        self.program.specialisations[key] = ("", _strip_samples(ret))
 
     def bind_params(
         self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]
     ) -> tuple[dict[str, Val], tuple]:
-        import inspect
-
-        sig = inspect.signature(fn)
+        """The abstract value of each parameter of ``fn`` for this call, and the key of
+        the specialisation (``*args``/``**kwargs`` given nothing are empty containers)."""
+        sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
         except TypeError as exc:
@@ -1692,7 +2052,14 @@ class Translator(MaskedControl):
                 params[pname] = v
             elif p.default is not p.empty:
                 params[pname] = _namespace_val(p.default, pname)
-        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+            elif p.kind == p.VAR_POSITIONAL:
+                params[pname] = Val.tree(tuple, [])
+            elif p.kind == p.VAR_KEYWORD:
+                params[pname] = Val.tree(dict, [])
+        # The closure is part of the key: two functions made by one decorator share
+        # their code, but each wrapper calls the function it closes over.
+        cells = tuple(id(_cell_value(c)) for c in fn.__closure__ or ())
+        key = (fn.__code__, cells, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
         return params, key
 
     def user_call(
@@ -1702,57 +2069,102 @@ class Translator(MaskedControl):
         fn: types.FunctionType,
         args: list[Arg],
         kwargs: dict[str, Arg],
+        owner: tuple[str, ...],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
-        import inspect
-
-        sig = inspect.signature(fn)
-        try:
-            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
-        except TypeError as exc:
-            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
-        params: dict[str, Val] = {}
-        for pname, p in sig.parameters.items():
-            if pname in bound.arguments:
-                v = bound.arguments[pname]
-                if p.kind == p.VAR_POSITIONAL:
-                    v = Val.tree(tuple, list(enumerate(v)))
-                elif p.kind == p.VAR_KEYWORD:
-                    v = Val.tree(dict, list(v.items()))
-                params[pname] = v
-            elif p.default is not p.empty:
-                params[pname] = _namespace_val(p.default, pname)
-        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        sig = inspect.signature(fn, follow_wrapped=False)
+        params, key = self.bind_params(fn, args, kwargs)
+        bound = sig.bind(*args, **kwargs)
         if key not in self.program.specialisations:
+            saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
-            owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
+            if _is_adapter(fn):
+                owner = (*self.owner, NESTED)
             src = get_source(fn)
             sub = Translator(self.program, src, params, name, owner)
             fdef, ret = sub.translate()
+            grown = [p for p in sub.grown if p in params]
+            if grown:
+                # It writes batched values into arrays the caller passed without a batch
+                # axis: the caller's arrays get theirs first (the write must reach
+                # them, as per example it does), and the helper is specialised again.
+                self.program.restore(saved)
+                args, kwargs = self.grow_arguments(fn, grown, args, kwargs)
+                return self.user_call(node, func_code, fn, args, kwargs, owner)
             self.program.functions.append(fdef)
             self.program.origins[name] = (src, owner)
             self.program.specialisations[key] = (name, ret)
+            self.program.writes[key] = frozenset(p for p in sub.written if p in params)
+        written = self.program.writes.get(key, frozenset())
+        self.check_masked_writes(fn, written)
+        for pname, a in _bind_args(sig, args, kwargs).items():
+            if pname in written and isinstance(a.code, cst.Name):
+                self.note_write(a.code.value)
         name, ret = self.program.specialisations[key]
         if ret is None:
             raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
         # Defaults are passed explicitly: the generated def has none.
         call_args = [cst.Arg(value=a.code) for a in args]
         call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
-        for pname, p in sig.parameters.items():
-            if pname not in bound.arguments and p.default is not p.empty:
-                raise self.unsupported(
-                    f"{fn.__name__}() is called with batched values and relies on the default of {pname!r}",
-                    f"pass {pname}= explicitly",
-                )
+        call_args += self.default_arguments(fn, func_code, sig, bound.arguments)
         return cst.Call(func=cst.Name(name), args=call_args), ret
+
+    def default_arguments(
+        self,
+        fn: types.FunctionType,
+        func_code: cst.BaseExpression,
+        sig: inspect.Signature,
+        bound: dict[str, Any],
+    ) -> list[cst.Arg]:
+        """The defaults a call relies on, passed explicitly (the generated def may not
+        have them): a literal as written, anything else as the very object the loop
+        uses (``f.__defaults__[i]``), never re-evaluated in another scope."""
+        written = {p.name.value: p.default for p in _all_params(get_source(fn).node.params)}
+        positional = [
+            q
+            for q in sig.parameters.values()
+            if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+        ]
+        with_default = [q.name for q in positional if q.default is not q.empty]
+        out = []
+        for pname, p in sig.parameters.items():
+            if pname in bound or p.default is p.empty:
+                continue
+            node = written.get(pname)
+            if node is not None and _is_literal(node):
+                value = node
+            elif p.kind == p.KEYWORD_ONLY:
+                value = self.parse("{f}.__kwdefaults__[%r]" % pname, f=func_code)
+            else:
+                value = self.parse("{f}.__defaults__[%d]" % with_default.index(pname), f=func_code)
+            out.append(cst.Arg(value=value, keyword=cst.Name(pname)))
+        return out
+
+
+def _bind_args(sig: inspect.Signature, args: list[Arg], kwargs: dict[str, Arg]) -> dict[str, Arg]:
+    """Parameter name -> the Arg passed for it (``*args``/``**kwargs`` left out)."""
+    bound = sig.bind(*args, **kwargs).arguments
+    return {k: v for k, v in bound.items() if isinstance(v, Arg)}
 
 
 class _Opaque(Exception):
     """A call whose arguments cannot be enumerated (``*args`` of unknown length)."""
 
 
-_LOCAL_DEF = object()
+class _LocalDef:
+    """A def or lambda written inside the vmapped function, with the names it reads."""
+
+    def __init__(self, node: cst.FunctionDef | cst.Lambda) -> None:
+        params = node.params
+        own = {
+            p.name.value for p in (*params.params, *params.kwonly_params, *params.posonly_params)
+        }
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                own.add(star.name.value)
+        self.names = frozenset(_walk_names(node.body)) - own
+
 
 _BINOP_FOR_AUG = {
     cst.AddAssign: cst.Add,
@@ -1920,6 +2332,16 @@ def _view_roots(expr: cst.BaseExpression) -> set[str]:
             return set()
 
 
+def _select_roots(expr: cst.BaseExpression) -> set[str]:
+    """The names ``expr`` may be (or view), through the branches of ``a if c else b``
+    and ``a or b``."""
+    if isinstance(expr, cst.IfExp):
+        return _select_roots(expr.body) | _select_roots(expr.orelse)
+    if isinstance(expr, cst.BooleanOperation):
+        return _select_roots(expr.left) | _select_roots(expr.right)
+    return _view_roots(expr)
+
+
 def _view_of(fn: cst.CSTNode, name: str, params: set[str]) -> str | None:
     """A name that may share memory with ``name``: bound to a view of it, or
     ``name`` bound to a view of that name (a write through one reaches the other).
@@ -1999,6 +2421,18 @@ _COMPARE = {
 }
 
 
+def _decided_identity(node: cst.Comparison, vals: list[Val]) -> bool | None:
+    """``a is None`` / ``a is not None`` where ``a`` is batched (an array per example)."""
+    if len(node.comparisons) != 1 or not isinstance(
+        node.comparisons[0].operator, (cst.Is, cst.IsNot)
+    ):
+        return None
+    a, b = vals
+    if not (a.batched and b.kind == NONE or b.batched and a.kind == NONE):
+        return None
+    return isinstance(node.comparisons[0].operator, cst.IsNot)
+
+
 def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
     """A comparison of transform-time constants (x.ndim == 2), evaluated."""
     if not all(v.is_static and isinstance(v.static, (bool, int, str, type(None))) for v in vals):
@@ -2008,7 +2442,10 @@ def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
         op = _COMPARE.get(type(comp.operator))
         if op is None:
             return None
-        result = result and bool(op(a.static, b.static))
+        try:
+            result = result and bool(op(a.static, b.static))
+        except TypeError:
+            return None  # `1 > None`: left to run time, which raises as the loop does
     return result
 
 
@@ -2137,6 +2574,48 @@ def _walk_names(node: cst.CSTNode) -> Iterator[str]:
     return iter(v.names)
 
 
+def _rename(node: cst.CSTNode, old: str, new: str) -> Any:
+    """``node`` with the variable ``old`` read as ``new`` (attribute names untouched)."""
+
+    class Rename(cst.CSTTransformer):
+        def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+            return updated.with_changes(value=new) if updated.value == old else updated
+
+        def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> Any:
+            return updated.with_changes(attr=original.attr)
+
+    return node.visit(Rename())
+
+
+def _suites_as_blocks(node: cst.FunctionDef, positions: Any) -> tuple[cst.FunctionDef, Any]:
+    """``node`` with every one-line suite written as an indented block (one statement a
+    line), and the source positions carried over to the nodes that replace them."""
+    if not libcst.matchers.findall(node, libcst.matchers.SimpleStatementSuite()):
+        return node, positions
+    moved: dict[cst.CSTNode, Any] = dict(positions)
+
+    class Blocks(cst.CSTTransformer):
+        def on_leave(self, original: Any, updated: Any) -> Any:
+            if isinstance(updated, cst.SimpleStatementSuite):
+                lines = []
+                for small, orig in zip(updated.body, original.body):
+                    line = cst.SimpleStatementLine(
+                        [small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)]
+                    )
+                    moved[line] = positions.get(orig)
+                    lines.append(line)
+                updated = cst.IndentedBlock(lines)
+            if original in positions:
+                moved[updated] = positions[original]
+            return updated
+
+    return node.visit(Blocks()), moved
+
+
+def _has_return(node: cst.CSTNode) -> bool:
+    return bool(libcst.matchers.findall(node, libcst.matchers.Return()))
+
+
 def _has_subscript(node: cst.CSTNode) -> bool:
     return bool(libcst.matchers.findall(node, libcst.matchers.Subscript()))
 
@@ -2229,6 +2708,17 @@ def _strip_defaults(params: cst.Parameters) -> cst.Parameters:
         star_arg=star,
         star_kwarg=star_kw,
     )
+
+
+def _cell_value(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def _all_params(params: cst.Parameters) -> list[cst.Param]:
+    return [*params.posonly_params, *params.params, *params.kwonly_params]
 
 
 def _is_literal(node: cst.BaseExpression) -> bool:

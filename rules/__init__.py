@@ -20,11 +20,13 @@ import numpy as np
 from . import (  # noqa: E402,F401
     axis_ops,
     builtins_,
+    collectives,
     creation,
     dtypes,
     elementwise,
     fft,
     linalg,
+    random,
     reductions,
     scipy_,
     shape_ops,

@@ -23,7 +23,7 @@ def _same_rank(r: int, axis: object, b: object) -> int:
 
 # One-axis transforms: fft(a, n=None, axis=-1, norm=None, out=None).
 for _fn in (np.fft.fft, np.fft.ifft, np.fft.rfft, np.fft.irfft, np.fft.hfft, np.fft.ihfft):
-    register(_fn, note="n, axis, norm; a batched n is refused")(
+    register(_fn, family="fft", note="n, axis, norm; a batched n is refused")(
         axis_rule(_fn, default_none_flattens=False, rank_of=_same_rank)
     )
 

@@ -324,7 +324,7 @@ def ediff1d_rule(site: CallSite) -> Out:
     return code, Val.array(1, True, x.val.dtype)
 
 
-register(np.unwrap, note="discont/period unbatched")(
+register(np.unwrap, family="signal", note="discont/period unbatched")(
     axis_rule(np.unwrap, False, lambda r, axis, b: r)
 )
 
