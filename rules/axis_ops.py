@@ -911,7 +911,11 @@ def apply_along_axis_rule(site: CallSite) -> Out:
     k = normalise_axes(site, axis, r)[0]
     ctx = site.ctx
     rows = Arg(cst.Name("m_"), Val.array(1, True))
-    call, out = user_call(ctx.current, fn.code, func, [rows], {})
+    # The translator's own path for a call to a user function (where its guards look
+    # the function up again: the chain of callees, given by callee_owner).
+    callee_owner = getattr(ctx, "callee_owner", None)
+    owner = (callee_owner(fn.val, fn.code),) if callee_owner is not None else ()
+    call, out = user_call(ctx.current, fn.code, func, [rows], {}, *owner)
     q = out.rank if out.kind in ("array", "scalar") else None
     if q is None:
         raise no_rule(site, "np.apply_along_axis of a function whose result rank is unknown", "")

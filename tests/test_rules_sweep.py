@@ -1118,5 +1118,12 @@ def _called_in(name: str, text: str) -> bool:
 def test_every_rule_is_tested():
     text = "\n".join(p.read_text() for p in TESTS.glob("test_*.py"))
     text += "\n".join(p.read_text() for p in (TESTS / "programs").glob("*.py"))
-    missing = [e["function"] for e in rules.entries() if not _called_in(e["function"], text)]
+    # NumPy, math, array, ufunc, SciPy and builtin functions; the random and collective
+    # families are tested by their own tables (tests/test_randomness.py, tests/test_collectives.py).
+    checked = [
+        e["function"]
+        for e in rules.entries()
+        if not e["function"].startswith(("np.random.", "Generator.", "astvmap."))
+    ]
+    missing = [name for name in checked if not _called_in(name, text)]
     assert not missing, f"functions with a rule but no test calling them: {missing}"
