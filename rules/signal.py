@@ -33,22 +33,26 @@ def _vector(site: CallSite, a: Arg, what: str) -> None:
 
 
 # ------------------------------------------------------------- convolution
-def _full(site: CallSite, a: Arg, v: Arg, kernel: cst.BaseExpression) -> cst.BaseExpression:
+def _full(
+    site: CallSite, a: Arg, v: Arg, kernel: cst.BaseExpression, pad: bool = True
+) -> cst.BaseExpression:
     """The 'full' convolution of signal ``a`` with kernel ``v`` (flipped as ``kernel``):
-    every window of ``a`` padded by len(v) - 1 zeros, contracted with the kernel."""
+    every window of ``a`` padded by len(v) - 1 zeros, contracted with the kernel by one
+    matmul. Without ``pad``, the windows of ``a`` itself ('valid' when ``a`` is longer)."""
     ctx = site.ctx
-    pad = "[(0, 0), ({m} - 1, {m} - 1)]" if a.batched else "[({m} - 1, {m} - 1)]"
     m = ctx.parse("{v}.shape[-1]", v=v.code)
-    padded = ctx.parse("np.pad({a}, %s)" % pad, a=a.code, m=m)
+    signal = a.code
+    if pad:
+        widths = "[(0, 0), ({m} - 1, {m} - 1)]" if a.batched else "[({m} - 1, {m} - 1)]"
+        signal = ctx.parse("np.pad({a}, %s)" % widths, a=a.code, m=m)
     windows = ctx.parse(
-        "np.lib.stride_tricks.sliding_window_view({p}, {m}, axis=-1)", p=padded, m=m
+        "np.lib.stride_tricks.sliding_window_view({p}, {m}, axis=-1)", p=signal, m=m
     )
-    spec = {
-        (True, True): "bkm,bm->bk",
-        (True, False): "bkm,m->bk",
-        (False, True): "km,bm->bk",
-    }[(a.batched, v.batched)]
-    return ctx.parse('np.einsum("%s", {w}, {k})' % spec, w=windows, k=kernel)
+    if a.batched and v.batched:  # (B, K, M) @ (B, M, 1)
+        return ctx.parse("({w} @ {k}[:, :, None])[:, :, 0]", w=windows, k=kernel)
+    if a.batched:  # (B, K, M) @ (M,)
+        return ctx.parse("{w} @ {k}", w=windows, k=kernel)
+    return ctx.parse("{k} @ {w}.T", w=windows, k=kernel)  # (B, M) @ (M, K)
 
 
 def _mode_slice(
@@ -91,7 +95,17 @@ def _convolution(correlate: bool) -> Any:
         else:
             kernel = site.ctx.parse("{v}[..., ::-1]", v=v.code)
         full = _full(site, a, v, kernel)
-        return _mode_slice(site, full, a, v, mode, correlate), Val.array(1, True)
+        code = _mode_slice(site, full, a, v, mode, correlate)
+        if mode == "valid":
+            # A signal at least as long as the kernel needs no padding (the usual case).
+            code = site.ctx.parse(
+                "{direct} if {a}.shape[-1] >= {v}.shape[-1] else {general}",
+                direct=_full(site, a, v, kernel, pad=False),
+                a=a.code,
+                v=v.code,
+                general=code,
+            )
+        return code, Val.array(1, True)
 
     return rule
 
