@@ -114,3 +114,14 @@ def test_randomness_example_monte_carlo(tmp_path):
     np.testing.assert_allclose(m.prices, [bs(k) for k in m.strikes], rtol=0.03)
     emitted = m.price.emit(m.strikes, np.random.default_rng(1))
     assert generated.strip() in emitted, "the README shows the code that runs"
+
+
+def test_chunk_size_example(tmp_path):
+    (code,) = _section_blocks("chunk-example")
+    code = code.replace(
+        "whole = vmap(spread)(A, B)", "whole = [spread(a, b) for a, b in zip(A, B)]"
+    )
+    path = tmp_path / "readme_chunks.py"
+    path.write_text(code)
+    m = load_module(path)
+    np.testing.assert_allclose(m.bounded, m.whole, rtol=1e-12)
