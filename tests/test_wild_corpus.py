@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-for _lib in ("transforms3d", "numpy_financial", "pymap3d", "colour"):
+for _lib in ("transforms3d", "ahrs", "numpy_financial", "pymap3d", "colour"):
     # Test-only dependencies (the `test` and `wild` extras); CI installs them.
     pytest.importorskip(_lib)
 
@@ -27,7 +27,8 @@ def _params():
         for mix, expected in ((None, e.expected), *e.mixes):
             marks = []
             if expected == "bug":
-                marks.append(pytest.mark.xfail(strict=True, reason=e.reason))
+                # Only the known failure is expected: any other (a wrong result) fails.
+                marks.append(pytest.mark.xfail(strict=True, reason=e.reason, raises=e.raises))
             name = e.id if mix is None else f"{e.id}{list(mix)}"
             yield pytest.param(e, mix, expected, id=name, marks=marks)
 
@@ -57,7 +58,8 @@ def test_the_corpus_is_what_issue_13_asks():
     assert {e.library for e in TABLE} == set(LIBRARIES)
     kinds = [e.expected for e in TABLE] + [k for e in TABLE for _, k in e.mixes]
     assert all(k in (*CLASSES, "bug") for k in kinds)
-    assert all(e.reason for e in TABLE if "bug" in (e.expected, *(k for _, k in e.mixes)))
+    bugs = [e for e in TABLE if "bug" in (e.expected, *(k for _, k in e.mixes))]
+    assert all(e.reason and e.raises for e in bugs)
 
 
 def test_readme_counts_are_the_tables():
@@ -72,5 +74,5 @@ def test_the_optional_extras_name_the_libraries():
     for extra in ("test", "wild"):
         block = re.search(rf"^{extra} = \[(.*?)^\]", toml, re.S | re.M)
         assert block, f"no `{extra}` extra in pyproject.toml"
-        for dist in ("transforms3d", "numpy-financial", "pymap3d", "colour-science"):
+        for dist in ("transforms3d", "ahrs", "numpy-financial", "pymap3d", "colour-science"):
             assert f'"{dist}>=' in block.group(1), f"{dist} missing from the `{extra}` extra"

@@ -36,7 +36,7 @@ import numpy as np
 from astvmap import PerformanceWarning, UnsupportedError, vmap
 from astvmap.testing import assert_same, loop
 
-LIBRARIES = ("transforms3d", "numpy_financial", "pymap3d", "colour")
+LIBRARIES = ("transforms3d", "ahrs", "numpy_financial", "pymap3d", "colour")
 CLASSES = ("vectorised", "fallback", "refused")
 
 
@@ -52,15 +52,21 @@ class Entry:
     in_axes: Any
     expected: str  # one of CLASSES, or "bug"
     reason: str = ""  # for "bug": what goes wrong (see /work/wild-bugs.md)
+    raises: type[BaseException] | None = None  # for "bug": the exception it fails with today
     # Further in_axes mixes (some arguments unbatched: the maker's example 0 is passed),
     # each with its own expected class: ((in_axes, expected), ...).
     mixes: tuple = ()
+    # For a method of a library object (a filter's update step): builds the bound method;
+    # called afresh for the loop and for vmap, so state set by __init__ is never shared.
+    build: Callable[[], Callable] | None = None
 
     @property
     def id(self) -> str:
         return f"{self.library}.{self.name}"
 
     def function(self) -> Callable:
+        if self.build is not None:
+            return self.build()
         obj: Any = __import__(self.library)
         for part in self.name.split("."):
             obj = getattr(obj, part)
@@ -122,6 +128,24 @@ def _lab(rng: np.random.Generator, b: int) -> np.ndarray:
     return np.stack([rng.uniform(20, 80, b), rng.uniform(-40, 40, b), rng.uniform(-40, 40, b)], -1)
 
 
+def _imu(rng: np.random.Generator, b: int, kind: str) -> np.ndarray:
+    """Gyroscope (rad/s), accelerometer (m/s^2, about gravity) or magnetometer (nT)."""
+    if kind == "gyr":
+        return rng.normal(scale=0.3, size=(b, 3))
+    if kind == "acc":
+        return np.array([0.0, 0.0, 9.81]) + rng.normal(scale=0.5, size=(b, 3))
+    return np.array([21000.0, 1500.0, -43000.0]) + rng.normal(scale=500.0, size=(b, 3))
+
+
+def _filter(cls: str, **kw: Any) -> Callable[[], Any]:
+    def build() -> Any:
+        import ahrs.filters
+
+        return getattr(ahrs.filters, cls)(**kw)
+
+    return build
+
+
 def _cashflows(rng: np.random.Generator, b: int) -> np.ndarray:
     flows = rng.uniform(20, 60, size=(b, 6))
     flows[:, 0] = -rng.uniform(100, 150, size=b)
@@ -132,6 +156,7 @@ LAT, LON, ALT = (-70.0, 70.0), (-170.0, 170.0), (0.0, 3000.0)
 EAST = (-5e4, 5e4)
 
 T3 = "transforms3d"
+AH = "ahrs"
 NPF = "numpy_financial"
 PM = "pymap3d"
 CL = "colour"
@@ -173,6 +198,37 @@ TABLE: list[Entry] = [
     Entry(T3, "reflections.rfnorm2mat", lambda r, b: (_unit(r, b, 3),), 0, "vectorised"),
     Entry(T3, "reflections.rfnorm2aff", lambda r, b: (_unit(r, b, 3),), 0, "vectorised"),
     Entry(T3, "shears.striu2mat", lambda r, b: (r.normal(size=(b, 3)),), 0, "refused"),
+    # ---- ahrs: attitude from one IMU sample, one filter step per example ----------
+    Entry(AH, "common.orientation.q2R", lambda r, b: (_quat(r, b),), 0, "vectorised"),
+    Entry(AH, "common.orientation.q2euler", lambda r, b: (_quat(r, b),), 0, "refused"),
+    Entry(AH, "common.orientation.q2rpy", lambda r, b: (_quat(r, b),), 0, "vectorised"),
+    Entry(AH, "common.orientation.q_prod", lambda r, b: (_quat(r, b), _quat(r, b)), 0, "vectorised"),
+    Entry(AH, "common.orientation.q_conj", lambda r, b: (_quat(r, b),), 0, "vectorised"),
+    Entry(AH, "common.orientation.q_norm", lambda r, b: (r.normal(size=(b, 4)),), 0, "vectorised"),
+    Entry(AH, "common.orientation.q_rot", lambda r, b: (_quat(r, b), r.normal(size=(b, 3))), 0, "vectorised"),
+    Entry(AH, "common.orientation.rpy2q", lambda r, b: (r.uniform(-1.2, 1.2, (b, 3)),), 0, "vectorised"),
+    Entry(AH, "common.orientation.cardan2q", lambda r, b: (r.uniform(-1.2, 1.2, (b, 3)),), 0, "vectorised"),
+    Entry(AH, "common.orientation.axang2quat", lambda r, b: (_unit(r, b, 3), _u(-3, 3)(r, b)), 0, "refused"),
+    Entry(AH, "common.orientation.acc2q", lambda r, b: (_imu(r, b, "acc"),), 0, "refused"),
+    Entry(AH, "common.orientation.am2q", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "fallback"),
+    Entry(AH, "common.orientation.am2angles", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "vectorised"),
+    Entry(AH, "common.orientation.ecompass", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "fallback"),
+    Entry(AH, "common.orientation.shepperd", lambda r, b: (_rotmat(r, b),), 0, "vectorised"),
+    Entry(AH, "common.orientation.hughes", lambda r, b: (_rotmat(r, b),), 0, "fallback"),
+    Entry(AH, "common.orientation.chiaverini", lambda r, b: (_rotmat(r, b),), 0, "fallback"),
+    Entry(AH, "common.orientation.itzhack", lambda r, b: (_rotmat(r, b),), 0, "fallback"),
+    Entry(AH, "common.orientation.sarabandi", lambda r, b: (_rotmat(r, b),), 0, "vectorised"),
+    Entry(AH, "filters.Madgwick().updateIMU", lambda r, b: (_quat(r, b), _imu(r, b, "gyr"), _imu(r, b, "acc")), 0, "fallback", build=lambda: _filter("Madgwick")().updateIMU),
+    Entry(AH, "filters.Madgwick().updateMARG", lambda r, b: (_quat(r, b), _imu(r, b, "gyr"), _imu(r, b, "acc"), _imu(r, b, "mag")), 0, "fallback", build=lambda: _filter("Madgwick")().updateMARG),
+    Entry(AH, "filters.Mahony().updateIMU", lambda r, b: (_quat(r, b), _imu(r, b, "gyr"), _imu(r, b, "acc")), 0, "fallback", build=lambda: _filter("Mahony")().updateIMU),
+    Entry(AH, "filters.AngularRate().update", lambda r, b: (_quat(r, b), _imu(r, b, "gyr")), 0, "fallback", build=lambda: _filter("AngularRate")().update),
+    Entry(AH, "filters.EKF().update", lambda r, b: (_quat(r, b), _imu(r, b, "gyr"), _imu(r, b, "acc")), 0, "refused", build=lambda: _filter("EKF")().update),
+    Entry(AH, "filters.Tilt().estimate", lambda r, b: (_imu(r, b, "acc"),), 0, "fallback", build=lambda: _filter("Tilt")().estimate),
+    Entry(AH, "filters.TRIAD().estimate", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "fallback", build=lambda: _filter("TRIAD")().estimate),
+    Entry(AH, "filters.QUEST().estimate", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "refused", build=lambda: _filter("QUEST")().estimate),
+    Entry(AH, "filters.SAAM().estimate", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "refused", build=lambda: _filter("SAAM")().estimate),
+    Entry(AH, "filters.FQA().estimate", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "refused", build=lambda: _filter("FQA")().estimate),
+    Entry(AH, "filters.FLAE().estimate", lambda r, b: (_imu(r, b, "acc"), _imu(r, b, "mag")), 0, "bug", reason="a method of the object called with unbatched arguments is emitted with `self` in place of its argument: `self._P1Hx(H[0])` becomes `self._P1Hx(self)` (TypeError); see /work/wild-bugs.md", raises=TypeError, build=lambda: _filter("FLAE")().estimate),
     # ---- numpy-financial: one loan / one cash-flow series per example --------------
     Entry(NPF, "fv", _scalars((0.01, 0.1), (5, 30), (-200, -50), (-1000, 0)), 0, "fallback", mixes=(((None, None, 0, None), "fallback"),)),
     Entry(NPF, "pv", _scalars((0.01, 0.1), (5, 30), (-200, -50), (0, 1000)), 0, "fallback"),
@@ -258,18 +314,17 @@ def _unbatch(args: tuple, primary: Any, mix: tuple) -> tuple:
 
 
 def _run_once(entry: Entry, b: int, mix: tuple | None = None) -> tuple[str, str]:
-    f = entry.function()
     args = entry.make(np.random.default_rng(b), b)
     in_axes = entry.in_axes
     if mix is not None:
         args, in_axes = _unbatch(args, entry.in_axes, mix), mix
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the library's own warnings, per example
-        want = loop(f, args, in_axes)
+        want = loop(entry.function(), args, in_axes)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            got = vmap(f, in_axes=in_axes)(*args)
+            got = vmap(entry.function(), in_axes=in_axes)(*args)
         except UnsupportedError as err:
             return "refused", _check_refusal(entry, err)
     assert_same(got, want, rtol=1e-7, atol=1e-9)
@@ -303,6 +358,7 @@ def counts(table: list[Entry] = TABLE) -> dict[str, dict[str, int]]:
 
 DISPLAY = {
     "transforms3d": "transforms3d (rotations)",
+    "ahrs": "ahrs (attitude estimation)",
     "numpy_financial": "numpy-financial (finance)",
     "pymap3d": "pymap3d (geodesy)",
     "colour": "colour-science (colour)",
