@@ -19,6 +19,7 @@ import contextlib
 import copy
 import dataclasses
 import inspect
+import sys
 import types
 from collections.abc import Iterator
 from typing import Any
@@ -1570,6 +1571,14 @@ class Translator(MaskedControl):
         if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
             if base.batched:
                 raise self.unsupported("slicing a batched container")
+            if any(self.expr(part)[1].batched for part in _slice_parts(node)):
+                # `np.r_[[a], [b]]`, `obj[x:y]`: an object's __getitem__ would get the
+                # batch as one example.
+                raise self.no_rule(
+                    f"indexing `{_code(node.value).strip()}` (an object astvmap has no rule "
+                    "for) with batched values",
+                    "use np.concatenate / np.stack, or index arrays",
+                )
             return node.with_changes(value=base_code), Val(OBJECT)
         key_code, key = self.expr(node.slice[0].slice.value)
         new = node.with_changes(
@@ -1579,6 +1588,12 @@ class Translator(MaskedControl):
             ],
         )
         if key.batched:
+            if base.kind == OBJECT:
+                raise self.no_rule(
+                    f"indexing `{_code(node.value).strip()}` (an object astvmap has no rule "
+                    "for) with a batched value",
+                    "use np.concatenate / np.stack, or index arrays",
+                )
             raise self.unsupported("indexing a container with a batched index")
         if key.is_static:
             shape_item = rules.shape_ops.shape_item(self, base_code, key.static)
@@ -1947,6 +1962,7 @@ class Translator(MaskedControl):
             self.program.guard(callee.origin, target)
         owner = self.callee_owner(callee, func_code)
         # A method of a user object, or a callable object: a user function with `self` first.
+        written = args  # as the call is written (a method's `self` is not among them)
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
             self_arg = (
                 receiver if receiver is not None else Arg(func_code, Val.of_sample(target.__self__))
@@ -1975,7 +1991,7 @@ class Translator(MaskedControl):
             site = CallSite(self, func_code, target, args, kwargs)
             return rules.with_dtype(site, rule(site))
         if not batched:
-            code = _rebuild_call(node, func_code, args, kwargs)
+            code = _rebuild_call(node, func_code, written, kwargs)
             if _is_user_function(target):
                 return code, self.unbatched_result(target, owner, args, kwargs)
             return code, _unknown_result(target)
@@ -2483,7 +2499,9 @@ def _is_user_function(obj: Any) -> bool:
     if not isinstance(obj, types.FunctionType):
         return False
     root = (obj.__module__ or "").split(".")[0]
-    return root not in LIBRARY_ROOTS
+    # The standard library is library code too (dataclasses.is_dataclass, copy.copy):
+    # matched to rules, never transformed.
+    return root not in LIBRARY_ROOTS and root not in sys.stdlib_module_names
 
 
 _COMPARE = {
@@ -2687,6 +2705,19 @@ def _suites_as_blocks(node: cst.FunctionDef, positions: Any) -> tuple[cst.Functi
             return updated
 
     return node.visit(Blocks()), moved
+
+
+def _slice_parts(node: cst.Subscript) -> list[cst.BaseExpression]:
+    """The expressions inside a subscript's brackets (indices and slice bounds)."""
+    parts: list[cst.BaseExpression] = []
+    for element in node.slice:
+        if isinstance(element.slice, cst.Index):
+            parts.append(element.slice.value)
+        else:
+            parts += [
+                p for p in (element.slice.lower, element.slice.upper, element.slice.step) if p
+            ]
+    return parts
 
 
 def _has_return(node: cst.CSTNode) -> bool:

@@ -295,16 +295,27 @@ def sequence_rule(site: CallSite) -> Out:
     return code, Val(TREE, batched=True, container=container, element=elem)
 
 
+# What a per-example slice of a batched array can be: an array, or a NumPy scalar.
+_PER_EXAMPLE_TYPES = (
+    np.ndarray,
+    *{np.dtype(c).type for c in "?bhilqBHILQefdgFDG"},
+)
+
+
 def _isinstance_per_example(x: Val, types_: Val | None) -> bool | None:
     """``isinstance(x, T)`` for a batched ``x``, when every example gives the same answer:
     a per-example slice of rank >= 1 is an ``np.ndarray``; of rank 0, a NumPy scalar
     (``np.generic``) whose exact type is not known here, so only ``np.ndarray`` and
     ``np.generic`` (and classes above them) are decided for it."""
-    if x.kind != ARRAY or x.rank is None or types_ is None or not types_.is_static:
+    if x.kind != ARRAY or types_ is None or not types_.is_static:
         return None
     wanted = types_.static if isinstance(types_.static, tuple) else (types_.static,)
     if not all(isinstance(t, type) for t in wanted):
         return None
+    if x.rank is None:
+        # Of unknown rank: an array or a NumPy scalar; decided when all agree.
+        answers = {any(issubclass(c, t) for t in wanted) for c in _PER_EXAMPLE_TYPES}
+        return answers.pop() if len(answers) == 1 else None
     if x.rank >= 1:
         return any(issubclass(np.ndarray, t) for t in wanted)
     if any(issubclass(np.generic, t) for t in wanted):

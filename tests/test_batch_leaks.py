@@ -430,3 +430,33 @@ def test_table_lookup_with_another_mode():
 
 def test_try_whose_body_computes_with_the_batch_runs_per_example():
     assert run(try_on_batched, (X,)), "declared fallback"
+
+
+# ---------------------------------------------------------------- found by the wild corpus
+class Estimator:
+    def _p(self, h):
+        return np.array([h[0], -h[1]])
+
+    def estimate(self, a):
+        H = np.eye(2)
+        return self._p(H[0]) * a.sum()
+
+
+def r_of_batched(a):
+    H = np.r_[[a], [a]]
+    return H[0]
+
+
+def r_returned(a):
+    return np.r_[[a], [a]]
+
+
+def test_method_called_with_unbatched_arguments_keeps_them():
+    """Was a crash: the rebuilt call was `self._p(self)`."""
+    assert not run(Estimator().estimate, (X[:, :2],))
+
+
+@pytest.mark.parametrize("f", [r_of_batched, r_returned])
+def test_an_object_indexed_with_batched_values_is_never_handed_the_batch(f):
+    """Was silently wrong: np.r_[[a], [a]] of a batched a was taken as unbatched."""
+    assert run(f, (X[:, :2],)), "declared fallback"
