@@ -82,8 +82,16 @@ class Box:
         self.v = v
 
 
-def twin(v):
-    return 2.0 * total(v)
+def scale2(v):
+    return 2.0 * v
+
+
+def scale3(v):
+    return 3.0 * v
+
+
+def apply(x, fn):
+    return fn(x)
 
 
 def _get(name):
@@ -254,12 +262,17 @@ def test_every_way_and_callee_runs_under_the_loop(module):
         assert out.shape == (2,)
 
 
-@pytest.mark.xfail(strict=True, reason=_UNMAPPED_FN)
+@pytest.mark.xfail(
+    strict=True,
+    reason="silently wrong: a function passed as an unmapped argument is specialised by "
+    "identity, but nothing guards that identity and every function has the same key "
+    "(('object', 'builtins', 'function')), so the next call with another function reuses "
+    "the code made for the first",
+)
 def test_a_function_argument_is_not_baked_in(module):
-    """The same specialisation key with another function argument must not reuse the
-    code made for the first one (functions all have the key ("object", "function"))."""
-    f = module.f_positional_unmapped_arg
     x = np.arange(6.0).reshape(2, 3)
-    for receiver in (module.total, module.twin):
-        want = loop(f, (x, receiver), (0, None), 0)
-        assert_same(vmap(f, in_axes=(0, None))(x, receiver), want, rtol=1e-12, atol=0)
+    batched = vmap(module.apply, in_axes=(0, None))
+    for receiver in (module.scale2, module.scale3):
+        want = loop(module.apply, (x, receiver), (0, None), 0)
+        assert_same(batched(x, receiver), want, rtol=1e-12, atol=0)
+        assert_same(vmap(module.apply, in_axes=(0, None))(x, receiver), want, rtol=1e-12, atol=0)
