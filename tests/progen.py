@@ -452,7 +452,9 @@ class _Function:
 
     def scalar_of(self, v: Var) -> str:
         """A per-example rank-0 float from any variable."""
-        return f"np.mean({v.name})" if v.rank or v.dtype not in FLOATS else v.name
+        if v.dtype == "float32":
+            return f"np.mean({v.name}).astype(np.float64)"
+        return f"np.mean({v.name})" if v.rank or v.dtype != "float64" else v.name
 
     def operand_for(self, scope: Scope, shape: tuple[int, ...]) -> str:
         """An operand whose shape broadcasts against ``shape`` without growing it."""
