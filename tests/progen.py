@@ -68,6 +68,7 @@ FORMS = (
     "lanes",  # batched conditions that no lane or every lane takes
     "pytree",  # a tuple argument whose leaves have their own (negative) in_axes
     "float32",  # float32 arguments
+    "control",  # every program may use batched control flow (else 1 in 4)
 )
 
 
@@ -1416,7 +1417,8 @@ def programs(
     """
     new = NEW_FORMS if new is None else new
     dims = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
-    ctx = _Context(draw, dims, batched_control=draw(st.integers(0, 3)) == 3, new=new)
+    batched_control = draw(st.integers(0, 3)) == 3 or "control" in new
+    ctx = _Context(draw, dims, batched_control=batched_control, new=new)
     helpers = [_helper(ctx, k) for k in range(draw(st.integers(0, max_helpers)))]
     args, scope = _arguments(ctx)
     fn = _Function(ctx, "f", max_depth=2)
