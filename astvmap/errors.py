@@ -56,5 +56,31 @@ class NeedsBatchError(UnsupportedError):
     helper unchanged would share one draw (or fail) where each example needs its own."""
 
 
+class TransformBug(VmapError):
+    """astvmap itself failed while transforming a function: a bug in astvmap, not in the
+    user's code. The original exception is chained as ``__cause__``.
+
+    ``where`` is the user's ``file:line`` being translated when it failed (the ``def``
+    line when no statement was being translated), ``frame`` the innermost astvmap
+    frame of the original traceback (``module.py:line in function``).
+    """
+
+    def __init__(self, function: str, where: str, frame: str, error: BaseException) -> None:
+        self.function = function
+        self.where = where
+        self.frame = frame
+        self.error = error
+        first = (str(error).strip().splitlines() or [""])[0]
+        super().__init__(
+            f"{where}: internal error in astvmap while transforming {function}: "
+            f"{type(error).__name__}: {first}\n"
+            f"    (innermost astvmap frame: {frame})\n"
+            "This is a bug in astvmap, not in your code. Please report it to the astvmap "
+            "maintainers with this message, the traceback and the function's source; "
+            "`python -m astvmap.cli emit FILE.py:FUNC` reproduces it without running anything. "
+            "Until it is fixed, the plain per-example loop gives the result."
+        )
+
+
 class PerformanceWarning(UserWarning):
     """A call runs per example in a Python loop because no rule covers it."""

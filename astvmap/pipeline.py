@@ -24,6 +24,7 @@ from typing import Any
 
 from . import cache, source
 from .cache import Compiled
+from .errors import TransformBug, VmapError
 from .guards import Guard, localise, portable, resolve_owner
 from .values import NONE, TREE, Val
 
@@ -50,7 +51,73 @@ def transform(
     """Generate, compile and cache one specialisation of ``fn``.
 
     ``accept(compiled)`` says whether a disk entry's guards hold for the call.
+
+    Every failure is a ``VmapError``: ``UnsupportedError`` (with the user's line) for
+    code that cannot be vectorised, and ``TransformBug`` for any other exception, which
+    can only come from astvmap itself (the translator guards what it evaluates of the
+    user's code). This is the one place where that is enforced; ``vmap``, ``emit`` and
+    ``astvmap emit`` all transform through here.
     """
+    try:
+        return _transform(fn, params, spec, key, options, accept)
+    except VmapError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - re-raised as a bug report, cause chained
+        raise transform_bug(fn, exc) from exc
+
+
+def transform_bug(fn: types.FunctionType, exc: BaseException) -> TransformBug:
+    """``exc``, raised inside astvmap while transforming ``fn``, as a bug report that
+    names the user's line being translated and the innermost astvmap frame."""
+    return TransformBug(
+        getattr(fn, "__qualname__", repr(fn)), _user_line(fn, exc), _astvmap_frame(exc), exc
+    )
+
+
+def _frames(exc: BaseException) -> list[types.FrameType]:
+    frames = []
+    tb = exc.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    return frames
+
+
+def _user_line(fn: types.FunctionType, exc: BaseException) -> str:
+    """``file:line`` of the statement the innermost translator was at, else of the def."""
+    from .rewrite import Translator
+
+    for frame in reversed(_frames(exc)):
+        tr = frame.f_locals.get("self")
+        if isinstance(tr, Translator):
+            try:
+                return f"{tr.source.filename}:{tr.file_line(tr.current)}"
+            except Exception:  # noqa: BLE001 - the report must not fail in turn
+                break
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return "<unknown>"
+    return f"{code.co_filename}:{code.co_firstlineno}"
+
+
+def _astvmap_frame(exc: BaseException) -> str:
+    """The innermost frame of the traceback in astvmap's own modules (rules included)."""
+    for frame in reversed(_frames(exc)):
+        module = frame.f_globals.get("__name__", "")
+        if module == "astvmap" or module.startswith("astvmap."):
+            where = module.replace(".", "/") + ".py"
+            return f"{where}:{frame.f_lineno} in {frame.f_code.co_name}"
+    return "outside astvmap"
+
+
+def _transform(
+    fn: types.FunctionType,
+    params: dict[str, Val],
+    spec: list[str],
+    key: Any,
+    options: Options,
+    accept: Any = None,
+) -> Compiled:
     src = source.get_source(fn)  # the raw text; parsed only if something must be generated
     shown = display_path(src.filename)
     dkey = cache.disk_key(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import string
+from typing import Any
 
 import libcst as cst
 import numpy as np
@@ -210,10 +211,29 @@ def trace_rule(site: CallSite) -> Out:
     for name in ("offset", "axis1", "axis2"):
         if name in b and b.get(name).batched:  # type: ignore[union-attr]
             raise site.unsupported(f"a batched {name} in np.trace")
-    a1, a2 = b.value("axis1", 0), b.value("axis2", 1)
-    b.set("axis1", cst.Integer(str(a1 % r + 1)))
-    b.set("axis2", cst.Integer(str(a2 % r + 1)))
+    a1, a2 = _two_axes(site, b, r, "np.trace")
+    b.set("axis1", cst.Integer(str(a1 + 1)))
+    b.set("axis2", cst.Integer(str(a2 + 1)))
     return b.render(), Val.array(r - 2, True)
+
+
+def _two_axes(site: CallSite, b: Any, r: int, what: str) -> tuple[int, int]:
+    """axis1/axis2 of np.trace/np.diagonal normalised for a per-example rank ``r``.
+
+    The loop raises for a rank below 2 and for an axis out of range; ``% r`` would
+    divide by zero or silently wrap, so those are refused here with the line.
+    """
+    if r < 2:
+        raise site.unsupported(
+            f"{what} of a rank-{r} array (the loop raises ValueError: it needs 2 dimensions)"
+        )
+    a1, a2 = b.value("axis1", 0), b.value("axis2", 1)
+    for a in (a1, a2):
+        if not isinstance(a, (int, np.integer)) or not -r <= a < r:
+            raise site.unsupported(
+                f"{what} with axis {a!r} for a rank-{r} array (the loop raises AxisError)"
+            )
+    return int(a1) % r, int(a2) % r
 
 
 @register(np.diagonal, methods=("diagonal",))
@@ -224,9 +244,9 @@ def diagonal_rule(site: CallSite) -> Out:
     if not site.any_batched:
         return b.render(), Val.array(None if x.rank is None else x.rank - 1)
     r = _need_rank(site, x)
-    a1, a2 = b.value("axis1", 0), b.value("axis2", 1)
-    b.set("axis1", cst.Integer(str(a1 % r + 1)))
-    b.set("axis2", cst.Integer(str(a2 % r + 1)))
+    a1, a2 = _two_axes(site, b, r, "np.diagonal")
+    b.set("axis1", cst.Integer(str(a1 + 1)))
+    b.set("axis2", cst.Integer(str(a2 + 1)))
     return b.render(), Val.array(r - 1, True)
 
 

@@ -31,6 +31,7 @@ import dataclasses
 import hashlib
 import importlib.util
 import itertools
+import os
 import re
 import signal
 import threading
@@ -44,9 +45,77 @@ import numpy as np
 from hypothesis import strategies as st
 
 from astvmap import PerformanceWarning, UnsupportedError, vmap
+from astvmap.errors import TransformBug
 from astvmap.testing import assert_same, loop
 
-DTYPES = ("float64", "int64", "bool")
+DTYPES = ("float64", "int64", "bool", "float32")
+FLOATS = ("float64", "float32")
+# The forms of issue 11 (decorators, locals(), helpers that write into their arguments,
+# aliases, dict entries, `while True`, pytree arguments with negative in_axes, float32,
+# ...). Off by default: with them the 300-program CI profile draws other programs, and
+# some find bugs not fixed yet. ASTVMAP_PROGEN_NEW=1 turns them all on; a comma-separated
+# list of FORMS names turns on those only (to tell which form a bug comes from).
+FORMS = (
+    "decorators",  # @_forward (functools.wraps, *args/**kwargs) on helpers and on f
+    "locals",  # _from_ns(locals(), "v")
+    "strings",  # an input check that never fails, its message split over lines
+    "buffer-index",  # buf[np.argmax(buf) % n] = ...
+    "buffer-mask",  # buf[buf > c] = ...
+    "helper-writes",  # _bump(buf, v); t = _set_first(buf, v)
+    "alias",  # a = buf if c else x; a = _same(buf); then buf[0] = ...
+    "dict",  # d["q"] rebound under a condition
+    "while-true",  # while True: ... return ... break
+    "lanes",  # batched conditions that no lane or every lane takes
+    "pytree",  # a tuple argument whose leaves have their own (negative) in_axes
+    "float32",  # float32 arguments
+    "control",  # every program may use batched control flow (else 1 in 4)
+)
+
+
+def _new_forms(text: str) -> frozenset[str]:
+    if text in ("", "0"):
+        return frozenset()
+    if text in ("1", "all"):
+        return frozenset(FORMS)
+    chosen = frozenset(t.strip() for t in text.split(","))
+    unknown = chosen - set(FORMS)
+    if unknown:
+        raise ValueError(f"ASTVMAP_PROGEN_NEW: unknown forms {sorted(unknown)}; known: {FORMS}")
+    return chosen
+
+
+NEW_FORMS = _new_forms(os.environ.get("ASTVMAP_PROGEN_NEW", ""))
+# Module-level helpers the new forms call; the generated module starts with them.
+PRELUDE = """import functools
+
+
+def _bump(buf, v):
+    buf[0] += v
+
+
+def _set_first(buf, v):
+    buf[0] = v
+    return 1.0
+
+
+def _same(a):
+    return a
+
+
+def _from_ns(ns, name):
+    return np.tanh(ns[name])
+
+
+def _forward(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        args = list(args)
+        for i, v in enumerate(args):
+            args[i] = np.asarray(v)
+        return fn(*args, **kwargs)
+
+    return wrapper
+"""
 MAX_SIZE = 144  # elements per example in any intermediate: keeps programs fast
 MAX_RANK = 4
 TIME_LIMIT = 20.0  # seconds for one call: a program takes milliseconds
@@ -58,16 +127,25 @@ class Arg:
     """One argument of ``f``: what it holds per example, and its ``in_axes`` entry."""
 
     name: str
-    kind: str  # float | int | index | count | flag | scalar
+    kind: str  # float | float32 | int | index | count | flag | scalar | pair
     shape: tuple[int, ...]
-    axis: int | None
+    axis: Any  # an int or None; a pair: a tuple of two (one per leaf) or None
     bound: int = 0  # index: values in [-bound, bound)
+    shape2: tuple[int, ...] = ()  # a pair's second leaf
 
     def value(self, rng: np.random.Generator, batch: int) -> Any:
+        if self.kind == "pair":
+            axes = self.axis if self.axis is not None else (None, None)
+            return tuple(
+                Arg(self.name, "float", shape, ax).value(rng, batch)
+                for shape, ax in zip((self.shape, self.shape2), axes)
+            )
         lead = () if self.axis is None else (batch,)
         size = lead + self.shape
         if self.kind in ("float", "scalar"):
             out = rng.integers(-8, 9, size=size) / 4
+        elif self.kind == "float32":
+            out = (rng.integers(-8, 9, size=size) / 4).astype(np.float32)
         elif self.kind == "int":
             out = rng.integers(-3, 4, size=size)
         elif self.kind == "index":
@@ -77,6 +155,8 @@ class Arg:
         else:
             out = rng.integers(0, 2, size=size).astype(bool)
         if self.axis is None:
+            if self.kind == "float32":
+                return out if out.ndim else out[()]  # a NumPy float32 scalar stays one
             # An unmapped per-example scalar is passed as the Python scalar a user would pass.
             return out.item() if out.ndim == 0 else out
         return np.moveaxis(out, 0, self.axis)
@@ -122,7 +202,11 @@ class Program:
 
 def _literal(value: Any) -> str:
     if isinstance(value, np.ndarray):
+        if value.dtype != np.float64 and value.dtype.kind == "f":
+            return f"np.array({value.tolist()!r}, dtype=np.{value.dtype.name})"
         return f"np.array({value.tolist()!r})"
+    if isinstance(value, tuple):
+        return "(" + "".join(_literal(v) + ", " for v in value) + ")"
     return repr(value)
 
 
@@ -269,12 +353,21 @@ def _broadcasts(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...] | Non
 class _Context:
     """State shared by every function of one program."""
 
-    def __init__(self, draw: Callable, dims: tuple[int, ...], batched_control: bool) -> None:
+    def __init__(
+        self,
+        draw: Callable,
+        dims: tuple[int, ...],
+        batched_control: bool,
+        new: frozenset[str] = frozenset(),
+    ) -> None:
+        self.new = new  # the issue-11 forms drawn (NEW_FORMS)
         self.draw = draw
         self.dims = dims
         self.allow_batched_control = batched_control
         self.used_batched_control = False
         self.env: dict[str, Any] = {"np": np}  # helpers, for probing calls to them
+        if new:
+            exec(PRELUDE, self.env)  # noqa: S102 - so probes can call the prelude's helpers
         self.helpers: list[tuple[str, tuple[tuple[int, ...], ...]]] = []
         self.features: set[str] = set()
 
@@ -360,6 +453,8 @@ class _Function:
 
     def scalar_of(self, v: Var) -> str:
         """A per-example rank-0 float from any variable."""
+        if v.dtype == "float32":
+            return f"np.mean({v.name}).astype(np.float64)"
         return f"np.mean({v.name})" if v.rank or v.dtype != "float64" else v.name
 
     def operand_for(self, scope: Scope, shape: tuple[int, ...]) -> str:
@@ -386,6 +481,8 @@ class _Function:
             s = self.scalar_of(v) if v is not None else "1.0"
             if dtype == "float64":
                 src = f"np.zeros({shape!r}) + {s}" if shape else s
+            elif dtype == "float32":
+                src = f"(np.zeros({shape!r}) + {s}).astype(np.float32)"
             elif dtype == "int64":
                 src = f"np.zeros({shape!r}, dtype=np.int64) + np.sum({s} > 0)"
             else:
@@ -423,7 +520,12 @@ class _Function:
 
     def e_unary(self, scope: Scope) -> tuple[str, dict]:
         v = self.pick_var(scope)
-        table = {"float64": UNARY_FLOAT, "int64": UNARY_INT + UNARY_FLOAT, "bool": UNARY_BOOL}
+        table = {
+            "float64": UNARY_FLOAT,
+            "float32": UNARY_FLOAT,
+            "int64": UNARY_INT + UNARY_FLOAT,
+            "bool": UNARY_BOOL,
+        }
         template = self.ctx.pick(table[v.dtype])
         src = template.format(v.name)
         if self.probe(src, scope) is None:
@@ -736,7 +838,197 @@ class _Function:
             kinds += [self.s_if, self.s_for, self.s_while, self.s_if_return]
         if flow.in_loop:
             kinds.append(self.s_break)
+        forms = {
+            "helper-writes": self.s_helper_write,
+            "buffer-index": self.s_buffer_index,
+            "buffer-mask": self.s_buffer_mask,
+            "alias": self.s_alias,
+            "dict": self.s_dict,
+            "locals": self.s_locals,
+            "strings": self.s_validate,
+        }
+        kinds += [method for form, method in forms.items() if form in self.ctx.new]
+        if "while-true" in self.ctx.new and depth < self.max_depth:
+            kinds.append(self.s_while_true)
         self.ctx.pick(kinds)(scope, depth, flow)
+
+    # ------------------------------------------------------------ issue-11 forms
+    def float_buffer(self, scope: Scope) -> Var | None:
+        """A buffer this function owns, of a float dtype and rank >= 1."""
+        return self.pick_var(scope, lambda v: v.mutable and v.rank >= 1 and v.dtype in FLOATS)
+
+    def written(self, scope: Scope, v: Var, value: str, flow: Flow) -> None:
+        """``v`` was written with ``value``: batched if the value or the control flow is."""
+        batched = v.batched or flow.batched or self.depends(value, scope)
+        scope[v.name] = dataclasses.replace(v, batched=batched)
+
+    def s_helper_write(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A helper that writes into its buffer argument: as a statement, or for its value."""
+        b = self.float_buffer(scope)
+        if b is None:
+            return self.s_buffer(scope, depth, flow)
+        value = self.scalar_of(self.pick_var(scope))
+        if self.ctx.chance():
+            stmt = f"_bump({b.name}, {value})"
+            self.ctx.features.add("helper-writes")
+        else:
+            name = self.fresh()
+            stmt = f"{name} = _set_first({b.name}, {value})"
+            self.ctx.features.add("helper-writes-value")
+        if not self.runs(stmt, scope):
+            return self.s_setitem(scope, depth, flow, target=b)
+        self.emit(depth, stmt)
+        if "=" in stmt.split("(")[0]:
+            scope[name] = Var(name, (), "float64", flow.batched, py=True)
+        self.written(scope, b, value, flow)
+
+    def s_buffer_index(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A write into a buffer at an index computed from that buffer."""
+        b = self.float_buffer(scope)
+        if b is None:
+            return self.s_buffer(scope, depth, flow)
+        n = b.shape[0]
+        index = self.ctx.pick(
+            [
+                f"np.argmax({b.name}) % {n}",
+                f"np.argsort({b.name}.ravel())[0] % {n}",
+                f"int({b.name}.ravel()[-1] * 4) % {n}",
+                f"np.argmin({b.name}, axis=0)" if b.rank == 1 else f"np.argmax({b.name}) % {n}",
+            ]
+        )
+        value = self.scalar_of(self.pick_var(scope))
+        op = self.ctx.pick(["=", "+="])
+        stmt = f"{b.name}[{index}] {op} {value}"
+        if not self.runs(stmt, scope):
+            return self.s_setitem(scope, depth, flow, target=b)
+        self.ctx.features.add("index-from-buffer")
+        self.emit(depth, stmt)
+        self.written(scope, b, value, flow)
+
+    def s_buffer_mask(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A write through a boolean mask of a buffer (the mask read from the buffer)."""
+        b = self.float_buffer(scope)
+        if b is None:
+            return self.s_buffer(scope, depth, flow)
+        c = self.ctx.pick(CONSTANTS)
+        value = self.ctx.pick([self.scalar_of(self.pick_var(scope)), "0.0", "-1.0"])
+        stmt = self.ctx.pick(
+            [
+                f"{b.name}[{b.name} > {c}] = {value}",
+                f"{b.name}[{b.name} < {c}] *= 2.0",
+                f"{b.name}[({b.name} > {c}) | ({b.name} < -{c})] += {value}",
+            ]
+        )
+        if not self.runs(stmt, scope):
+            return self.s_setitem(scope, depth, flow, target=b)
+        self.ctx.features.add("mask-of-buffer")
+        self.emit(depth, stmt)
+        self.written(scope, b, value, flow)
+
+    def s_alias(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A name that may be the buffer (a ternary, a helper returning its argument), then
+        a write into the buffer that the name must see."""
+        b = self.float_buffer(scope)
+        if b is None:
+            return self.s_buffer(scope, depth, flow)
+        name = self.fresh()
+        other = ""
+        if self.ctx.chance():
+            cond, batched = self.condition(scope)
+            other = self.fit(scope, b.shape, b.dtype)
+            self.emit(depth, f"{name} = {b.name} if {cond} else {other}")
+            self.ctx.features.add("alias-ternary-batched" if batched else "alias-ternary")
+        else:
+            batched = False
+            self.emit(depth, f"{name} = _same({b.name})")
+            self.ctx.features.add("alias-returned")
+        value = self.scalar_of(self.pick_var(scope))
+        self.emit(depth, f"{b.name}[0] = {value}")
+        alias_batched = (
+            b.batched
+            or batched
+            or flow.batched
+            or self.depends(value, scope)
+            or self.depends(other, scope)
+        )
+        scope[name] = Var(name, b.shape, b.dtype, alias_batched)
+        self.written(scope, b, value, flow)
+
+    def s_dict(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A dict entry rebound under a condition, then read."""
+        v = self.pick_var(scope, lambda v: v.dtype in FLOATS and not v.py)
+        if v is None:
+            return self.s_assign(scope, depth, flow)
+        d, out = self.fresh("d"), self.fresh()
+        cond, batched = self.condition(scope)
+        self.emit(depth, f'{d} = {{"q": {v.name} * 1.0, "n": 0}}')
+        self.emit(depth, f"if {cond}:")
+        self.emit(depth + 1, f'{d}["q"] = {d}["q"] * 2.0 + 1.0')
+        self.emit(depth + 1, f'{d}["n"] = {d}["n"] + 1')
+        self.emit(depth, f'{out} = {d}["q"] * ({d}["n"] + 1)')
+        self.ctx.features.add("dict-entry-batched" if batched else "dict-entry")
+        got = self.probe(f"{v.name} * 1.0 * 1", scope)
+        dtype = got[1] if got else v.dtype
+        scope[out] = Var(out, v.shape, dtype, v.batched or batched or flow.batched, mutable=True)
+
+    def s_locals(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """locals() handed to a helper that reads a variable from it."""
+        v = self.pick_var(scope, lambda v: v.dtype in FLOATS and not v.py)
+        if v is None:
+            return self.s_assign(scope, depth, flow)
+        name = self.fresh()
+        src = f'_from_ns(locals(), "{v.name}")'
+        self.emit(depth, f"{name} = {src}")
+        self.ctx.features.add("locals")
+        got = self.probe(f"np.tanh({v.name})", scope)
+        scope[name] = Var(name, v.shape, got[1], v.batched or flow.batched, mutable=True)
+
+    def s_validate(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """An input check that never fails, its message split over lines."""
+        v = self.pick_var(scope, lambda v: v.rank >= 1)
+        if v is None:
+            v = self.pick_var(scope)
+        if self.ctx.chance():
+            cond = f"{v.name}.shape != {v.shape!r}" if v.rank else f"np.ndim({v.name}) != 0"
+        else:
+            cond = f"np.ndim({v.name}) != {v.rank}"
+        self.emit(depth, f"if {cond}:")
+        form = self.ctx.draw(st.integers(0, 2))
+        if form == 0:
+            self.emit(depth + 1, "raise ValueError(")
+            self.emit(depth + 2, '"expected another shape, got "')
+            self.emit(depth + 2, f'"an array of shape %s" % ({v.name}.shape,)')
+            self.emit(depth + 1, ")")
+        elif form == 1:
+            self.emit(depth + 1, 'raise ValueError("bad " "input")')
+        else:
+            self.emit(depth + 1, f'raise ValueError(f"bad shape {{np.shape({v.name})}} " "here")')
+        self.ctx.features.add("validation")
+
+    def s_while_true(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """``while True`` left by an early return or by a counted break."""
+        t = self.fresh("t")
+        k = self.ctx.draw(st.integers(1, 3))
+        self.emit(depth, f"{t} = 0")
+        self.emit(depth, "while True:")
+        # The counter and the exit first, so that `continue` cannot skip them.
+        self.emit(depth + 1, f"{t} = {t} + 1")
+        self.emit(depth + 1, f"if {t} > {k}:")
+        self.emit(depth + 2, "break")
+        var = Var(t, (), "int64", flow.batched, py=True)
+        inner_flow = dataclasses.replace(flow, in_loop=True)
+        inner = {**scope, t: var}
+        self.block(inner, depth + 1, self.ctx.draw(st.integers(0, 2)), inner_flow)
+        cond, batched = self.condition(inner)
+        self.emit(depth + 1, f"if {cond}:")
+        stmt = self.return_stmt(inner)
+        self.emit(depth + 2, stmt)
+        self.batched_return = True
+        self.ctx.features.add("while-true-return-batched" if batched else "while-true-return")
+        self.merge(scope, inner, flow.batched or batched)
+        for name, v in scope.items():
+            if inner[name] != v:
+                scope[name] = dataclasses.replace(scope[name], batched=True)
 
     def bind(self, scope: Scope, name: str, src: str, flow: Flow, **extra: Any) -> None:
         shape, dtype, py = self.probe_full(src, scope)
@@ -773,16 +1065,23 @@ class _Function:
         scope[v.name] = dataclasses.replace(v, batched=batched, mutable=mutable)
 
     def keep_type(self, v: Var) -> str:
-        return {"float64": f"np.tanh({v.name})", "int64": f"{v.name} + 1", "bool": f"~{v.name}"}[
-            v.dtype
-        ]
+        return {
+            "float64": f"np.tanh({v.name})",
+            "float32": f"np.tanh({v.name})",
+            "int64": f"{v.name} + 1",
+            "bool": f"~{v.name}",
+        }[v.dtype]
 
     def fit_like(self, scope: Scope, v: Var, src: str) -> str:
         """``src`` combined with v into a value of v's shape and dtype."""
         if self.probe(src, scope) == (v.shape, v.dtype):
             return src
+        floats = [f"{v.name} * 0.5 + ({src})", f"np.maximum({v.name}, {src})"]
+        if v.dtype == "float32":
+            floats = [f"({c}).astype(np.float32)" for c in floats]
         combos = {
-            "float64": [f"{v.name} * 0.5 + ({src})", f"np.maximum({v.name}, {src})"],
+            "float64": floats,
+            "float32": floats,
             "int64": [f"{v.name} + (({src}) > 0)", f"np.maximum({v.name}, np.sum(({src}) > 0))"],
             "bool": [f"{v.name} ^ (({src}) > 0)", f"{v.name} | (({src}) > 1)"],
         }[v.dtype]
@@ -866,6 +1165,12 @@ class _Function:
         ]
         if v.rank == 0:
             options.append(v.name if v.dtype == "bool" else f"{v.name} > {c}")
+        if "lanes" in self.ctx.new and self.ctx.chance(1, 3):
+            # Batched, yet no lane (or every lane) takes it.
+            self.ctx.features.add("no-or-every-lane")
+            return self.ctx.pick(
+                [f"np.sum(np.abs({v.name})) > 1e9", f"np.sum(np.abs({v.name})) < 1e9"]
+            )
         return self.ctx.pick(options)
 
     def nested(self, scope: Scope, depth: int, flow: Flow, loop_vars: Scope | None = None) -> Scope:
@@ -989,13 +1294,16 @@ class _Function:
 # ------------------------------------------------------------------ strategy
 def _arguments(ctx: _Context) -> tuple[list[Arg], Scope]:
     args: list[Arg] = []
+    extra = [k for k, form in (("float32", "float32"), ("pair", "pytree")) if form in ctx.new]
     kinds = ["float"] + [
-        ctx.pick(["float", "float", "index", "count", "flag", "scalar", "int"])
+        ctx.pick(["float", "float", "index", "count", "flag", "scalar", "int", *extra])
         for _ in range(ctx.draw(st.integers(0, 3)))
     ]
     counter: dict[str, int] = {}
     for kind in kinds:
         prefix = {
+            "float32": "y",
+            "pair": "p",
             "float": "x",
             "int": "k",
             "index": "i",
@@ -1005,7 +1313,12 @@ def _arguments(ctx: _Context) -> tuple[list[Arg], Scope]:
         }[kind]
         name = f"{prefix}{counter.setdefault(prefix, 0)}"
         counter[prefix] += 1
-        if kind in ("float", "int"):
+        if kind == "pair":
+            args.append(_pair(ctx, name))
+            continue
+        if kind == "float32":
+            ctx.features.add("float32")
+        if kind in ("float", "int", "float32"):
             shape = ctx.shape()
         elif kind == "index":
             shape = () if ctx.chance(2, 3) else (ctx.pick(list(ctx.dims)),)
@@ -1019,7 +1332,11 @@ def _arguments(ctx: _Context) -> tuple[list[Arg], Scope]:
         args[0] = dataclasses.replace(args[0], axis=0)
     scope: Scope = {}
     for a in args:
-        dtype = {"float": "float64", "scalar": "float64", "flag": "bool"}.get(a.kind, "int64")
+        if a.kind == "pair":
+            continue  # its leaves enter the scope when f unpacks it (_unpack_pairs)
+        dtype = {"float": "float64", "scalar": "float64", "flag": "bool", "float32": "float32"}.get(
+            a.kind, "int64"
+        )
         scope[a.name] = Var(
             a.name,
             a.shape,
@@ -1031,6 +1348,30 @@ def _arguments(ctx: _Context) -> tuple[list[Arg], Scope]:
     return args, scope
 
 
+def _pair(ctx: _Context, name: str) -> Arg:
+    """A pytree argument: a tuple of two float arrays, each leaf with its own (often
+    negative) in_axes entry, or None for the whole pair."""
+    shapes = (ctx.shape(), ctx.shape())
+    if ctx.chance(1, 5):
+        axes = None
+    else:
+        axes = tuple(ctx.draw(st.integers(-len(sh) - 1, len(sh))) for sh in shapes)
+    return Arg(name, "pair", shapes[0], axes, shape2=shapes[1])
+
+
+def _unpack_pairs(fn: _Function, args: list[Arg], scope: Scope) -> None:
+    """f's first lines: the leaves of each pair argument, as variables."""
+    for a in args:
+        if a.kind != "pair":
+            continue
+        for k, shape in enumerate((a.shape, a.shape2)):
+            leaf = f"{a.name}_{k}"
+            fn.emit(0, f"{leaf} = {a.name}[{k}]")
+            batched = a.axis is not None and a.axis[k] is not None
+            scope[leaf] = Var(leaf, shape, "float64", batched, py=not batched and not shape)
+        fn.ctx.features.add("pytree-negative-axes" if a.axis and min(a.axis) < 0 else "pytree")
+
+
 def _helper(ctx: _Context, index: int) -> str:
     name = f"h{index}"
     params = tuple(ctx.shape(0, 2) for _ in range(ctx.draw(st.integers(1, 2))))
@@ -1039,6 +1380,9 @@ def _helper(ctx: _Context, index: int) -> str:
     signature = ", ".join(scope)
     body = fn.body(scope, ctx.draw(st.integers(1, 3)))
     source = f"def {name}({signature}):\n{body}\n"
+    if "decorators" in ctx.new and ctx.chance(1, 3):
+        source = "@_forward\n" + source  # a functools.wraps wrapper forwarding *args/**kwargs
+        ctx.features.add("decorated-helper")
     exec(compile(source, f"<progen {name}>", "exec"), ctx.env)  # noqa: S102 - so probes can call it
     ctx.helpers.append((name, params))
     return source
@@ -1061,18 +1405,32 @@ def _out_axes(
 
 
 @st.composite
-def programs(draw: Callable, max_statements: int = 6, max_helpers: int = 2) -> Program:
-    """A random program: helpers, then ``f`` over random arguments, with in/out axes."""
+def programs(
+    draw: Callable,
+    max_statements: int = 6,
+    max_helpers: int = 2,
+    new: frozenset[str] | None = None,
+) -> Program:
+    """A random program: helpers, then ``f`` over random arguments, with in/out axes.
+
+    ``new``: the issue-11 forms to draw too (default: NEW_FORMS, from ASTVMAP_PROGEN_NEW).
+    """
+    new = NEW_FORMS if new is None else new
     dims = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
-    ctx = _Context(draw, dims, batched_control=draw(st.integers(0, 3)) == 3)
+    batched_control = draw(st.integers(0, 3)) == 3 or "control" in new
+    ctx = _Context(draw, dims, batched_control=batched_control, new=new)
     helpers = [_helper(ctx, k) for k in range(draw(st.integers(0, max_helpers)))]
     args, scope = _arguments(ctx)
     fn = _Function(ctx, "f", max_depth=2)
+    _unpack_pairs(fn, args, scope)
     body = fn.body(scope, draw(st.integers(1, max_statements)))
     final = fn.lines[-1].strip()
-    source = "\n\n".join(
-        ["import numpy as np\n", *helpers, f"def f({', '.join(a.name for a in args)}):\n{body}\n"]
-    )
+    head = f"def f({', '.join(a.name for a in args)}):\n"
+    if "decorators" in new and ctx.chance(1, 4):
+        head = "@_forward\n" + head
+        ctx.features.add("decorated-f")
+    prelude = ["import numpy as np\n", PRELUDE] if new else ["import numpy as np\n"]
+    source = "\n\n".join([*prelude, *helpers, f"{head}{body}\n"])
     # An output can be returned once (out_axes None) only if nothing batched reaches it.
     names = [n.strip() for n in final[len("return ") :].split(",") if n.strip()]
     clean = not ctx.used_batched_control and not fn.batched_return
@@ -1179,6 +1537,9 @@ def _assert_unmodified(program: Program, args: tuple, before: tuple) -> None:
 def signature(exc: BaseException) -> str:
     """What kind of bug: the exception type and its message's first line, digits blanked
     (shapes and names change while a program is minimised; the kind does not)."""
+    if isinstance(exc, TransformBug):  # its first line names the program's file: use the cause
+        where = exc.frame.split(":")[0] + " in " + exc.frame.split(" in ")[-1]
+        return f"TransformBug: {type(exc.__cause__).__name__} at {where}"
     first = (str(exc).strip().splitlines() or [""])[0]
     return f"{type(exc).__name__}: {re.sub(r'[0-9]+', '#', first)[:60]}"
 

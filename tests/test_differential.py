@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import inspect
+import os
 import time
 
 import numpy as np
@@ -27,7 +28,11 @@ from hypothesis import strategies as st
 
 from . import progen
 
-QUICK = 300
+# ASTVMAP_PROGEN_EXAMPLES=N: N derandomized programs instead of 300 (with
+# ASTVMAP_PROGEN_NEW=1, progen's issue-11 forms are drawn too; see tests/progen.py).
+# (The text of `one` below must not change: hypothesis derives the derandomized
+# programs from it, so an edit there draws another CI profile.)
+QUICK = int(os.environ.get("ASTVMAP_PROGEN_EXAMPLES", 300))
 LONG = 10_000
 
 
@@ -91,7 +96,7 @@ def test_differential(request, directory, capsys):
     with capsys.disabled():
         print("\n" + _summary(outcomes, features))
     if groups:
-        report = _report(groups, directory, budget=600.0 if long else 30.0)
+        report = _report(groups, directory, budget=600.0 if long or QUICK > 300 else 30.0)
         pytest.fail(f"{sum(g[0] for g in groups.values())} bugs\n\n{report}", pytrace=False)
     total = sum(outcomes.values())
     # Programs are valid NumPy by construction: the loop itself must (almost) never fail.
@@ -177,3 +182,51 @@ def test_minimize_keeps_the_bug_and_drops_the_rest(monkeypatch, directory):
     # v3 goes; v0 and v1 stay (deleting them makes the loop fail: no verdict).
     assert "v3" not in small.source
     assert all(line in small.source for line in ("v0 = ", "v1 = ", "v2 = np.sin(v1)"))
+
+
+def test_the_new_forms_are_drawn():
+    """With every issue-11 form on, 200 programs use each of them (generation only: cheap),
+    and every program is valid Python that the loop runs."""
+    seen: collections.Counter = collections.Counter()
+
+    @settings(
+        max_examples=200,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(program=progen.programs(new=frozenset(progen.FORMS)))
+    def one(program: progen.Program) -> None:
+        compile(program.source, "<progen>", "exec")
+        seen.update(program.features)
+
+    one()
+    wanted = {
+        "decorated-f",
+        "decorated-helper",
+        "locals",
+        "validation",
+        "index-from-buffer",
+        "mask-of-buffer",
+        "helper-writes",
+        "helper-writes-value",
+        "alias-ternary",
+        "alias-returned",
+        "dict-entry",
+        "while-true-return",
+        "no-or-every-lane",
+        "pytree-negative-axes",
+        "float32",
+    }
+    assert wanted <= set(seen), sorted(wanted - set(seen))
+    assert any(f.startswith("mapped:") for f in seen)
+
+
+def test_new_forms_are_off_by_default():
+    assert progen._new_forms("") == frozenset()
+    assert progen._new_forms("1") == frozenset(progen.FORMS)
+    assert progen._new_forms("locals,alias") == {"locals", "alias"}
+    with pytest.raises(ValueError, match="unknown forms"):
+        progen._new_forms("nonsense")

@@ -653,6 +653,26 @@ def write_into_argument(buf, x):
     return buf
 
 
+def trace_of_vector(x):
+    return np.trace(x)
+
+
+def diagonal_of_vector(x):
+    return np.diagonal(x)
+
+
+def trace_axis_out_of_range(x):
+    return np.trace(x, axis1=0, axis2=5)
+
+
+@pytest.mark.parametrize("f", [trace_of_vector, diagonal_of_vector, trace_axis_out_of_range])
+def test_trace_and_diagonal_refuse_what_the_loop_raises_on(f):
+    """Below rank 2, or with an axis out of range, the loop raises: refused, never wrapped."""
+    for shape in [(3,), (3, 4), (3, 2, 2)] if f is trace_axis_out_of_range else [(3,), (3, 4)]:
+        with pytest.raises(UnsupportedError, match=r"rank-\d|axis"):
+            vmap(f)(np.ones(shape))
+
+
 def test_boolean_mask_raises():
     rng = np.random.default_rng(0)
     for batch in (1, 3):
