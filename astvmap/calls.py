@@ -1,0 +1,373 @@
+"""The translator's calls: library functions through the batching rules
+(``rules/``), methods, unbatched calls, nested ``vmap`` and user functions
+(specialised per argument signature, recursion refused).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from typing import Any
+
+import libcst as cst
+import numpy as np
+
+import astvmap.rules as rules
+from astvmap.rules import Arg, CallSite
+
+from .core import (
+    _LOCAL_DEF,
+    NESTED,
+    _namespace_val,
+)
+from .errors import UnsupportedError
+from .source import get_source
+from .syntax import (
+    _code,
+)
+from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
+
+
+class Calls:
+    """Mixin for ``Translator``: calls and user functions."""
+
+    def expr_Call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
+        return self.call(node)
+
+    # calls ---------------------------------------------------------------------
+    def call_args(self, node: cst.Call) -> tuple[list[Arg], dict[str, Arg]]:
+        args: list[Arg] = []
+        kwargs: dict[str, Arg] = {}
+        for a in node.args:
+            code, val = self.expr(a.value)
+            if a.star == "*":
+                if val.kind == TREE and val.children and val.element is None:
+                    for i, (_, child) in enumerate(val.children):
+                        args.append(Arg(self.parse("{x}[%d]" % i, x=code), child))
+                    continue
+                if val.batched:
+                    raise self.unsupported("*args built from a batched value")
+                raise _Opaque()
+            if a.star == "**":
+                if val.batched:
+                    raise self.unsupported("**kwargs holding batched values")
+                raise _Opaque()
+            if a.keyword is not None:
+                kwargs[a.keyword.value] = Arg(code, val)
+            else:
+                args.append(Arg(code, val))
+        return args, kwargs
+
+    def call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
+        func = node.func
+        self.current = node
+        receiver = None
+        if isinstance(func, cst.Attribute):
+            recv_code, recv = self.expr(func.value)
+            if recv.kind in (ARRAY, SCALAR) and (recv.batched or not recv.is_static):
+                return self.method_call(node, func.attr.value, Arg(recv_code, recv))
+            func_code, callee = self.attribute(func, recv_code, recv)
+            receiver = Arg(recv_code, recv)
+        else:
+            func_code, callee = self.expr(func)
+        try:
+            args, kwargs = self.call_args(node)
+        except _Opaque:
+            return self.opaque_call(node, func_code)
+        self.current = node
+        target = callee.static if callee.is_static else callee.sample
+        # A method of a user object, or a callable object: a user function with `self` first.
+        if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
+            self_arg = (
+                receiver if receiver is not None else Arg(func_code, Val.of_sample(target.__self__))
+            )
+            target, args = target.__func__, [self_arg, *args]
+        elif _is_vmapped(target):
+            # A vmapped function called per example: its wrapper, written out as source.
+            from .nesting import adapter, example_value
+
+            examples = tuple(example_value(_unbatch(a.val)) for a in args)
+            if kwargs:
+                raise self.unsupported("keyword arguments to a vmapped function called inside vmap")
+            inner = adapter(target, examples)
+            func_code = cst.Name(inner.__name__)
+            target = inner
+        elif _is_callable_object(target):
+            target, args = type(target).__call__, [Arg(func_code, callee), *args]
+        batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
+        rule = rules.lookup(target)
+        if rule is not None:
+            site = CallSite(self, func_code, target, args, kwargs)
+            return rules.with_dtype(site, rule(site))
+        if not batched:
+            code = _rebuild_call(node, func_code, args, kwargs)
+            if _is_user_function(target):
+                return code, self.unbatched_result(target, func_code, args, kwargs)
+            return code, _unknown_result(target)
+        if target is _LOCAL_DEF:
+            raise self.unsupported(
+                "calling a function defined inside the vmapped function with batched values",
+                "define the helper at module level; it is then transformed too",
+            )
+        if _is_user_function(target):
+            return self.user_call(node, func_code, target, args, kwargs)
+        if isinstance(target, type) and _is_struct_class(target):
+            return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
+        name = _code(func).strip()
+        raise self.no_rule(
+            f"no batching rule for `{name}` ({_describe_callee(target)})",
+            "use NumPy functions that astvmap knows (see the README's table), "
+            "or move the call out of the vmapped function",
+        )
+
+    def opaque_call(
+        self, node: cst.Call, func_code: cst.BaseExpression
+    ) -> tuple[cst.BaseExpression, Val]:
+        return node.with_changes(func=func_code), Val(OBJECT)
+
+    def method_call(self, node: cst.Call, name: str, recv: Arg) -> tuple[cst.BaseExpression, Val]:
+        try:
+            args, kwargs = self.call_args(node)
+        except _Opaque:
+            if recv.batched:
+                raise self.unsupported(f"method .{name}() with *args on a batched value") from None
+            return node, Val(OBJECT)
+        self.current = node
+        rule = rules.METHODS.get(name)
+        func = node.func
+        assert isinstance(func, cst.Attribute)
+        site = CallSite(
+            self, func.with_changes(value=recv.code), name, [recv, *args], kwargs, method=name
+        )
+        if rule is not None:
+            return rules.with_dtype(site, rule(site))
+        if not site.any_batched:
+            return site.render(), Val(OBJECT)
+        raise self.no_rule(
+            f"no batching rule for the array method .{name}()",
+            "use the NumPy function form, or see the README's table of supported functions",
+        )
+
+    def unbatched_result(
+        self,
+        fn: types.FunctionType,
+        func_code: cst.BaseExpression,
+        args: list[Arg],
+        kwargs: dict[str, Arg],
+    ) -> Val:
+        """What an unbatched call to a user function returns (its rank), found by analysing it.
+
+        The call itself is left as written; the analysis only feeds rank inference.
+        """
+        try:
+            params, key = self.bind_params(fn, args, kwargs)
+        except UnsupportedError:
+            return Val(OBJECT)
+        key = ("unbatched", *key)
+        if key in self.program.specialisations:
+            return self.program.specialisations[key][1] or Val(OBJECT)
+        self.program.specialisations[key] = ("", None)
+        try:
+            src = get_source(fn)
+            step = NESTED if _is_adapter(fn) else _code(func_code).strip()
+            # type(self): the Translator (rewrite.py assembles it from this family and the others)
+            sub = type(self)(self.program, src, params, src.name, (*self.owner, step))
+            with sub.dry():
+                _, ret = sub.translate()
+        except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
+            ret = Val(OBJECT)
+        ret = _strip_samples(ret)
+        self.program.specialisations[key] = ("", ret)
+        return ret
+
+    def bind_params(
+        self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]
+    ) -> tuple[dict[str, Val], tuple]:
+        import inspect
+
+        sig = inspect.signature(fn)
+        try:
+            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
+        except TypeError as exc:
+            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
+        params: dict[str, Val] = {}
+        for pname, p in sig.parameters.items():
+            if pname in bound.arguments:
+                v = bound.arguments[pname]
+                if p.kind == p.VAR_POSITIONAL:
+                    v = Val.tree(tuple, list(enumerate(v)))
+                elif p.kind == p.VAR_KEYWORD:
+                    v = Val.tree(dict, list(v.items()))
+                params[pname] = v
+            elif p.default is not p.empty:
+                params[pname] = _namespace_val(p.default, pname)
+        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        return params, key
+
+    def user_call(
+        self,
+        node: cst.Call,
+        func_code: cst.BaseExpression,
+        fn: types.FunctionType,
+        args: list[Arg],
+        kwargs: dict[str, Arg],
+    ) -> tuple[cst.BaseExpression, Val]:
+        """A call to another user function with batched arguments: specialise it too."""
+        import inspect
+
+        sig = inspect.signature(fn)
+        try:
+            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
+        except TypeError as exc:
+            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
+        params: dict[str, Val] = {}
+        for pname, p in sig.parameters.items():
+            if pname in bound.arguments:
+                v = bound.arguments[pname]
+                if p.kind == p.VAR_POSITIONAL:
+                    v = Val.tree(tuple, list(enumerate(v)))
+                elif p.kind == p.VAR_KEYWORD:
+                    v = Val.tree(dict, list(v.items()))
+                params[pname] = v
+            elif p.default is not p.empty:
+                params[pname] = _namespace_val(p.default, pname)
+        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        if key not in self.program.specialisations:
+            name = self.program.fresh(f"{fn.__name__}_vmap")
+            self.program.specialisations[key] = (name, None)
+            owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
+            src = get_source(fn)
+            sub = type(self)(self.program, src, params, name, owner)
+            fdef, ret = sub.translate()
+            self.program.functions.append(fdef)
+            self.program.origins[name] = (src, owner)
+            self.program.specialisations[key] = (name, ret)
+        name, ret = self.program.specialisations[key]
+        if ret is None:
+            raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
+        # Defaults are passed explicitly: the generated def has none.
+        call_args = [cst.Arg(value=a.code) for a in args]
+        call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
+        for pname, p in sig.parameters.items():
+            if pname not in bound.arguments and p.default is not p.empty:
+                raise self.unsupported(
+                    f"{fn.__name__}() is called with batched values and relies on the default of {pname!r}",
+                    f"pass {pname}= explicitly",
+                )
+        return cst.Call(func=cst.Name(name), args=call_args), ret
+
+
+# Modules whose functions are library code: never transformed, only matched to rules.
+LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy", "astvmap"}
+
+
+class _Opaque(Exception):
+    """A call whose arguments cannot be enumerated (``*args`` of unknown length)."""
+
+
+def _unknown_result(target: Any) -> Val:
+    if isinstance(target, type) and issubclass(target, (int, float, bool, complex)):
+        return Val(SCALAR, rank=0)
+    return Val(OBJECT)
+
+
+def _is_user_function(obj: Any) -> bool:
+    if not isinstance(obj, types.FunctionType):
+        return False
+    root = (obj.__module__ or "").split(".")[0]
+    return root not in LIBRARY_ROOTS
+
+
+def _is_adapter(fn: types.FunctionType) -> bool:
+    return fn.__code__.co_filename.startswith("<astvmap")
+
+
+def _is_vmapped(obj: Any) -> bool:
+    """An ``api.VmappedFunction`` (or subclass): its class carries the marker."""
+    return getattr(type(obj), "__astvmap_vmapped__", False) is True
+
+
+def _unbatch(val: Val) -> Val:
+    """The per-example description of a value (for building stand-in examples)."""
+    if val.kind == TREE:
+        return dataclasses.replace(
+            val, batched=False, children=tuple((k, _unbatch(v)) for k, v in val.children)
+        )
+    return dataclasses.replace(val, batched=False)
+
+
+def _is_callable_object(obj: Any) -> bool:
+    if isinstance(
+        obj, (types.FunctionType, types.MethodType, type, types.BuiltinFunctionType, np.ufunc)
+    ):
+        return False
+    call = getattr(type(obj), "__call__", None)  # noqa: B004 - the class's own __call__
+    return isinstance(call, types.FunctionType) and _is_user_function(call)
+
+
+def _is_struct_class(cls: type) -> bool:
+    return (issubclass(cls, tuple) and hasattr(cls, "_fields")) or dataclasses.is_dataclass(cls)
+
+
+def _struct_val(cls: type, args: list[Arg], kwargs: dict[str, Arg]) -> Val:
+    fields = (
+        list(cls._fields) if hasattr(cls, "_fields") else [f.name for f in dataclasses.fields(cls)]
+    )
+    kids = list(zip(fields, [a.val for a in args]))
+    kids += [(k, a.val) for k, a in kwargs.items()]
+    if issubclass(cls, tuple):
+        kids = [(i, v) for i, (_, v) in enumerate(kids)] + kids
+    return Val.tree(cls, kids)
+
+
+def _strip_samples(val: Val) -> Val:
+    """A value returned by an unbatched call: what it is, not where it came from."""
+    if val.kind == TREE:
+        return dataclasses.replace(
+            val,
+            children=tuple((k, _strip_samples(v)) for k, v in val.children),
+            origin=None,
+            sample=NOVALUE,
+        )
+    return (
+        dataclasses.replace(val, origin=None, sample=NOVALUE)
+        if val.kind in (ARRAY, SCALAR)
+        else Val(val.kind)
+    )
+
+
+def _describe_callee(obj: Any) -> str:
+    if obj is None or obj is NOVALUE:
+        return "not known while transforming"
+    module = getattr(obj, "__module__", None)
+    return f"{type(obj).__name__} from {module}" if module else type(obj).__name__
+
+
+def _rebuild_call(
+    node: cst.Call, func_code: cst.BaseExpression, args: list[Arg], kwargs: dict[str, Arg]
+) -> cst.Call:
+    new_args = []
+    ai = 0
+    for a in node.args:
+        if a.keyword is not None:
+            new_args.append(a.with_changes(value=kwargs[a.keyword.value].code))
+        elif a.star:
+            new_args.append(a)
+        else:
+            new_args.append(a.with_changes(value=args[ai].code))
+            ai += 1
+    return node.with_changes(func=func_code, args=new_args)
+
+
+def _val_key(v: Val) -> Any:
+    if v.kind == TREE:
+        return (
+            "tree",
+            getattr(v.container, "__qualname__", None),
+            tuple((k, _val_key(c)) for k, c in v.children),
+        )
+    if v.kind == OBJECT and v.static is not NOVALUE:
+        return ("static", id(v.static))
+    if v.kind == SCALAR and v.static is not NOVALUE:
+        return ("const", repr(v.static))
+    return (v.kind, v.batched, v.rank)
