@@ -9,10 +9,9 @@ def layer(x, W, b):
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .api import vmap  # noqa: E402
-from .emit import emit  # noqa: E402
-from .errors import PerformanceWarning, UnsupportedError, VmapError  # noqa: E402
+from ._version import __version__
+from .api import vmap
+from .emit import emit
+from .errors import PerformanceWarning, UnsupportedError, VmapError
 
 __all__ = ["vmap", "emit", "VmapError", "UnsupportedError", "PerformanceWarning", "__version__"]
