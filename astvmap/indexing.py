@@ -22,8 +22,8 @@ from .values import ARRAY, NONE, NOVALUE, SCALAR, TREE, Val
 
 
 class Translator(Protocol):
-    """What indexing uses of the translator (``rewrite.Translator``, which imports
-    this module, so the type is described here rather than imported)."""
+    """What indexing uses of the translator (``rewrite.Translator``: its families
+    import this module, so the type is described here rather than imported)."""
 
     @property
     def mask(self) -> cst.Name | None: ...
