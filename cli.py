@@ -229,7 +229,9 @@ def _example_arguments(job: EmitJob, vf: Any, args: argparse.Namespace) -> Any:
     }
     specs, why = ranks.specs_for(job.fdef, job.names, flags, ranks.parse_dtypes(args.dtype or []))
     try:
-        return ranks.arguments(inspect.signature(vf.fun), specs, why, vf.in_axes, explicit=flags)
+        return ranks.arguments(
+            inspect.signature(vf.fun, follow_wrapped=False), specs, why, vf.in_axes, explicit=flags
+        )
     except ranks.RankError as exc:
         if flags or job.example is None:
             raise

@@ -180,7 +180,7 @@ class VmappedFunction:
         self.in_axes = in_axes
         self.out_axes = out_axes
         self.axis_size = axis_size
-        self.signature = inspect.signature(self.target.fn)
+        self.signature = inspect.signature(self.target.fn, follow_wrapped=False)
         self._lock = threading.Lock()
         # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
         self._entries: dict[Any, list[tuple[Compiled, tuple, Callable]]] = {}

@@ -5,19 +5,22 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import libcst as cst
 
 from . import indexing
 from .core import (
     _element_val,
+    _val_key,
 )
 from .syntax import (
     _marked_line,
+    _rename,
     _target_names,
     _walk_names,
 )
-from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
+from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
 
 class Assignments:
@@ -147,8 +150,7 @@ class Assignments:
         """``buf[index] = value``; a batched index makes it a scatter."""
         buf_code, buf = self.expr(target.value)
         if buf.kind == TREE:
-            if buf.batched or val.batched:
-                raise self.unsupported("item assignment into a container holding batched values")
+            self.set_container_item(target, buf, val)
             return target.with_changes(value=buf_code), code
         elems = indexing.classify(self, target, buf)
         index_batched = any(e.batched for e in elems)
@@ -171,6 +173,7 @@ class Assignments:
                     "make the view a copy (`... .copy()`) or write through one name only",
                 )
             code = self.before_growing(name, code)
+            elems = self.index_before_growing(name, elems)
             self.pending.append(
                 cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(buf_code, buf))
             )
@@ -185,6 +188,53 @@ class Assignments:
                 raise self.unsupported("the assigned value has more axes than the region")
             code = self.expand(code, region_rank - val.rank)
         return new_target, code
+
+    def set_container_item(self, target: cst.Subscript, buf: Val, val: Val) -> None:
+        """``d[key] = value`` into a tuple/list/dict: the container's abstract value follows.
+
+        Under a batched condition the item becomes ``np.where(mask, value, old)`` (the
+        caller writes that code), so it is batched from here on. An item whose key is not
+        known while transforming may be any item: allowed only when every item already
+        has the value's abstract value, so that nothing known about the container changes.
+        """
+        key = self.static_key(target)
+        name = target.value.value if isinstance(target.value, cst.Name) else None
+        if key is NOVALUE or name is None or self.env.get(name) is not buf:
+            same = all(_val_key(v) == _val_key(val) for _, v in buf.children)
+            if buf.element is not None:
+                same = _val_key(buf.element) == _val_key(val)
+            if self.mask is None and same:
+                return
+            if buf.batched or val.batched or self.mask is not None:
+                raise self.unsupported(
+                    "item assignment into a container holding batched values, at a key that "
+                    "is not known while transforming",
+                    "use a literal key, or build a new container",
+                )
+            if name is not None:
+                self.env[name] = Val(OBJECT)  # nothing is known of its items any more
+            return
+        old = buf.child(key)
+        if self.mask is not None:
+            if old is None:
+                raise self.unsupported("adding an item to a container under a batched condition")
+            if not (old.is_arraylike and val.is_arraylike):
+                raise self.unsupported("replacing a container item under a batched condition")
+            val = join(old, val).with_batched(True)
+        kids = [(k, val if k == key else v) for k, v in buf.children]
+        if old is None:
+            if buf.container is not dict:
+                raise self.unsupported("assigning past the end of a list")
+            kids.append((key, val))
+        self.env[name] = dataclasses.replace(Val.tree(buf.container or tuple, kids), origin=None)
+
+    def static_key(self, target: cst.Subscript) -> Any:
+        """The key of ``c[key]`` when it is known while transforming (else NOVALUE)."""
+        if len(target.slice) != 1 or not isinstance(target.slice[0].slice, cst.Index):
+            return NOVALUE
+        with self.dry():
+            _, kval = self.expr(target.slice[0].slice.value)
+        return kval.static if kval.is_static else NOVALUE
 
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
         op = type(node.operator)
@@ -270,6 +320,15 @@ class Assignments:
         tmp = self.temp("value")
         self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(tmp))], code))
         return cst.Name(tmp)
+
+    def index_before_growing(self, name: str, elems: list[indexing.Elem]) -> list[indexing.Elem]:
+        """Index elements that read ``name`` (``buf[buf[1].astype(int)] = x``) read the
+        buffer as it was before it got its batch axis, as the loop's index does."""
+        if not any(name in set(_walk_names(e.element)) for e in elems):
+            return elems
+        before = self.temp(f"{name}_before")
+        self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(before))], cst.Name(name)))
+        return [dataclasses.replace(e, element=_rename(e.element, name, before)) for e in elems]
 
     def masked_in_place(
         self, node: cst.AugAssign, binop: cst.BinaryOperation

@@ -16,9 +16,10 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from .core import (
-    _LOCAL_DEF,
     NESTED,
+    _LocalDef,
     _namespace_val,
+    _val_key,
 )
 from .errors import UnsupportedError
 from .source import get_source
@@ -36,26 +37,40 @@ class Calls:
 
     # calls ---------------------------------------------------------------------
     def call_args(self, node: cst.Call) -> tuple[list[Arg], dict[str, Arg]]:
+        """The call's arguments; ``*`` and ``**`` of containers whose items are known are
+        spread into them. Raises ``_Opaque`` for a star argument of unknown length, and
+        refuses when such a call would be handed a batched value."""
         args: list[Arg] = []
         kwargs: dict[str, Arg] = {}
+        opaque = False
         for a in node.args:
             code, val = self.expr(a.value)
             if a.star == "*":
-                if val.kind == TREE and val.children and val.element is None:
+                if val.kind == TREE and val.element is None and val.container in (tuple, list):
                     for i, (_, child) in enumerate(val.children):
                         args.append(Arg(self.parse("{x}[%d]" % i, x=code), child))
                     continue
-                if val.batched:
-                    raise self.unsupported("*args built from a batched value")
-                raise _Opaque()
-            if a.star == "**":
-                if val.batched:
-                    raise self.unsupported("**kwargs holding batched values")
-                raise _Opaque()
-            if a.keyword is not None:
+                opaque = True
+            elif a.star == "**":
+                if val.kind == TREE and val.container is dict:
+                    for key, child in val.children:
+                        kwargs[key] = Arg(self.parse("{x}[%s]" % repr(key), x=code), child)
+                    continue
+                opaque = True
+            elif a.keyword is not None:
                 kwargs[a.keyword.value] = Arg(code, val)
             else:
                 args.append(Arg(code, val))
+            if opaque and val.batched:
+                raise self.unsupported(
+                    "a call whose * or ** arguments cannot be enumerated, given batched values"
+                )
+        if opaque:
+            if any(a.batched for a in (*args, *kwargs.values())):
+                raise self.unsupported(
+                    "a call whose * or ** arguments cannot be enumerated, given batched values"
+                )
+            raise _Opaque()
         return args, kwargs
 
     def call(self, node: cst.Call) -> tuple[cst.BaseExpression, Val]:
@@ -94,6 +109,11 @@ class Calls:
             target = inner
         elif _is_callable_object(target):
             target, args = type(target).__call__, [Arg(func_code, callee), *args]
+        if target in (locals, vars) and not args and not kwargs:
+            # The function's namespace as a dict: its batched names stay batched, so a
+            # helper given it is transformed (never handed the batch as one example).
+            names = [(k, v) for k, v in self.env.items() if k in self.ctl.bound]
+            return node.with_changes(func=func_code), Val.tree(dict, names)
         batched = any(a.batched for a in args) or any(a.batched for a in kwargs.values())
         rule = rules.lookup(target)
         if rule is not None:
@@ -104,7 +124,7 @@ class Calls:
             if _is_user_function(target):
                 return code, self.unbatched_result(target, func_code, args, kwargs)
             return code, _unknown_result(target)
-        if target is _LOCAL_DEF:
+        if isinstance(target, _LocalDef):
             raise self.unsupported(
                 "calling a function defined inside the vmapped function with batched values",
                 "define the helper at module level; it is then transformed too",
@@ -185,7 +205,7 @@ class Calls:
     ) -> tuple[dict[str, Val], tuple]:
         import inspect
 
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
         except TypeError as exc:
@@ -215,7 +235,7 @@ class Calls:
         """A call to another user function with batched arguments: specialise it too."""
         import inspect
 
-        sig = inspect.signature(fn)
+        sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
         except TypeError as exc:
@@ -357,17 +377,3 @@ def _rebuild_call(
             new_args.append(a.with_changes(value=args[ai].code))
             ai += 1
     return node.with_changes(func=func_code, args=new_args)
-
-
-def _val_key(v: Val) -> Any:
-    if v.kind == TREE:
-        return (
-            "tree",
-            getattr(v.container, "__qualname__", None),
-            tuple((k, _val_key(c)) for k, c in v.children),
-        )
-    if v.kind == OBJECT and v.static is not NOVALUE:
-        return ("static", id(v.static))
-    if v.kind == SCALAR and v.static is not NOVALUE:
-        return ("const", repr(v.static))
-    return (v.kind, v.batched, v.rank)

@@ -47,6 +47,12 @@ class Frame:
     # some paths only): a masked assignment cannot keep their old value
     maybe: frozenset[str] = frozenset()
 
+    def __deepcopy__(self, memo: dict) -> Frame:
+        # Callers hold their frame (masked_if reads what its branches assigned):
+        # restoring the control state after a dry run must not swap in a copy. What a
+        # dry run adds to ``assigned`` the real run adds again.
+        return self
+
 
 @dataclasses.dataclass
 class LoopInfo:
@@ -451,6 +457,13 @@ class MaskedControl:
         out: list[cst.BaseStatement] = []
         had_frame = bool(self.ctl.frames) and self.ctl.frames[0].kind == "func"
         self.ensure_func_frame()
+        if self.ctl.plain_depth and (not self.ctl.result_set or self.ctl.alive_all):
+            # Under a plain `if` this code might not run, but the function's last
+            # return reads both: create them at the top (as masked_return does).
+            self.ctl.init_at_top = True
+            self.ctl.result_set = True
+            self.ctl.alive_all = False
+            return []
         if not had_frame or self.ctl.alive_all:
             alive = self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
             out.append(self.line_assign(self.ctl.frames[0].mask, alive))
@@ -605,6 +618,9 @@ class MaskedControl:
             start = test()
             if outer is not None:
                 start = self.parse("{o} & ({c})", o=outer, c=start)
+            elif not getattr(test, "batched", True):
+                # `while True:` left by a batched break: every lane starts active.
+                start = self.parse("np.full({b}, {c})", b=self.batch_size(), c=start)
         else:
             start = outer or self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
         pre += self.emit_pending(marker)

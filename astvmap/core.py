@@ -235,7 +235,18 @@ class Core:
         return self.source.line_offset + pos.start.line
 
 
-_LOCAL_DEF = object()
+class _LocalDef:
+    """A def or lambda written inside the vmapped function, with the names it reads."""
+
+    def __init__(self, node: cst.FunctionDef | cst.Lambda) -> None:
+        params = node.params
+        own = {
+            p.name.value for p in (*params.params, *params.kwonly_params, *params.posonly_params)
+        }
+        for star in (params.star_arg, params.star_kwarg):
+            if isinstance(star, cst.Param):
+                own.add(star.name.value)
+        self.names = frozenset(_walk_names(node.body)) - own
 
 
 # ---------------------------------------------------------------- helpers
@@ -308,6 +319,20 @@ def _join_envs(a: dict[str, Val], b: dict[str, Val]) -> dict[str, Val]:
 
 
 NESTED = "<nested vmap>"
+
+
+def _val_key(v: Val) -> Any:
+    if v.kind == TREE:
+        return (
+            "tree",
+            getattr(v.container, "__qualname__", None),
+            tuple((k, _val_key(c)) for k, c in v.children),
+        )
+    if v.kind == OBJECT and v.static is not NOVALUE:
+        return ("static", id(v.static))
+    if v.kind == SCALAR and v.static is not NOVALUE:
+        return ("const", repr(v.static))
+    return (v.kind, v.batched, v.rank)
 
 
 def _first_batched_path(val: Val) -> str | None:

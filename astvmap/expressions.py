@@ -21,8 +21,8 @@ from astvmap.rules import Arg
 from . import indexing
 from .control import Frame
 from .core import (
-    _LOCAL_DEF,
     _iter_element,
+    _LocalDef,
     _namespace_val,
 )
 from .syntax import (
@@ -46,6 +46,7 @@ class Expressions:
         if name in self.env:
             if name in self.ctl.partial or name in self.ctl.loop_born:
                 self.check_readable(name)
+            self.check_local_def(self.env[name])
             return node, self.env[name]
         if name in ("True", "False", "None"):
             return node, Val.const({"True": True, "False": False, "None": None}[name])
@@ -64,10 +65,18 @@ class Expressions:
 
     expr_Float = expr_Imaginary = expr_Integer
 
-    def expr_SimpleString(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
-        return node, Val.const(ast.literal_eval(_code(node)))
+    def expr_SimpleString(self, node: cst.SimpleString) -> tuple[cst.BaseExpression, Val]:
+        return node, Val.const(node.evaluated_value)
 
-    expr_ConcatenatedString = expr_SimpleString
+    def expr_ConcatenatedString(
+        self, node: cst.ConcatenatedString
+    ) -> tuple[cst.BaseExpression, Val]:
+        # Evaluated part by part: the source text of an implicit concatenation split over
+        # lines is not an expression on its own (literal_eval raised IndentationError).
+        vals = [self.expr(part)[1] for part in (node.left, node.right)]
+        if all(isinstance(v.static, (str, bytes)) for v in vals):
+            return node, Val.const(vals[0].static + vals[1].static)
+        return node, Val(OBJECT)
 
     def expr_FormattedString(self, node: cst.FormattedString) -> tuple[cst.BaseExpression, Val]:
         for part in node.parts:
@@ -447,7 +456,24 @@ class Expressions:
     expr_GeneratorExp = expr_ListComp
 
     def expr_Lambda(self, node: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
-        return node, Val(OBJECT, static=_LOCAL_DEF)
+        val = Val(OBJECT, static=_LocalDef(node))
+        self.check_local_def(val)
+        return node, val
+
+    def check_local_def(self, val: Val) -> None:
+        """A def or lambda written inside the function is kept as written, so it must not
+        read batched values through its closure: it would compute with the whole batch
+        as if it were one example. Such code runs per example instead (declared)."""
+        if not isinstance(val.static, _LocalDef):
+            return
+        batched = sorted(n for n in val.static.names if n in self.env and self.env[n].batched)
+        if batched:
+            raise self.no_rule(
+                "a function defined inside the vmapped function reads batched values "
+                f"({', '.join(batched)})",
+                "define the helper at module level and pass those values as arguments; "
+                "it is then transformed too",
+            )
 
 
 BINARY_UFUNCS = {

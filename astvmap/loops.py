@@ -106,6 +106,12 @@ class Loops:
 
         info = self.loop_info(run_body, node)
         if info.masked_break or info.masked_continue:
+            if set(_walk_names(node.iter)) & set(_walk_names(node.body)):
+                # Evaluated once, before the loop, from the values as they were: the
+                # loop may give the names it reads a batch axis before its header.
+                name = self.temp("iterable")
+                pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], iter_code)))
+                iter_code = cst.Name(name)
 
             def header(loop: cst.For, body: list[cst.BaseStatement], _: str) -> cst.BaseStatement:
                 return loop.with_changes(iter=iter_code, body=loop.body.with_changes(body=body))
@@ -258,6 +264,7 @@ class Loops:
             def test() -> cst.BaseExpression:
                 self.current = node  # errors about the condition name the `while` line
                 code, val = self.expr(node.test)
+                test.batched = val.batched  # type: ignore[attr-defined]
                 if val.batched:
                     return self.truth(code, val)
                 return code if val.dtype == "b" else self.parse("bool({c})", c=code)

@@ -15,9 +15,9 @@ import libcst as cst
 import numpy as np
 
 from .core import (
-    _LOCAL_DEF,
     _element_val,
     _join_envs,
+    _LocalDef,
 )
 from .syntax import (
     _mark_header,
@@ -311,7 +311,7 @@ class Statements:
     def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
         # A nested def is kept as written; calling it with batched values is refused
         # at the call (it is not found through the function's namespace).
-        self.env[node.name.value] = Val(OBJECT, static=_LOCAL_DEF)
+        self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
         return [node]
 
 

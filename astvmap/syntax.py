@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import libcst as cst
 
@@ -27,6 +28,19 @@ def _walk_names(node: cst.CSTNode) -> Iterator[str]:
     v = V()
     node.visit(v)
     return iter(v.names)
+
+
+def _rename(node: cst.CSTNode, old: str, new: str) -> Any:
+    """``node`` with the variable ``old`` read as ``new`` (attribute names untouched)."""
+
+    class Rename(cst.CSTTransformer):
+        def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+            return updated.with_changes(value=new) if updated.value == old else updated
+
+        def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> Any:
+            return updated.with_changes(attr=original.attr)
+
+    return node.visit(Rename())
 
 
 def _code(node: cst.CSTNode) -> str:

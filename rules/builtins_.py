@@ -267,3 +267,26 @@ def introspection_rule(site: CallSite) -> Out:
     if site.any_batched and site.callee is not builtins.isinstance:
         raise site.unsupported(f"{site.callee.__name__}() of a batched value")
     return site.render(), Val(OBJECT)
+
+
+@register(builtins.list, builtins.tuple)
+def sequence_rule(site: CallSite) -> Out:
+    """``list(c)`` / ``tuple(c)``: a container keeps its items; a batched array is split
+    along its first per-example axis (the loop iterates that axis)."""
+    container = site.callee
+    if not site.args:
+        return site.render(), Val.tree(container, [])
+    x = site.args[0]
+    if len(site.args) > 1 or site.kwargs:
+        raise site.unsupported(f"{container.__name__}() with more than one argument")
+    if x.val.kind == TREE and x.val.element is None:
+        return site.render(), Val.tree(container, list(enumerate(v for _, v in x.val.children)))
+    if not x.batched:
+        if x.val.kind == TREE:
+            return site.render(), Val(TREE, container=container, element=x.val.element)
+        return site.render(), Val(OBJECT)
+    if x.val.kind == TREE:
+        return site.render(), Val(TREE, batched=True, container=container, element=x.val.element)
+    elem = _element(site, x.val)
+    code = site.render([site.ctx.parse("np.moveaxis({x}, 1, 0)", x=x.code)])
+    return code, Val(TREE, batched=True, container=container, element=elem)
