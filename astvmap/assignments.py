@@ -41,6 +41,13 @@ class Assignments:
         targets = []
         for target in node.targets:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
+            chosen = isinstance(node.value, (cst.IfExp, cst.BooleanOperation)) and not isinstance(
+                code, type(node.value)
+            )
+            if chosen:
+                self.note_aliases(target.target, node.value)
+            elif isinstance(target.target, cst.Name):
+                self.aliases.pop(target.target.value, None)
         return [node.with_changes(targets=targets, value=code)]
 
     def masked_assign(
@@ -54,6 +61,8 @@ class Assignments:
             new, new_val = self.masked_name(target.value, code, val)
             self.env[target.value] = new_val
             self.weak.discard(target.value)
+            if new is not code:
+                self.note_aliases(target, node.value)
             return [node.with_changes(value=new)]
         if isinstance(target, cst.Subscript):
             with self.dry():
@@ -154,24 +163,13 @@ class Assignments:
             return target.with_changes(value=buf_code), code
         elems = indexing.classify(self, target, buf)
         index_batched = any(e.batched for e in elems)
+        if isinstance(target.value, cst.Name):
+            self.note_write(target.value.value)
         if not buf.batched and not val.batched and not index_batched and self.mask is None:
             return target.with_changes(value=buf_code, slice=[e.element for e in elems]), code
         if not buf.batched:
             # The buffer becomes batched: a private writable copy per example.
-            if not isinstance(target.value, cst.Name) or buf.sample is not NOVALUE:
-                raise self.unsupported(
-                    "writing a batched value into an array that comes from outside the function",
-                    "copy it first (buf = buf.copy()) or build a new array",
-                )
-            name = target.value.value
-            view = _view_of(self.source.node, name, set(self.params))
-            if view is not None:
-                raise self.unsupported(
-                    f"`{view}` and `{name}` may share memory (one is a view of the other), "
-                    f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
-                    "see this write",
-                    "make the view a copy (`... .copy()`) or write through one name only",
-                )
+            name = self.grow_buffer(target.value, buf_code, buf)
             code = self.before_growing(name, code)
             elems = self.index_before_growing(name, elems)
             self.pending.append(
@@ -188,6 +186,49 @@ class Assignments:
                 raise self.unsupported("the assigned value has more axes than the region")
             code = self.expand(code, region_rank - val.rank)
         return new_target, code
+
+    def note_write(self, name: str) -> None:
+        """``name`` is written in place; refused where it is another name in some examples."""
+        self.written.add(name)
+        for alias, roots in self.aliases.items():
+            if name == alias or name in roots:
+                other = sorted(roots)[0] if name == alias else alias
+                raise self.unsupported(
+                    f"`{alias}` is `{sorted(roots)[0]}` in some examples only (chosen by a "
+                    f"batched condition), and `{name}` is written in place here: `{other}` "
+                    "would not see the write in those examples",
+                    f"make `{alias}` a copy (`.copy()`), or write through one name only",
+                )
+
+    def note_aliases(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
+        """``target`` is bound to ``value`` through a batched choice (a copy per lane)."""
+        if not isinstance(target, cst.Name):
+            return
+        roots = _select_roots(value) & (self.local_names - {target.value})
+        if roots:
+            self.aliases[target.value] = roots
+        else:
+            self.aliases.pop(target.value, None)
+
+    def grow_buffer(self, node: cst.BaseExpression, code: cst.BaseExpression, buf: Val) -> str:
+        """Check that the unbatched array ``node`` may get its batch axis by a write into
+        it (the caller then emits the copy): its name, or a refusal saying why not."""
+        if not isinstance(node, cst.Name) or buf.sample is not NOVALUE:
+            raise self.unsupported(
+                "writing a batched value into an array that comes from outside the function",
+                "copy it first (buf = buf.copy()) or build a new array",
+            )
+        name = node.value
+        view = _view_of(self.source.node, name, set(self.params))
+        if view is not None:
+            raise self.unsupported(
+                f"`{view}` and `{name}` may share memory (one is a view of the other), "
+                f"and `{name}` needs a copy with a batch axis here: `{view}` would not "
+                "see this write",
+                "make the view a copy (`... .copy()`) or write through one name only",
+            )
+        self.grown.add(name)
+        return name
 
     def set_container_item(self, target: cst.Subscript, buf: Val, val: Val) -> None:
         """``d[key] = value`` into a tuple/list/dict: the container's abstract value follows.
@@ -240,6 +281,7 @@ class Assignments:
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
         if self.mask is not None:
+            self.grow_before_masked_update(node.target)
             in_place = self.masked_in_place(node, binop)
             if in_place is not None:
                 return in_place
@@ -258,6 +300,8 @@ class Assignments:
             )
             # Per example a rank-0 value is a NumPy scalar: `+=` rebinds it, as for
             # Python numbers; arrays of higher rank are updated in place.
+            if in_place:
+                self.note_write(name)
             if in_place and (before.batched or not val.batched):
                 self.env[name] = (
                     dataclasses.replace(val, kind=before.kind) if before.kind == ARRAY else val
@@ -267,6 +311,7 @@ class Assignments:
                 # An unbatched array updated in place by a batched value: give the
                 # buffer its batch axis first, so the update keeps its dtype (and fails
                 # on an unsafe cast) as the loop's in-place update does.
+                self.grow_buffer(node.target, node.target, before)
                 self.env[name] = dataclasses.replace(before, batched=True)
                 value = self.before_growing(name, code.right)
                 grown = cst.Assign(
@@ -330,6 +375,28 @@ class Assignments:
         self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(before))], cst.Name(name)))
         return [dataclasses.replace(e, element=_rename(e.element, name, before)) for e in elems]
 
+    def grow_before_masked_update(self, target: cst.BaseExpression) -> None:
+        """``buf += v`` under a batched condition updates ``buf`` in place, in some lanes:
+        an unbatched array gets its batch axis first (in every lane, whichever run the
+        update), so the update stays in place and reaches a caller that passed it."""
+        if not isinstance(target, cst.Name):
+            return
+        name = target.value
+        before = self.env.get(name)
+        if (
+            before is None
+            or before.kind != ARRAY
+            or before.batched
+            or before.rank in (None, 0)
+            or name in self.weak
+            or name not in self.ctl.bound
+        ):
+            return
+        self.grow_buffer(target, target, before)
+        grown = cst.Assign([cst.AssignTarget(target)], self.materialise(target, before))
+        self.checks.append(_marked_line(grown, self._marker(self.current_stmt)))
+        self.env[name] = before.with_batched(True)
+
     def masked_in_place(
         self, node: cst.AugAssign, binop: cst.BinaryOperation
     ) -> list[cst.BaseSmallStatement] | None:
@@ -352,6 +419,7 @@ class Assignments:
             return None
         mask = self.mask
         assert mask is not None
+        self.note_write(name)
         code, _ = self.expr(binop)
         call = self.parse(
             'np.copyto({x}, {v}, where={m}, casting="same_kind")',
@@ -459,6 +527,16 @@ def _view_roots(expr: cst.BaseExpression) -> set[str]:
             return {expr.value}
         else:
             return set()
+
+
+def _select_roots(expr: cst.BaseExpression) -> set[str]:
+    """The names ``expr`` may be (or view), through the branches of ``a if c else b``
+    and ``a or b``."""
+    if isinstance(expr, cst.IfExp):
+        return _select_roots(expr.body) | _select_roots(expr.orelse)
+    if isinstance(expr, cst.BooleanOperation):
+        return _select_roots(expr.left) | _select_roots(expr.right)
+    return _view_roots(expr)
 
 
 def _view_of(fn: cst.CSTNode, name: str, params: set[str]) -> str | None:

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import types
 from typing import Any
 
@@ -17,6 +18,7 @@ from astvmap.rules import Arg, CallSite
 
 from .core import (
     NESTED,
+    _is_literal,
     _LocalDef,
     _namespace_val,
     _val_key,
@@ -168,6 +170,32 @@ class Calls:
             "use the NumPy function form, or see the README's table of supported functions",
         )
 
+    def grow_arguments(
+        self, fn: types.FunctionType, grown: list[str], args: list[Arg], kwargs: dict[str, Arg]
+    ) -> tuple[list[Arg], dict[str, Arg]]:
+        """The call's arguments with the arrays passed as ``grown`` given a batch axis
+        (``buf = np.broadcast_to(buf, ...).copy()`` before the call)."""
+        bound = _bind_args(inspect.signature(fn, follow_wrapped=False), args, kwargs)
+        replaced: dict[int, Arg] = {}
+        for pname in grown:
+            arg = bound[pname]
+            name = self.grow_buffer(arg.code, arg.code, arg.val)
+            if self.mask is not None:
+                raise self.unsupported(
+                    f"{fn.__name__}() writes a batched value into its argument {pname!r} "
+                    "under a batched condition",
+                    "call it outside the condition, or have it return the new array",
+                )
+            self.pending.append(
+                cst.Assign([cst.AssignTarget(cst.Name(name))], self.materialise(arg.code, arg.val))
+            )
+            self.env[name] = arg.val.with_batched(True)
+            replaced[id(arg)] = Arg(cst.Name(name), self.env[name])
+        return (
+            [replaced.get(id(a), a) for a in args],
+            {k: replaced.get(id(a), a) for k, a in kwargs.items()},
+        )
+
     def unbatched_result(
         self,
         fn: types.FunctionType,
@@ -184,8 +212,25 @@ class Calls:
         except UnsupportedError:
             return Val(OBJECT)
         key = ("unbatched", *key)
-        if key in self.program.specialisations:
-            return self.program.specialisations[key][1] or Val(OBJECT)
+        if key not in self.program.specialisations:
+            self.analyse_unbatched(fn, func_code, params, key)
+        written = self.program.writes.get(key, frozenset())
+        self.check_masked_writes(fn, written)
+        return self.program.specialisations[key][1] or Val(OBJECT)
+
+    def check_masked_writes(self, fn: types.FunctionType, written: frozenset[str]) -> None:
+        """A helper that writes into its arguments runs on every lane: refused under a
+        batched condition, where the loop would write in some examples only."""
+        if written and self.mask is not None:
+            raise self.unsupported(
+                f"{fn.__name__}() writes into its argument {sorted(written)[0]!r} and is called "
+                "under a batched condition (the write would reach every example)",
+                "call it outside the condition, or have it return the new array",
+            )
+
+    def analyse_unbatched(
+        self, fn: types.FunctionType, func_code: cst.BaseExpression, params: dict, key: tuple
+    ) -> None:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
@@ -194,17 +239,16 @@ class Calls:
             sub = type(self)(self.program, src, params, src.name, (*self.owner, step))
             with sub.dry():
                 _, ret = sub.translate()
+            self.program.writes[key] = frozenset(p for p in sub.written if p in params)
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
             ret = Val(OBJECT)
-        ret = _strip_samples(ret)
-        self.program.specialisations[key] = ("", ret)
-        return ret
+        self.program.specialisations[key] = ("", _strip_samples(ret))
 
     def bind_params(
         self, fn: types.FunctionType, args: list[Arg], kwargs: dict[str, Arg]
     ) -> tuple[dict[str, Val], tuple]:
-        import inspect
-
+        """The abstract value of each parameter of ``fn`` for this call, and the key of
+        the specialisation (``*args``/``**kwargs`` given nothing are empty containers)."""
         sig = inspect.signature(fn, follow_wrapped=False)
         try:
             bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
@@ -221,7 +265,14 @@ class Calls:
                 params[pname] = v
             elif p.default is not p.empty:
                 params[pname] = _namespace_val(p.default, pname)
-        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+            elif p.kind == p.VAR_POSITIONAL:
+                params[pname] = Val.tree(tuple, [])
+            elif p.kind == p.VAR_KEYWORD:
+                params[pname] = Val.tree(dict, [])
+        # The closure is part of the key: two functions made by one decorator share
+        # their code, but each wrapper calls the function it closes over.
+        cells = tuple(id(_cell_value(c)) for c in fn.__closure__ or ())
+        key = (fn.__code__, cells, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
         return params, key
 
     def user_call(
@@ -233,52 +284,83 @@ class Calls:
         kwargs: dict[str, Arg],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
-        import inspect
-
         sig = inspect.signature(fn, follow_wrapped=False)
-        try:
-            bound = sig.bind(*[a.val for a in args], **{k: a.val for k, a in kwargs.items()})
-        except TypeError as exc:
-            raise self.unsupported(f"calling {fn.__name__}: {exc}") from None
-        params: dict[str, Val] = {}
-        for pname, p in sig.parameters.items():
-            if pname in bound.arguments:
-                v = bound.arguments[pname]
-                if p.kind == p.VAR_POSITIONAL:
-                    v = Val.tree(tuple, list(enumerate(v)))
-                elif p.kind == p.VAR_KEYWORD:
-                    v = Val.tree(dict, list(v.items()))
-                params[pname] = v
-            elif p.default is not p.empty:
-                params[pname] = _namespace_val(p.default, pname)
-        key = (fn.__code__, tuple(sorted((k, _val_key(v)) for k, v in params.items())))
+        params, key = self.bind_params(fn, args, kwargs)
+        bound = sig.bind(*args, **kwargs)
         if key not in self.program.specialisations:
+            saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
             owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
             src = get_source(fn)
             sub = type(self)(self.program, src, params, name, owner)
             fdef, ret = sub.translate()
+            grown = [p for p in sub.grown if p in params]
+            if grown:
+                # It writes batched values into arrays the caller passed without a batch
+                # axis: the caller's arrays get theirs first (the write must reach
+                # them, as per example it does), and the helper is specialised again.
+                self.program.restore(saved)
+                args, kwargs = self.grow_arguments(fn, grown, args, kwargs)
+                return self.user_call(node, func_code, fn, args, kwargs)
             self.program.functions.append(fdef)
             self.program.origins[name] = (src, owner)
             self.program.specialisations[key] = (name, ret)
+            self.program.writes[key] = frozenset(p for p in sub.written if p in params)
+        written = self.program.writes.get(key, frozenset())
+        self.check_masked_writes(fn, written)
+        for pname, a in _bind_args(sig, args, kwargs).items():
+            if pname in written and isinstance(a.code, cst.Name):
+                self.note_write(a.code.value)
         name, ret = self.program.specialisations[key]
         if ret is None:
             raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
         # Defaults are passed explicitly: the generated def has none.
         call_args = [cst.Arg(value=a.code) for a in args]
         call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
-        for pname, p in sig.parameters.items():
-            if pname not in bound.arguments and p.default is not p.empty:
-                raise self.unsupported(
-                    f"{fn.__name__}() is called with batched values and relies on the default of {pname!r}",
-                    f"pass {pname}= explicitly",
-                )
+        call_args += self.default_arguments(fn, func_code, sig, bound.arguments)
         return cst.Call(func=cst.Name(name), args=call_args), ret
+
+    def default_arguments(
+        self,
+        fn: types.FunctionType,
+        func_code: cst.BaseExpression,
+        sig: inspect.Signature,
+        bound: dict[str, Any],
+    ) -> list[cst.Arg]:
+        """The defaults a call relies on, passed explicitly (the generated def may not
+        have them): a literal as written, anything else as the very object the loop
+        uses (``f.__defaults__[i]``), never re-evaluated in another scope."""
+        written = {p.name.value: p.default for p in _all_params(get_source(fn).node.params)}
+        positional = [
+            q
+            for q in sig.parameters.values()
+            if q.kind in (q.POSITIONAL_ONLY, q.POSITIONAL_OR_KEYWORD)
+        ]
+        with_default = [q.name for q in positional if q.default is not q.empty]
+        out = []
+        for pname, p in sig.parameters.items():
+            if pname in bound or p.default is p.empty:
+                continue
+            node = written.get(pname)
+            if node is not None and _is_literal(node):
+                value = node
+            elif p.kind == p.KEYWORD_ONLY:
+                value = self.parse("{f}.__kwdefaults__[%r]" % pname, f=func_code)
+            else:
+                value = self.parse("{f}.__defaults__[%d]" % with_default.index(pname), f=func_code)
+            out.append(cst.Arg(value=value, keyword=cst.Name(pname)))
+        return out
 
 
 # Modules whose functions are library code: never transformed, only matched to rules.
 LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy", "astvmap"}
+
+
+def _bind_args(sig: inspect.Signature, args: list[Arg], kwargs: dict[str, Arg]) -> dict[str, Arg]:
+    """Parameter name -> the Arg passed for it (``*args``/``**kwargs`` left out)."""
+    bound = sig.bind(*args, **kwargs).arguments
+    return {k: v for k, v in bound.items() if isinstance(v, Arg)}
 
 
 class _Opaque(Exception):
@@ -377,3 +459,14 @@ def _rebuild_call(
             new_args.append(a.with_changes(value=args[ai].code))
             ai += 1
     return node.with_changes(func=func_code, args=new_args)
+
+
+def _cell_value(cell: types.CellType) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return None
+
+
+def _all_params(params: cst.Parameters) -> list[cst.Param]:
+    return [*params.posonly_params, *params.params, *params.kwonly_params]

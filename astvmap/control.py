@@ -481,10 +481,16 @@ class MaskedControl:
     def loop_info(self, run_body: Callable[[LoopInfo], None], node: Any) -> LoopInfo:
         """Dry-run a loop as a plain loop to learn whether lanes leave it at different times."""
         info = LoopInfo(base=len(self.ctl.frames), before=frozenset(self.env))
+        key = (id(node), "info", self.analysis_state())
+        found = self.info_memo.get(key)
+        if found is not None:
+            # What the dry run found, without running it again (see loop_fixpoint).
+            return dataclasses.replace(found, base=info.base, before=info.before)
         saved_env = dict(self.env)
         with self.dry():
-            self.loop_fixpoint(lambda: run_body(info), node)
+            self.fixpoint(lambda: run_body(info), node)
         self.env = saved_env
+        self.info_memo[key] = dataclasses.replace(info)
         return info
 
     def loop_block(

@@ -17,7 +17,7 @@ import libcst.helpers
 import numpy as np
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from .control import ControlState
+from .control import ControlState, LoopInfo
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource
@@ -44,8 +44,25 @@ class Program:
         self.origins: dict[str, tuple[FunctionSource, tuple[str, ...]]] = {}
         self.guards: dict[tuple, Guard] = {}
         self.taken: set[str] = set()
+        # specialisation key -> the parameters that function writes into in place
+        self.writes: dict[tuple, frozenset[str]] = {}
         # Modules the generated code names: imported at the top of the emitted module.
         self.modules: dict[str, types.ModuleType] = {self.np: np}
+
+    def snapshot(self) -> tuple:
+        """What ``restore`` needs to forget the functions generated after this point."""
+        return (
+            len(self.functions),
+            dict(self.specialisations),
+            dict(self.origins),
+            set(self.taken),
+            dict(self.writes),
+        )
+
+    def restore(self, saved: tuple) -> None:
+        count, specs, origins, taken, writes = saved
+        del self.functions[count:]
+        self.specialisations, self.origins, self.taken, self.writes = specs, origins, taken, writes
 
     def fresh(self, base: str) -> str:
         name, i = base, 1
@@ -98,6 +115,16 @@ class Core:
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()
         self.quiet_statement = False  # the statement computes operands the loop skips
+        # Arrays written in place (items, `+=`), and those of them that got their batch
+        # axis by the write: a caller must see both (a helper writes into its argument).
+        self.written: set[str] = set()
+        self.loop_memo: dict[tuple, dict[str, Val]] = {}
+        self.info_memo: dict[tuple, LoopInfo] = {}
+        self.stmt_memo: dict[tuple, tuple] = {}
+        self.grown: set[str] = set()
+        # name -> arrays it is, in some examples only (chosen by a batched condition): the
+        # batched code holds a copy there, so a write through either name is refused.
+        self.aliases: dict[str, set[str]] = {}
         for node in _walk_names(source.node):
             program.taken.add(node)
 

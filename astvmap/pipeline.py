@@ -75,6 +75,7 @@ def transform(
         in_axes=options.in_axes,
         out_axes=options.out_axes,
         specialisation=spec,
+        wraps=_wrapped(fn),
     )
     text = codegen.assemble(program.functions, head, program.modules)  # emit
     text, line_map = codegen.finish(text, annotate=options.annotate)
@@ -94,6 +95,15 @@ def transform(
     )
     _to_disk(dkey, compiled, program)
     return compiled
+
+
+def _wrapped(fn: types.FunctionType) -> str | None:
+    """``name (file:line)`` of the function a ``functools.wraps`` wrapper stands for."""
+    inner = getattr(fn, "__wrapped__", None)
+    code = getattr(inner, "__code__", None)
+    if code is None:
+        return None
+    return f"{inner.__qualname__} ({display_path(code.co_filename)}:{code.co_firstlineno})"
 
 
 def display_path(filename: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import libcst as cst
+import libcst.matchers
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
@@ -41,6 +42,10 @@ def _rename(node: cst.CSTNode, old: str, new: str) -> Any:
             return updated.with_changes(attr=original.attr)
 
     return node.visit(Rename())
+
+
+def _has_return(node: cst.CSTNode) -> bool:
+    return bool(libcst.matchers.findall(node, libcst.matchers.Return()))
 
 
 def _code(node: cst.CSTNode) -> str:

@@ -1,0 +1,289 @@
+"""Issue 11: the batch never reaches code that is not transformed, and writes land
+where the loop puts them.
+
+Each case is a small function written the way real code is (a decorator that
+forwards *args/**kwargs, locals() handed to a checker, closures, helpers that
+write into their arguments). Every one must equal the loop oracle, run as a
+declared per-example fallback (PerformanceWarning) that equals the loop, or be
+refused with an UnsupportedError naming the user's line.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import warnings
+
+import numpy as np
+import pytest
+
+from astvmap import PerformanceWarning, UnsupportedError, vmap
+from astvmap.testing import assert_same, loop
+
+X = np.array([[1.0, 2.0, 3.0], [-1.0, 2.0, 0.5], [2.0, 0.0, 1.0], [0.5, -3.0, 2.0]])
+
+
+def run(f, args, in_axes=0):
+    """(vmap's result, whether it fell back), after checking it against the loop."""
+    want = loop(f, copy.deepcopy(args), in_axes)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = vmap(f, in_axes=in_axes)(*copy.deepcopy(args))
+    assert_same(got, want)
+    return any(issubclass(w.category, PerformanceWarning) for w in caught)
+
+
+# ---------------------------------------------------------------- decorators
+def as_arrays(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        args = list(args)
+        for i, v in enumerate(args):
+            args[i] = np.asarray(v)
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def logged(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
+@as_arrays
+def first(vec):
+    return vec[0]
+
+
+@as_arrays
+def normalise(v, eps=1e-12):
+    return v / (np.linalg.norm(v) + eps)
+
+
+@logged
+def scaled(v, *, k=2.0):
+    return v * k
+
+
+@pytest.mark.parametrize("f", [first, normalise, scaled])
+@pytest.mark.parametrize("batch", [1, 4])
+def test_forwarding_decorator_vectorises(f, batch):
+    assert not run(f, (X[:batch],)), "a forwarding wrapper is followed, not looped"
+
+
+def test_decorated_helper_called_with_batch():
+    def g(x):
+        return first(x) + normalise(x).sum()
+
+    assert not run(g, (X,))
+
+
+def opaque(fn):
+    @functools.wraps(fn)
+    def wrapper(*args):
+        return fn(*[a for a in args])  # a star argument of unknown length
+
+    return wrapper
+
+
+@opaque
+def doubled(v):
+    return v * 2
+
+
+def test_wrapper_it_cannot_see_through_is_never_a_pass_through():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            run(doubled, (X,))
+        except UnsupportedError as exc:
+            assert exc.lineno
+
+
+def test_header_names_the_wrapped_function():
+    from astvmap import emit
+
+    text = emit(first, X)
+    assert "decorator's wrapper" in text and "calls first (" in text
+
+
+# ---------------------------------------------------------------- namespaces
+def _check(ns, name, n):
+    assert np.shape(ns[name]) == (n,)
+    return ns[name] * 2
+
+
+def with_locals(vector):
+    y = vector + 1
+    return _check(locals(), "y", 3)
+
+
+def with_vars(vector):
+    return _check(vars(), "vector", 3)
+
+
+@pytest.mark.parametrize("f", [with_locals, with_vars])
+def test_namespace_handed_to_a_helper(f):
+    assert not run(f, (X,))
+
+
+def test_star_star_of_a_known_dict():
+    def g(x):
+        opts = {"k": x[0]}
+        return scaled(x, **opts)
+
+    assert not run(g, (X,))
+
+
+# ---------------------------------------------------------------- closures
+def closure_lambda(x):
+    g = lambda: x[0]  # noqa: E731
+    return g()
+
+
+def closure_def(x):
+    def g():
+        return x[0] * 2
+
+    return g()
+
+
+def closure_passed(x):
+    return np.array(list(map(lambda t: t * x[0], [1.0, 2.0])))
+
+
+@pytest.mark.parametrize("f", [closure_lambda, closure_def, closure_passed])
+def test_closure_over_batched_values_runs_per_example(f):
+    assert run(f, (X,)), "declared fallback"
+
+
+def test_inner_def_over_unbatched_values_is_never_wrong():
+    """Its result's rank is not known (defs written inside are not analysed yet): the
+    loop's result, or a refusal naming the line, never a guess."""
+
+    def g(x, k):
+        def scale(v):
+            return v * 2
+
+        return scale(k) + x
+
+    try:
+        run(g, (X, 3.0), (0, None))
+    except UnsupportedError as exc:
+        assert exc.lineno
+
+
+# ---------------------------------------------------------------- writes
+def _bump(buf, v):
+    buf[0] += v
+
+
+def _acc(buf, v):
+    buf += v
+
+
+def _twice(buf, v):
+    _acc(buf, v)
+    _acc(buf, v)
+
+
+def helper_write(x):
+    buf = np.zeros(3)
+    _bump(buf, x[1])
+    return buf
+
+
+def helper_in_place(x):
+    buf = np.zeros(3)
+    _twice(buf, x)
+    return buf
+
+
+@pytest.mark.parametrize("f", [helper_write, helper_in_place])
+def test_helper_write_into_callers_buffer(f):
+    assert not run(f, (X,))
+
+
+def _set_first(buf):
+    buf[0] = 7.0
+    return 1.0
+
+
+def helper_write_under_mask(x):
+    buf = x * 1.0
+    if x[0] > 0:
+        _set_first(buf)
+    return buf
+
+
+def helper_write_for_value_under_mask(x):
+    buf = np.zeros(3)
+    if x[0] > 0:
+        t = _set_first(buf)  # noqa: F841
+    return buf
+
+
+def conditional_alias(x):
+    buf = x * 1.0
+    v = buf if x[1] > 0 else x
+    buf[0] = 100.0
+    return v
+
+
+def masked_alias(x):
+    buf = x * 1.0
+    v = x * 2.0
+    if x[1] > 0:
+        v = buf
+    v[2] = -1.0
+    return buf
+
+
+def outside_in_place(x, w):
+    w += x
+    return w
+
+
+@pytest.mark.parametrize(
+    "f, args, in_axes",
+    [
+        (helper_write_under_mask, (X,), 0),
+        (helper_write_for_value_under_mask, (X,), 0),
+        (conditional_alias, (X,), 0),
+        (masked_alias, (X,), 0),
+        (outside_in_place, (X, np.zeros(3)), (0, None)),
+    ],
+    ids=["helper-write-masked", "helper-value-masked", "ternary-alias", "masked-alias", "outside"],
+)
+def test_writes_the_batch_cannot_express_are_refused(f, args, in_axes):
+    with pytest.raises(UnsupportedError) as info:
+        vmap(f, in_axes=in_axes)(*copy.deepcopy(args))
+    assert info.value.lineno and "test_batch_leaks.py" in info.value.filename
+
+
+def write_into_argument(x):
+    x[0] = 0.0
+    return x.sum()
+
+
+def masked_write_into_argument(x):
+    if x[1] > 0:
+        x[2] += 10.0
+    return x[0]
+
+
+@pytest.mark.parametrize("f", [write_into_argument, masked_write_into_argument])
+@pytest.mark.parametrize("in_axes", [0, 1, -1])
+def test_writes_into_a_mapped_argument_reach_the_callers_array(f, in_axes):
+    """As a loop over views ``f(X[i])`` does (the README says so)."""
+    data = X if in_axes == 0 else np.ascontiguousarray(X.T)
+    want_arr = data.copy()
+    views = np.moveaxis(want_arr, in_axes, 0)
+    want = np.stack([f(views[i]) for i in range(len(views))])
+    got_arr = data.copy()
+    got = vmap(f, in_axes=in_axes)(got_arr)
+    assert_same(got, want)
+    assert_same(got_arr, want_arr)
