@@ -211,11 +211,14 @@ def _batched(job: EmitJob, args: argparse.Namespace) -> Any:
     from astvmap.api import VmappedFunction
 
     fn, in_axes, out_axes = job.fn, job.spec.get("in_axes", 0), job.spec.get("out_axes", 0)
+    # axis_name and randomness shape the generated code too: kept from VMAP or @vmap(...).
+    options = {k: job.spec[k] for k in ("axis_name", "randomness") if k in job.spec}
     if isinstance(fn, VmappedFunction):
+        options = {"axis_name": fn.axis_name, "randomness": fn.randomness}
         fn, in_axes, out_axes = fn.fun, fn.in_axes, fn.out_axes
     in_axes = _parse_axes(args.in_axes, in_axes)
     out_axes = _parse_axes(args.out_axes, out_axes)
-    return vmap(fn, in_axes=in_axes, out_axes=out_axes)
+    return vmap(fn, in_axes=in_axes, out_axes=out_axes, **options)
 
 
 def _example_arguments(job: EmitJob, vf: Any, args: argparse.Namespace) -> Any:

@@ -15,18 +15,8 @@ from typing import Any
 import libcst as cst
 import numpy as np
 
-from .core import (
-    _element_val,
-    _join_envs,
-    _LocalDef,
-)
-from .syntax import (
-    _has_return,
-    _mark_header,
-    _marked_line,
-    _strip_semicolon,
-    _with_marker,
-)
+from .core import _element_val, _join_envs, _LocalDef
+from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -51,7 +41,7 @@ class Statements:
                 return []
             return [cst.SimpleStatementLine([cst.Return(self.result)])]
         raise self.unsupported_at(
-            self.source.node,
+            self.node,
             "some examples return a value and others reach the end of the function",
             "end the function with a return for the remaining examples",
         )
@@ -205,8 +195,20 @@ class Statements:
         raise self.unsupported(f"the statement {type(node).__name__} is not supported")
 
     def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
-        tmp: dict[str, Any] = {}
-        exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        # Run in the function's module, so a relative import resolves as it does there.
+        fn_globals = self.source.fn.__globals__
+        tmp: dict[str, Any] = {
+            k: fn_globals[k] for k in ("__name__", "__package__", "__spec__") if k in fn_globals
+        }
+        try:
+            exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        except ImportError as exc:
+            raise self.unsupported(
+                f"this import fails while transforming ({exc})",
+                "import it at module level, or install it",
+            ) from None
+        for key in ("__name__", "__package__", "__spec__"):
+            tmp.pop(key, None)
         for k, v in tmp.items():
             if k != "__builtins__":
                 self.env[k] = Val.const(v)

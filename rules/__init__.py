@@ -20,9 +20,11 @@ import numpy as np
 from . import (  # noqa: E402,F401
     axis_ops,
     builtins_,
+    collectives,
     creation,
     elementwise,
     linalg,
+    random,
     reductions,
     shape_ops,
 )

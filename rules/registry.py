@@ -213,6 +213,8 @@ FAMILY_TITLES = {
     "creation": "Array creation",
     "linalg": "Linear algebra",
     "builtins_": "Python builtins",
+    "random": "Random draws (randomness=)",
+    "collectives": "Collectives (axis_name=)",
 }
 
 
@@ -332,6 +334,11 @@ UFUNC_DEFAULT: list[Rule] = []
 
 def lookup(target: Any) -> Rule | None:
     """The rule for a runtime callable (every ufunc has one)."""
+    owner = getattr(target, "__self__", None)
+    if isinstance(owner, (np.random.Generator, np.random.RandomState)):
+        # ``rng.normal`` and ``np.random.normal`` (a method of NumPy's global
+        # RandomState) are bound methods: their rule is keyed on the class's method.
+        target = getattr(target, "__func__", None) or getattr(type(owner), target.__name__)
     try:
         rule = RULES.get(target)
     except TypeError:  # unhashable

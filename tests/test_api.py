@@ -194,9 +194,12 @@ def test_not_callable_generator_async():
         vmap(names.coroutine)
 
 
-@pytest.mark.parametrize("kw", [{"axis_name": "i"}, {"chunk_size": 2}, {"randomness": "same"}])
-def test_not_yet_implemented_options(kw):
-    with pytest.raises(NotImplementedError):
+@pytest.mark.parametrize(
+    "kw",
+    [{"chunk_size": 2, "axis_name": "i"}, {"chunk_size": 2, "randomness": "same"}],
+)
+def test_options_that_need_the_whole_batch_refuse_chunks(kw):
+    with pytest.raises(ValueError):
         vmap(names.np_sum, **kw)
 
 
