@@ -726,9 +726,9 @@ def _tree_val(value: Any, origin: tuple | None) -> Val:
             (f.name, _tree_val(getattr(value, f.name), None)) for f in dataclasses.fields(value)
         ]
         return Val.tree(type(value), kids)
-    if isinstance(value, bool):
-        # A flag is known while transforming (the key holds its value), so `if flag:`
-        # keeps only the branch the loop takes for every example.
+    if isinstance(value, (bool, str)):
+        # A flag or a mode string is known while transforming (the key holds its value),
+        # so `if flag:` keeps only the branch the loop takes for every example.
         return dataclasses.replace(Val.const(value), origin=origin)
     # Unmapped leaves: only their type and rank are relied on (the key holds them).
     return dataclasses.replace(Val.of_sample(value), origin=origin)

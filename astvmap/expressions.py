@@ -33,7 +33,10 @@ class Expressions:
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             raise self.unsupported(f"the expression {type(node).__name__} is not supported")
-        return method(node)
+        code, val = method(node)
+        if val.batched:
+            self.saw_batched = True
+        return code, val
 
     def expr_Name(self, node: cst.Name) -> tuple[cst.BaseExpression, Val]:
         name = node.value

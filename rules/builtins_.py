@@ -312,3 +312,16 @@ def _isinstance_per_example(x: Val, types_: Val | None) -> bool | None:
     if all(t is np.ndarray or issubclass(t, np.ndarray) for t in wanted):
         return False
     return None
+
+
+@register(np.isscalar)
+def isscalar_rule(site: CallSite) -> Out:
+    """``np.isscalar(x)`` of a batched value: per example a rank-0 slice is a NumPy
+    scalar (True) and any other an array (False), the same for every example."""
+    x = site.args[0] if site.args else None
+    if x is None or not x.batched:
+        return site.render(), Val(SCALAR, rank=0, dtype="b")
+    if x.val.kind != ARRAY or x.val.rank is None:
+        raise site.unsupported("np.isscalar() of a batched value of unknown rank")
+    decided = x.val.rank == 0
+    return cst.Name(str(decided)), Val.const(decided)

@@ -382,3 +382,51 @@ def flagged(x, use_plugin=False):
 @pytest.mark.parametrize("f", [one_line, one_line_suites, static_and, validated, flagged])
 def test_forms_real_code_is_written_in(f):
     assert not run(f, (X[:, :3],))
+
+
+# ---------------------------------------------------------------- try, static facts
+_TABLE = {"sxyz": (0, 1, 2), "rzyx": (2, 1, 0)}
+
+
+def table_lookup(x, axes="sxyz"):
+    try:
+        first_axis = _TABLE[axes][0]
+    except KeyError:
+        first_axis = 1
+    return x * first_axis + x
+
+
+def try_pass(x):
+    try:
+        import scipy  # noqa: F401
+    except ImportError:
+        pass
+    return x * 2
+
+
+def try_on_batched(x):
+    try:
+        y = x[0] * 2
+    except IndexError:
+        y = x[0]
+    return y
+
+
+def scalar_or_vector(x):
+    if np.isscalar(x):
+        return x
+    return x.sum()
+
+
+@pytest.mark.parametrize("f", [table_lookup, try_pass, scalar_or_vector])
+def test_try_and_static_facts_stay_vectorised(f):
+    assert not run(f, (X,))
+
+
+def test_table_lookup_with_another_mode():
+    for axes in ("rzyx",):
+        assert not run(table_lookup, (X, axes), (0, None))
+
+
+def test_try_whose_body_computes_with_the_batch_runs_per_example():
+    assert run(try_on_batched, (X,)), "declared fallback"

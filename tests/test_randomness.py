@@ -448,6 +448,7 @@ GENERATOR_ONLY = {"integers"}
 
 def _draw_module(tmp_path_factory, owner: str):
     from astvmap.rules.random import DISTRIBUTIONS, VECTOR_DRAWS
+
     from cli import load_module
 
     skip = GENERATOR_ONLY if owner == "legacy" else LEGACY_ONLY
