@@ -169,7 +169,7 @@ def _kernel_row(k: K.Kernel, args: argparse.Namespace, rng, jax, torch) -> dict:
     batch = max(1000, k.batch // (10 if args.quick else 1))
     data = k.args(rng, batch)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PerformanceWarning)  # np.convolve has no rule yet
+        warnings.simplefilter("ignore", PerformanceWarning)  # a kernel without a rule
         blocked = vmap(k.fn, in_axes=k.in_axes)
         whole = vmap(k.fn, in_axes=k.in_axes)
         whole.cache_blocking = False

@@ -61,7 +61,7 @@ def newton_sqrt(a):
 
 
 def conv(x, k):
-    return np.convolve(x, k)
+    return np.histogram(x, bins=len(k), range=(-3.0, 3.0))[0] * k  # no rule: per example
 
 
 # ------------------------------------------------------------- real CuPy
@@ -91,7 +91,7 @@ def test_control_flow_on_the_gpu():
 def test_fallback_runs_on_the_host_and_returns_device_arrays():
     cp = _gpu()
     X, k = np.random.default_rng(2).standard_normal((9, 5)), np.array([1.0, -2.0, 0.5])
-    with pytest.warns(PerformanceWarning, match="np.convolve"):
+    with pytest.warns(PerformanceWarning, match="np.histogram"):
         got = vmap(conv, in_axes=(0, None))(cp.asarray(X), k)
     assert isinstance(got, cp.ndarray)
     assert_same(cp.asnumpy(got), loop(conv, (X, k), (0, None)))

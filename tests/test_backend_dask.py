@@ -43,7 +43,7 @@ def newton_sqrt(a):
 
 
 def conv(x, k):
-    return np.convolve(x, k)
+    return np.histogram(x, bins=3, range=(-3.0, 3.0))[0] * k  # no rule: per example
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_fallback_runs_per_block_with_one_warning(client):
         out = vmap(conv, in_axes=(0, None))(da.from_array(X, chunks=4), k)
         got = client.compute(out, sync=True)
     perf = [w for w in caught if issubclass(w.category, PerformanceWarning)]
-    assert len(perf) == 1 and "np.convolve" in str(perf[0].message)
+    assert len(perf) == 1 and "np.histogram" in str(perf[0].message)
     assert out.numblocks == (5, 1)
     assert_same(got, loop(conv, (X, k), (0, None)))
 

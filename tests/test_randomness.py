@@ -373,7 +373,7 @@ def test_generators_and_state_inside_the_function():
 
 # ------------------------------------------------------------------------ the API
 def no_rule(x, w):
-    return np.convolve(x, w) + np.random.normal()
+    return np.histogram(x, bins=2, range=(-3.0, 3.0))[0] * w + np.random.normal()
 
 
 def test_same_does_not_fall_back_to_the_loop():
