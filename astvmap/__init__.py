@@ -9,12 +9,11 @@ def layer(x, W, b):
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
-from .api import vmap  # noqa: E402
-from .collectives import all_gather, axis_index, pmax, pmean, pmin, psum  # noqa: E402
-from .emit import emit  # noqa: E402
-from .errors import PerformanceWarning, UnsupportedError, VmapError  # noqa: E402
+from ._version import __version__
+from .api import vmap
+from .collectives import all_gather, axis_index, pmax, pmean, pmin, psum
+from .emit import emit
+from .errors import PerformanceWarning, UnsupportedError, VmapError
 
 __all__ = [
     "vmap",

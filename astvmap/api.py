@@ -25,60 +25,16 @@ import optree
 from . import backends, cache, chunking
 from .cache import Compiled
 from .errors import NoRuleError, PerformanceWarning, VmapError
+from .pytrees import NAMESPACE
+from .pytrees import flatten as _flatten
+from .pytrees import leaf_axes as _leaf_axes
+from .pytrees import out_leaf_axes as _leaf_axes_out
 from .values import Val
 
-NAMESPACE = "astvmap"
 # PyTorch's modes: refuse random draws, draw independently per example, or share one draw.
 RANDOMNESS = ("error", "different", "same")
-_registered: set[type] = set()
-# optree refuses a second registration of a class: two threads meeting a new
-# dataclass at once must not both register it.
-_register_lock = threading.Lock()
 # The rewrite is not reentrant-safe across threads (libcst/black state); one at a time.
 _transform_lock = threading.RLock()
-
-
-def _register_dataclass(cls: type) -> None:
-    """Dataclasses are containers (their fields are children), as in JAX."""
-    if cls in _registered:
-        return
-    with _register_lock:
-        if cls not in _registered:
-            _register_new_dataclass(cls)
-
-
-def _register_new_dataclass(cls: type) -> None:
-    names = [f.name for f in dataclasses.fields(cls)]
-
-    def flatten(obj: Any) -> tuple:
-        return [getattr(obj, n) for n in names], None, names
-
-    def unflatten(_: Any, children: Any) -> Any:
-        obj = object.__new__(cls)
-        for n, v in zip(names, children):
-            object.__setattr__(obj, n, v)
-        return obj
-
-    optree.register_pytree_node(cls, flatten, unflatten, namespace=NAMESPACE)
-    _registered.add(cls)
-
-
-def _register_dataclasses(tree: Any) -> None:
-    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
-        _register_dataclass(type(tree))
-        for f in dataclasses.fields(tree):
-            _register_dataclasses(getattr(tree, f.name))
-    elif isinstance(tree, (tuple, list)):
-        for x in tree:
-            _register_dataclasses(x)
-    elif isinstance(tree, dict):
-        for x in tree.values():
-            _register_dataclasses(x)
-
-
-def _flatten(tree: Any) -> tuple[list[Any], Any]:
-    _register_dataclasses(tree)
-    return optree.tree_flatten(tree, none_is_leaf=True, namespace=NAMESPACE)
 
 
 def _check_axes_spec(spec: Any, what: str) -> None:
@@ -231,6 +187,10 @@ def vmap(
 
 class VmappedFunction:
     """The batched version of a per-example function."""
+
+    # How the translator knows a callee is vmapped without importing this module
+    # (it is imported by the pipeline this module runs): see calls._is_vmapped.
+    __astvmap_vmapped__ = True
 
     def __init__(
         self,
@@ -574,17 +534,6 @@ def _axes_for(in_axes: Any, n_args: int) -> list[Any]:
     return [in_axes] * n_args
 
 
-def _leaf_axes(prefix: Any, arg: Any, i: int) -> list[Any]:
-    try:
-        full = optree.tree_broadcast_prefix(prefix, arg, none_is_leaf=True, namespace=NAMESPACE)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"vmap in_axes[{i}]={prefix!r} is not a tree prefix of argument {i} "
-            f"(of type {type(arg).__name__}): {exc}"
-        ) from None
-    return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
-
-
 def _is_arraylike(x: Any) -> bool:
     return isinstance(x, (np.ndarray, np.generic, bool, int, float, complex)) or hasattr(
         x, "__array__"
@@ -865,16 +814,6 @@ def _map_container(value: Any, children: dict, spec: Any, size: int, where: str)
             )
         return out
     raise VmapError(f"internal: expected a container for the {where}, got {type(value).__name__}")
-
-
-def _leaf_axes_out(spec: Any, value: Any, where: str) -> list[Any]:
-    try:
-        full = optree.tree_broadcast_prefix(spec, value, none_is_leaf=True, namespace=NAMESPACE)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"vmap out_axes={spec!r} is not a tree prefix of the {where}: {exc}"
-        ) from None
-    return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
 
 
 def _as_array(value: Any) -> Any:

@@ -34,7 +34,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from ._version import __version__
 
 FORMAT = 1
 

@@ -35,7 +35,9 @@ from . import backends
 if TYPE_CHECKING:
     import concurrent.futures
 
-    from .api import VmappedFunction
+# An ``api.VmappedFunction``, named for the annotations only: api imports this
+# module, so the class is not imported here.
+VmappedFunction = Any
 
 # Below this many examples a batch always runs in one call: per-piece dispatch costs
 # ~20 us, and a small batch's temporaries fit in cache anyway.
@@ -172,7 +174,8 @@ class Batch:
 def batch_of(vf: VmappedFunction, args: tuple) -> Batch | None:
     """The batch the call maps over, or None when one call must handle it (no mapped
     argument, inconsistent sizes, a bad in_axes: the whole call raises the right error)."""
-    from .api import _flatten, _leaf_axes
+    from .pytrees import flatten as _flatten
+    from .pytrees import leaf_axes as _leaf_axes
 
     in_axes = vf.in_axes
     if isinstance(in_axes, (tuple, list)):
@@ -218,7 +221,8 @@ def join(vf: VmappedFunction, outs: list[Any]) -> Any:
         return outs[0]
     import optree
 
-    from .api import _flatten, _leaf_axes_out
+    from .pytrees import flatten as _flatten
+    from .pytrees import out_leaf_axes as _leaf_axes_out
 
     first_leaves, treedef = _flatten(outs[0])
     axes = _leaf_axes_out(vf.out_axes, outs[0], "output")
@@ -236,7 +240,8 @@ def select(vf: VmappedFunction, out: Any, start: int, stop: int) -> Any:
     """Examples ``start:stop`` of an output: each batched leaf sliced along its out_axis."""
     import optree
 
-    from .api import _flatten, _leaf_axes_out
+    from .pytrees import flatten as _flatten
+    from .pytrees import out_leaf_axes as _leaf_axes_out
 
     leaves, treedef = _flatten(out)
     axes = _leaf_axes_out(vf.out_axes, out, "output")

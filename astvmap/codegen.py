@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import libcst as cst
 
-from . import __version__
+from ._version import __version__
 from .optimize import optimise
 
 MARKER = re.compile(r"\s*# @astvmap:(\d+)")

@@ -24,14 +24,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import libcst as cst
 
+from .compaction import plan_compaction
+from .rules.elementwise import align
+from .rules.registry import Arg, Context
 from .values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val, join
-
-if TYPE_CHECKING:
-    from .rewrite import Translator
 
 
 @dataclasses.dataclass
@@ -105,17 +105,17 @@ class MaskedControl:
 
     # ----------------------------------------------------------------- state
     @property
-    def mask(self: Translator) -> cst.Name | None:
+    def mask(self) -> cst.Name | None:
         """The lanes that run the current statement (None: all of them)."""
         return cst.Name(self.ctl.frames[-1].mask) if self.ctl.frames else None
 
-    def saved_control(self: Translator) -> tuple:
+    def saved_control(self) -> tuple:
         return copy.deepcopy(self.ctl), list(self.checks), set(self.checked)
 
-    def restore_control(self: Translator, saved: tuple) -> None:
+    def restore_control(self, saved: tuple) -> None:
         self.ctl, self.checks, self.checked = saved
 
-    def temp(self: Translator, base: str) -> str:
+    def temp(self, base: str) -> str:
         """A fresh local name that the user's function does not use."""
         name, i = base, 1
         while name in self.local_names or name in self.ctl.temps:
@@ -124,13 +124,13 @@ class MaskedControl:
         self.ctl.temps.add(name)
         return name
 
-    def small_assign(self: Translator, name: str, value: cst.BaseExpression) -> cst.Assign:
+    def small_assign(self, name: str, value: cst.BaseExpression) -> cst.Assign:
         return cst.Assign([cst.AssignTarget(cst.Name(name))], value)
 
-    def line_assign(self: Translator, name: str, value: cst.BaseExpression) -> cst.BaseStatement:
+    def line_assign(self, name: str, value: cst.BaseExpression) -> cst.BaseStatement:
         return cst.SimpleStatementLine([self.small_assign(name, value)])
 
-    def truth(self: Translator, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
+    def truth(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """Per-lane ``bool(value)`` of a batched per-example scalar."""
         if val.kind not in (ARRAY, SCALAR) or val.rank != 0:
             raise self.unsupported(
@@ -142,15 +142,12 @@ class MaskedControl:
         return self.parse("{c} != 0", c=code)
 
     def where(
-        self: Translator,
+        self,
         mask: cst.BaseExpression,
         a: tuple[cst.BaseExpression, Val],
         b: tuple[cst.BaseExpression, Val],
     ) -> tuple[cst.BaseExpression, Val]:
         """``np.where(mask, a, b)`` with the operands' ranks lined up."""
-        from .rewrite import Arg  # noqa: PLC0415
-        from .rules.elementwise import align  # noqa: PLC0415 - the rules import rewrite
-
         if _same_sequence(a[1], b[1]):
             # Tuples (``return x, 1`` in some lanes): chosen item by item.
             items = [
@@ -175,7 +172,7 @@ class MaskedControl:
 
     # ------------------------------------------------------------ assignment
     def masked_name(
-        self: Translator, name: str, code: cst.BaseExpression, val: Val
+        self, name: str, code: cst.BaseExpression, val: Val
     ) -> tuple[cst.BaseExpression, Val]:
         """The value to bind ``name`` to under the current mask."""
         frame = self.ctl.frames[-1]
@@ -206,7 +203,7 @@ class MaskedControl:
         return self.where(self.mask, (code, val), (cst.Name(name), self.env[name]))
 
     def maybe_bound(
-        self: Translator, bound: frozenset[str], known: frozenset[str] | None = None
+        self, bound: frozenset[str], known: frozenset[str] | None = None
     ) -> frozenset[str]:
         """Names known here (bound on some path) but not bound on every path.
 
@@ -219,13 +216,13 @@ class MaskedControl:
             if all(loop.before is not None and n in loop.before for loop in self.ctl.loops)
         )
 
-    def unmasked_bind(self: Translator, name: str) -> None:
+    def unmasked_bind(self, name: str) -> None:
         """``name`` is bound in every lane."""
         self.ctl.partial.pop(name, None)
         self.ctl.loop_born.pop(name, None)
 
     # ------------------------------------------------------------------ reads
-    def check_readable(self: Translator, name: str) -> None:
+    def check_readable(self, name: str) -> None:
         """A read of a name bound in some lanes only: the loop would raise there."""
         if self.dry_depth:
             return
@@ -267,7 +264,7 @@ class MaskedControl:
         )
 
     # ---------------------------------------------------------------- retire
-    def masked_here(self: Translator) -> bool:
+    def masked_here(self) -> bool:
         """Is a break/continue here under a batched branch of its loop?"""
         if not self.ctl.loops:
             return False
@@ -276,7 +273,7 @@ class MaskedControl:
         # continued earlier in the iteration must not leave with a Python break.
         return info.masked or len(self.ctl.frames) > info.base
 
-    def retire(self: Translator, upto: str) -> list[cst.BaseSmallStatement]:
+    def retire(self, upto: str) -> list[cst.BaseSmallStatement]:
         """The current lanes leave every region up to the innermost ``upto`` frame.
 
         ``upto`` is "iter" (continue), "loop" (break) or "func" (return). The
@@ -306,7 +303,7 @@ class MaskedControl:
         self.ctl.terminated = True
         return out
 
-    def masked_break(self: Translator, node: cst.CSTNode) -> list[cst.BaseSmallStatement]:
+    def masked_break(self, node: cst.CSTNode) -> list[cst.BaseSmallStatement]:
         info = self.ctl.loops[-1]
         if isinstance(node, cst.Break):
             info.masked_break = True
@@ -317,9 +314,7 @@ class MaskedControl:
         return self.retire("loop" if isinstance(node, cst.Break) else "iter")
 
     # ---------------------------------------------------------------- blocks
-    def masked_block(
-        self: Translator, frame: Frame, stmts: Any
-    ) -> tuple[list[cst.BaseStatement], bool]:
+    def masked_block(self, frame: Frame, stmts: Any) -> tuple[list[cst.BaseStatement], bool]:
         """Translate ``stmts`` under ``frame``; also says whether every lane left."""
         frame.plain = self.ctl.plain_depth
         self.ctl.frames.append(frame)
@@ -336,7 +331,7 @@ class MaskedControl:
             self.ctl.frames.pop()
             self.ctl.terminated = saved
 
-    def errstate(self: Translator, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    def errstate(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         """``with np.errstate(all="ignore"):`` around masked code (see the module doc).
 
         Only the outermost masked statement gets one.
@@ -348,7 +343,7 @@ class MaskedControl:
 
     # --------------------------------------------------------------- if/else
     def masked_if(
-        self: Translator, node: cst.If, test_code: cst.BaseExpression, test: Val
+        self, node: cst.If, test_code: cst.BaseExpression, test: Val
     ) -> list[cst.BaseStatement]:
         cond = self.truth(test_code, test)
         outer = self.mask
@@ -390,9 +385,7 @@ class MaskedControl:
             self.ctl.terminated = True
         return self.errstate(out)
 
-    def mark_partial(
-        self: Translator, entry: frozenset[str], then: Frame, other: Frame | None
-    ) -> None:
+    def mark_partial(self, entry: frozenset[str], then: Frame, other: Frame | None) -> None:
         """Names bound in one branch only are bound in that branch's lanes only."""
         other_assigned = other.assigned if other is not None else set()
         for name in then.assigned - entry - other_assigned:
@@ -403,7 +396,7 @@ class MaskedControl:
 
     # ---------------------------------------------------------------- return
     def masked_return(
-        self: Translator,
+        self,
         code: cst.BaseExpression,
         val: Val,
         raw: tuple[cst.BaseExpression, Val],
@@ -426,7 +419,7 @@ class MaskedControl:
         self.ctl.result_pending = True
         return out + self.retire("func")
 
-    def final_return(self: Translator, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
+    def final_return(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """The value of a ``return`` reached by every lane still running."""
         if not self.ctl.result_set:
             return code
@@ -434,7 +427,7 @@ class MaskedControl:
         merged, _ = self.where(alive, (code, val), (self.result, val))
         return merged
 
-    def ensure_func_frame(self: Translator) -> None:
+    def ensure_func_frame(self) -> None:
         if not self.ctl.frames or self.ctl.frames[0].kind != "func":
             if self.ctl.alive_name is None:
                 self.ctl.alive_name = self.temp("alive")
@@ -442,11 +435,11 @@ class MaskedControl:
             self.ctl.frames.insert(0, Frame("func", self.ctl.alive_name, frozenset(self.ctl.bound)))
 
     @property
-    def result(self: Translator) -> cst.Name:
+    def result(self) -> cst.Name:
         assert self.ctl.result_name is not None
         return cst.Name(self.ctl.result_name)
 
-    def top_inits(self: Translator) -> list[cst.BaseStatement]:
+    def top_inits(self) -> list[cst.BaseStatement]:
         """``alive`` and ``result`` at the start of the function (see masked_return)."""
         if not self.ctl.init_at_top:
             return []
@@ -457,7 +450,7 @@ class MaskedControl:
             self.line_assign(self.result.value, cst.Name("False")),
         ]
 
-    def prepare_loop_returns(self: Translator, info: LoopInfo) -> list[cst.BaseStatement]:
+    def prepare_loop_returns(self, info: LoopInfo) -> list[cst.BaseStatement]:
         """Before a loop whose body returns in some lanes: ``alive`` and ``result`` exist."""
         if not info.masked_return:
             return []
@@ -485,7 +478,7 @@ class MaskedControl:
         return out
 
     # ----------------------------------------------------------------- loops
-    def loop_info(self: Translator, run_body: Callable[[LoopInfo], None], node: Any) -> LoopInfo:
+    def loop_info(self, run_body: Callable[[LoopInfo], None], node: Any) -> LoopInfo:
         """Dry-run a loop as a plain loop to learn whether lanes leave it at different times."""
         info = LoopInfo(base=len(self.ctl.frames), before=frozenset(self.env))
         key = (id(node), "info", self.analysis_state())
@@ -501,7 +494,7 @@ class MaskedControl:
         return info
 
     def loop_block(
-        self: Translator,
+        self,
         stmts: Any,
         info: LoopInfo | None = None,
         head: dict[str, Val] | None = None,
@@ -521,7 +514,7 @@ class MaskedControl:
             self.ctl.bound = bound
 
     def masked_loop(
-        self: Translator,
+        self,
         node: cst.While | cst.For,
         info: LoopInfo,
         marker: str,
@@ -708,7 +701,7 @@ def has_statement(body: cst.CSTNode, kind: type) -> bool:
     return found
 
 
-def _break_unless_any(tr: Translator, active: str) -> cst.BaseStatement:
+def _break_unless_any(tr: Context, active: str) -> cst.BaseStatement:
     """``if not np.any(active): break``: every lane has left the loop."""
     return cst.If(
         test=tr.parse("not np.any({a})", a=cst.Name(active)),
@@ -721,234 +714,3 @@ def _join(a: dict[str, Val], b: dict[str, Val]) -> dict[str, Val]:
     for k, v in b.items():
         out[k] = join(out[k], v) if k in out else v
     return out
-
-
-# ------------------------------------------------------------------ compaction
-# A masked loop does the work of its slowest lane on every lane: B x max iterations.
-# When few lanes still run, the loop goes on with those alone: every batched value
-# the loop reads is gathered to the running lanes (``x = x[keep]``), and what it
-# writes is put back into full-width copies at each compaction and at the exit.
-# Measured at B=100k (benchmarks/bench.py; vmap time / hand-written compacting
-# NumPy): compacting below 50% of the rows still running gave Collatz 0.94,
-# Mandelbrot 1.2; below 25%: 1.1 and 3.2 (a quarter of Mandelbrot's points never
-# escape, so it never compacted); anywhere from 70% to 95%: about 0.75 and 0.8.
-# Below about a thousand rows NumPy's per-call cost dominates and gathering saves
-# nothing (a floor of 256 or 1024 rows measured the same; 4096 was slower).
-COMPACT_BELOW = 0.8  # compact when fewer than this share of the rows still run
-COMPACT_MIN_ROWS = 1024
-
-# Calls a compacted loop body may make: they neither keep nor mutate an argument.
-_SAFE_BUILTINS = frozenset(
-    {
-        "abs",
-        "min",
-        "max",
-        "len",
-        "range",
-        "float",
-        "int",
-        "bool",
-        "complex",
-        "round",
-        "divmod",
-        "pow",
-        "sum",
-        "any",
-        "all",
-        "isinstance",
-        "UnboundLocalError",
-    }
-)
-_MUTATING_METHODS = frozenset(
-    {
-        "sort",
-        "fill",
-        "put",
-        "resize",
-        "partition",
-        "itemset",
-        "setfield",
-        "setflags",
-        "byteswap",
-        "__setitem__",
-        "__delitem__",
-        "append",
-        "extend",
-        "insert",
-        "pop",
-        "remove",
-        "clear",
-        "update",
-        "setdefault",
-        "add",
-        "discard",
-        "at",
-    }
-)
-# NumPy functions that write into an argument, or draw numbers (draws would depend
-# on how many rows run).
-_NUMPY_WRITES = frozenset(
-    {"copyto", "put", "place", "putmask", "fill_diagonal", "put_along_axis", "at", "random"}
-)
-
-
-@dataclasses.dataclass
-class Compaction:
-    """The statements that compact a masked loop's lanes (see the section comment)."""
-
-    before: list[cst.BaseStatement]  # ``lanes = None``
-    shrink: cst.BaseStatement  # at the end of each iteration
-    restore: cst.BaseStatement  # after the loop
-
-
-class _Uses(cst.CSTVisitor):
-    """The local names a piece of generated code reads or assigns, and whether it
-    may write into an array in place or call something unknown."""
-
-    def __init__(self, np_name: str) -> None:
-        self.names: set[str] = set()
-        self.assigned: set[str] = set()
-        self.unsafe = False
-        self.np_name = np_name
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self.names.add(node.value)
-
-    def visit_Attribute(self, node: cst.Attribute) -> bool:
-        node.value.visit(self)  # ``x.shape``: ``shape`` is not a local
-        return False
-
-    def visit_Arg(self, node: cst.Arg) -> bool:
-        if node.keyword is not None and node.keyword.value == "out":
-            self.unsafe = True
-        node.value.visit(self)
-        return False
-
-    def visit_AssignTarget(self, node: cst.AssignTarget) -> None:
-        self.target(node.target)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self.target(node.target)
-
-    def target(self, node: cst.BaseExpression) -> None:
-        if isinstance(node, cst.Name):
-            self.assigned.add(node.value)
-        elif isinstance(node, (cst.Tuple, cst.List)):
-            for el in node.elements:
-                self.target(el.value)
-        else:
-            self.unsafe = True  # an item or attribute write: in place
-
-    def visit_Call(self, node: cst.Call) -> None:
-        func = node.func
-        if isinstance(func, cst.Name):
-            self.unsafe |= func.value not in _SAFE_BUILTINS
-        elif isinstance(func, cst.Attribute):
-            dotted = _dotted(func)
-            if dotted is not None and dotted[0] == self.np_name:
-                self.unsafe |= not _NUMPY_WRITES.isdisjoint(dotted)
-            else:
-                self.unsafe |= func.attr.value in _MUTATING_METHODS
-        else:
-            self.unsafe = True
-
-
-def _dotted(node: cst.BaseExpression) -> list[str] | None:
-    if isinstance(node, cst.Name):
-        return [node.value]
-    if isinstance(node, cst.Attribute):
-        head = _dotted(node.value)
-        return None if head is None else [*head, node.attr.value]
-    return None
-
-
-def _stays_bool(name: str, masks: set[str], entry: dict[str, Val], end: dict[str, Val]) -> bool:
-    """A mask, or a boolean on entry and after an iteration: np.where keeps it bool."""
-    if name in masks:
-        return True
-    return name in entry and entry[name].dtype == "b" and name in end and end[name].dtype == "b"
-
-
-def _assign(targets: list[str], values: list[str]) -> str:
-    return f"{', '.join(targets)} = {', '.join(values)}"
-
-
-def _stmt(text: str) -> cst.BaseStatement:
-    return cst.parse_statement(text)
-
-
-def plan_compaction(
-    tr: Translator,
-    loop: cst.BaseStatement,
-    active: str,
-    entry: dict[str, Val],
-    end: dict[str, Val],
-    end_bound: set[str],
-) -> Compaction | None:
-    """How to compact ``loop`` (the generated masked loop), or None where it cannot be.
-
-    Every batched value the loop's code names is gathered, so each must be an
-    array with the batch axis first, bound on every path by the end of the body;
-    the body must not write into arrays in place or call unknown code (a gathered
-    copy would take the write), nor name the batch size.
-    """
-    uses = _Uses(tr.np)
-    loop.visit(uses)
-    if uses.unsafe or tr.batch_name in uses.names:
-        return None
-    masks = set(tr.ctl.partial.values())
-    gathered: list[str] = []
-    for name in sorted(uses.names):
-        if name in masks:
-            gathered.append(name)
-            continue
-        val = end.get(name)
-        if val is None or not val.batched:
-            continue
-        if val.kind not in (ARRAY, SCALAR) or name not in end_bound:
-            return None
-        gathered.append(name)
-    if not gathered:
-        return None
-    # Put back: what the loop assigns and the code after it may read (a name first
-    # bound in the loop cannot be read after it: check_readable).
-    written = [n for n in gathered if n in uses.assigned and (n in entry or n in masks)]
-    lanes, keep = tr.temp("lanes"), tr.temp("keep")
-    full = {n: tr.temp(f"{n}_all") for n in gathered if n in written or n not in uses.assigned}
-    np_ = tr.np
-
-    def put_back(indent: str) -> str:
-        # ``result_type``: a later iteration may widen a value's dtype (int -> float);
-        # the rows put back earlier must not be cast down to the old one.
-        lines = []
-        for n in written:
-            if not _stays_bool(n, masks, entry, end):
-                widened = f"{np_}.result_type({full[n]}, {n})"
-                lines.append(f"{indent}{full[n]} = {full[n]}.astype({widened}, copy=False)\n")
-            lines.append(f"{indent}{full[n]}[{lanes}] = {n}\n")
-        return "".join(lines)
-
-    first = [f"{n}.copy()" if n in written else n for n in full]
-    shrink = _stmt(
-        f"if {active}.size >= {COMPACT_MIN_ROWS}"
-        f" and {np_}.count_nonzero({active}) < {active}.size * {COMPACT_BELOW}:\n"
-        f"    {keep} = {np_}.flatnonzero({active})\n"
-        f"    if {lanes} is None:\n"
-        f"        {_assign([lanes, *full.values()], [keep, *first])}\n"
-        f"    else:\n"
-        f"{put_back(' ' * 8)}"
-        f"        {lanes} = {lanes}[{keep}]\n"
-        f"    {_assign([*gathered, active], [f'{n}[{keep}]' for n in [*gathered, active]])}\n"
-    )
-    comment = cst.EmptyLine(
-        comment=cst.Comment(
-            "# Lanes have left: go on with the running ones alone (put back after)."
-        )
-    )
-    shrink = shrink.with_changes(leading_lines=[comment])
-    restore = _stmt(
-        f"if {lanes} is not None:\n"
-        f"{put_back(' ' * 4)}"
-        f"    {_assign(list(full), list(full.values()))}\n"
-    )
-    return Compaction([_stmt(f"{lanes} = None\n")], shrink, restore)

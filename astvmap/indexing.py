@@ -13,15 +13,28 @@ per-example axes in the loop's order.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import libcst as cst
 import numpy as np
 
 from .values import ARRAY, NONE, NOVALUE, SCALAR, TREE, Val
 
-if TYPE_CHECKING:
-    from .rewrite import Translator
+
+class Translator(Protocol):
+    """What indexing uses of the translator (``rewrite.Translator``: its families
+    import this module, so the type is described here rather than imported)."""
+
+    @property
+    def mask(self) -> cst.Name | None: ...
+    def expr(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]: ...
+    def parse(self, template: str, **subs: cst.BaseExpression) -> cst.BaseExpression: ...
+    def expand(
+        self, code: cst.BaseExpression, count: int, after: int = 1
+    ) -> cst.BaseExpression: ...
+    def batch_size(self) -> cst.BaseExpression: ...
+    def unsupported(self, message: str, hint: str | None = None) -> Exception: ...
+
 
 SLICE, NEWAXIS, ELLIPSIS, INT, ARRAY_INDEX, MASK = (
     "slice",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import threading
 import types
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -20,8 +20,9 @@ from . import cache
 from .errors import UnsupportedError
 from .values import ARRAY, KIND_DTYPE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
-if TYPE_CHECKING:
-    from .api import VmappedFunction
+# An ``api.VmappedFunction``, named for the annotations only: api imports this
+# module, so the class is reached through the instances (``type(outer)``).
+VmappedFunction = Any
 
 _lock = threading.Lock()
 _adapters: dict[Any, types.FunctionType] = {}
@@ -169,8 +170,6 @@ def nested_call(outer: VmappedFunction, args: tuple, kwargs: dict, emit: bool = 
 
 def resolve(outer: VmappedFunction, args: tuple) -> VmappedFunction:
     """The single-level vmap (of an adapter) that ``outer`` amounts to for these arguments."""
-    from .api import VmappedFunction
-
     inner = outer.fun
     axes = (
         outer.in_axes if isinstance(outer.in_axes, (tuple, list)) else (outer.in_axes,) * len(args)
@@ -197,7 +196,7 @@ def resolve(outer: VmappedFunction, args: tuple) -> VmappedFunction:
     with _lock:
         cached = outer._nested.get(fn)
         if cached is None:
-            cached = VmappedFunction(
+            cached = type(outer)(
                 fn,
                 outer.in_axes,
                 outer.out_axes,

@@ -9,9 +9,11 @@ function between ``@vmap`` and the first batched call.
     emit      module text with a header, formatted with black
     load      compiled, registered with linecache, cached in memory and on disk
 
-``resolve``, ``analyse`` and ``rewrite`` run together in ``rewrite.Translator``:
-a name is resolved when the walk reaches it, and the code for an expression is
-produced together with its abstract value.
+``resolve``, ``analyse`` and ``rewrite`` run together in ``rewrite.Translator``
+(assembled from ``core``, ``statements``, ``assignments``, ``loops``,
+``expressions``, ``calls`` and ``control``): a name is resolved when the walk
+reaches it, and the code for an expression is produced together with its
+abstract value.
 """
 
 from __future__ import annotations

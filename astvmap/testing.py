@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import optree
 
-from .api import NAMESPACE, _flatten, _leaf_axes
+from .pytrees import NAMESPACE, flatten, leaf_axes
 
 
 def _slice(arg: Any, prefix: Any, i: int, index: int) -> Any:
-    leaves, treedef = _flatten(arg)
-    axes = _leaf_axes(prefix, arg, i)
+    leaves, treedef = flatten(arg)
+    axes = leaf_axes(prefix, arg, i)
     out = [
         leaf if ax is None else np.take(np.asarray(leaf), index, axis=ax)
         for leaf, ax in zip(leaves, axes)
@@ -32,8 +32,8 @@ def _slice(arg: Any, prefix: Any, i: int, index: int) -> Any:
 def batch_size(args: tuple, in_axes: Any) -> int:
     axes = in_axes if isinstance(in_axes, (tuple, list)) else [in_axes] * len(args)
     for i, (arg, prefix) in enumerate(zip(args, axes)):
-        leaves, _ = _flatten(arg)
-        for leaf, ax in zip(leaves, _leaf_axes(prefix, arg, i)):
+        leaves, _ = flatten(arg)
+        for leaf, ax in zip(leaves, leaf_axes(prefix, arg, i)):
             if ax is not None:
                 return np.shape(leaf)[ax]
     raise ValueError("no mapped argument")
@@ -56,8 +56,8 @@ def loop(
         results.append(f(*example, **kwargs))
     if n == 0:
         raise ValueError("the loop oracle is undefined for an empty batch")
-    leaves0, treedef = _flatten(results[0])
-    per_leaf = [[_flatten(r)[0][j] for r in results] for j in range(len(leaves0))]
+    leaves0, treedef = flatten(results[0])
+    per_leaf = [[flatten(r)[0][j] for r in results] for j in range(len(leaves0))]
     full = optree.tree_broadcast_prefix(
         out_axes, results[0], none_is_leaf=True, namespace=NAMESPACE
     )
@@ -74,8 +74,8 @@ def loop(
 def assert_same(
     got: Any, want: Any, rtol: float = 1e-9, atol: float = 1e-12, check_dtype: bool = True
 ) -> None:
-    g_leaves, g_def = _flatten(got)
-    w_leaves, w_def = _flatten(want)
+    g_leaves, g_def = flatten(got)
+    w_leaves, w_def = flatten(want)
     assert g_def == w_def, f"structure differs: {g_def} vs {w_def}"
     for g, w in zip(g_leaves, w_leaves):
         g, w = np.asarray(g), np.asarray(w)

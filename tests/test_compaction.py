@@ -1,4 +1,4 @@
-"""Lane compaction of masked loops (astvmap/control.py, "compaction").
+"""Lane compaction of masked loops (astvmap/compaction.py).
 
 A masked loop compacts only above ``COMPACT_MIN_ROWS`` rows, so these tests use
 batches of a few thousand examples whose lanes stop at very different iterations;
@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, assume, given, settings
 from hypothesis import strategies as st
 
 from astvmap import vmap
-from astvmap.control import COMPACT_MIN_ROWS
+from astvmap.compaction import COMPACT_MIN_ROWS
 
 from . import progen
 from .oracle import check

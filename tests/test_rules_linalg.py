@@ -1,5 +1,5 @@
 """Property tests for the linear-algebra rules (rules/linalg.py) and for basic
-indexing and item assignment (astvmap/rewrite.py, astvmap/indexing.py) against the
+indexing and item assignment (astvmap/assignments.py, astvmap/indexing.py) against the
 loop oracle.
 
 Every per-example function lives at module level (astvmap reads its source). Each

@@ -18,7 +18,16 @@ import numpy as np
 import pytest
 
 import cli
-from astvmap import PerformanceWarning, UnsupportedError, VmapError, cache, emit, rewrite, vmap
+from astvmap import (
+    PerformanceWarning,
+    UnsupportedError,
+    VmapError,
+    cache,
+    core,
+    emit,
+    rewrite,
+    vmap,
+)
 from astvmap.errors import TransformBug
 
 X = np.arange(6.0).reshape(2, 3)
@@ -106,8 +115,8 @@ def test_the_frame_named_is_the_innermost_in_astvmap(monkeypatch):
         return {}["missing"]
 
     # Called at the end of Translator.translate; the stand-in is not astvmap's own code.
-    monkeypatch.setattr(rewrite, "_keep_docstring_first", broken)
-    with pytest.raises(TransformBug, match=r"astvmap/rewrite\.py:\d+ in translate"):
+    monkeypatch.setattr(core, "_keep_docstring_first", broken)
+    with pytest.raises(TransformBug, match=r"astvmap/core\.py:\d+ in translate"):
         vmap(scaled)(X)
 
 

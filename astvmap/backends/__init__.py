@@ -46,7 +46,8 @@ def find(args: tuple, kwargs: dict) -> Callable[[Any, tuple, dict], Any] | None:
 def _leaves(tree: Any) -> Any:
     """The leaves of ``tree`` as vmap sees them; on the path of every call that is not
     all plain arrays, so dataclasses are registered only when one is met."""
-    from ..api import NAMESPACE, _flatten
+    from ..pytrees import NAMESPACE
+    from ..pytrees import flatten as _flatten
 
     for leaf in optree.tree_leaves(tree, none_is_leaf=True, namespace=NAMESPACE):
         if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):

@@ -1,0 +1,445 @@
+"""The translator's statements: the walk over a block, simple statements (imports,
+``assert``, ``return``), plain ``if``/``with`` and local ``def``.
+
+Each statement is translated in order, its generated lines marked with the user's
+line (``# @astvmap:LINE``). Assignments are in ``assignments.py``, loops in
+``loops.py``, the masked (batched) forms of control flow in ``control.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from typing import Any
+
+import libcst as cst
+import numpy as np
+
+from .core import _element_val, _join_envs, _LocalDef
+from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
+from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
+
+
+class Statements:
+    """Mixin for ``Translator``: statements, block by block."""
+
+    # -------------------------------------------------------------- statements
+    def block(self, stmts: Any) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for stmt in stmts:
+            out.extend(self.statement(stmt))
+            if self.ctl.terminated:
+                break  # every lane has returned: the rest is unreachable
+        return out
+
+    def function_end(self) -> list[cst.BaseStatement]:
+        """After the body: masked returns need the merged ``result`` returned."""
+        if self.ctl.result_name is None or self.dry_depth:
+            return []
+        if self.ctl.terminated:
+            if not self.ctl.result_pending:
+                return []
+            return [cst.SimpleStatementLine([cst.Return(self.result)])]
+        raise self.unsupported_at(
+            self.node,
+            "some examples return a value and others reach the end of the function",
+            "end the function with a return for the remaining examples",
+        )
+
+    def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        if self.dry_depth and isinstance(stmt, (cst.For, cst.While)) and not _has_return(stmt):
+            return self.dry_loop_statement(stmt)
+        return self.translate_statement(stmt)
+
+    # The control state a loop statement leaves behind, replayed by a memo hit.
+    _REPLAYED = (
+        "bound",
+        "partial",
+        "loop_born",
+        "temps",
+        "terminated",
+        "result_set",
+        "alive_all",
+        "placeholder",
+        "init_at_top",
+        "result_pending",
+    )
+
+    def dry_loop_statement(self, stmt: cst.For | cst.While) -> list[cst.BaseStatement]:
+        """A loop met again in a dry run from the same state leaves the same state.
+
+        The loops around it reach it on every pass of their own fixpoints and dry runs;
+        replaying its effect keeps translation time linear in the depth of nesting
+        (re-translating it made it grow about 5x per level). Loops holding a `return`
+        are not replayed: a return changes the enclosing loops and frames."""
+        key = (id(stmt), self.analysis_state())
+        hit = self.stmt_memo.get(key)
+        if hit is not None:
+            env, weak, fields, added = hit
+            self.env, self.weak = dict(env), set(weak)
+            for name, value in fields.items():
+                setattr(self.ctl, name, copy.copy(value))
+            for frame, names in zip(self.ctl.frames, added):
+                frame.assigned |= names
+            return []
+        before = [set(f.assigned) for f in self.ctl.frames]
+        out = self.translate_statement(stmt)
+        fields = {name: copy.copy(getattr(self.ctl, name)) for name in self._REPLAYED}
+        added = [f.assigned - b for f, b in zip(self.ctl.frames, before)]
+        self.stmt_memo[key] = (dict(self.env), set(self.weak), fields, added)
+        return out
+
+    def translate_statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        self.current_stmt = stmt
+        self.current = stmt
+        self.checked = set()
+        self.quiet_statement = False
+        marker = self._marker(stmt)
+        if isinstance(stmt, cst.SimpleStatementLine):
+            out: list[cst.BaseStatement] = []
+            smalls: list[cst.BaseSmallStatement] = []
+            for small in stmt.body:
+                self.current = small
+                new = self.small_statement(small)
+                smalls.extend(self.pending)
+                self.pending = []
+                smalls.extend(new)
+            for i, small in enumerate(smalls):
+                line = cst.SimpleStatementLine(body=[_strip_semicolon(small)])
+                if i == 0:
+                    line = line.with_changes(leading_lines=stmt.leading_lines)
+                if i == len(smalls) - 1:
+                    line = line.with_changes(
+                        trailing_whitespace=_with_marker(stmt.trailing_whitespace, marker)
+                    )
+                else:
+                    line = line.with_changes(
+                        trailing_whitespace=_with_marker(cst.TrailingWhitespace(), marker)
+                    )
+                out.append(line)
+            checks, self.checks = self.checks, []
+            out = [*checks, *out]
+            if self.quiet_statement and not self.ctl.quiet:
+                # `a if c else b` / `and` / `or` computed both sides for every lane.
+                out = self.errstate(out)
+            return out
+        handler = getattr(self, "stmt_" + type(stmt).__name__, None)
+        if handler is None:
+            raise self.unsupported_at(stmt, f"the statement {type(stmt).__name__} is not supported")
+        out = handler(stmt, marker)
+        return [_mark_header(s, marker) if type(s) is type(stmt) else s for s in out]
+
+    def _marker(self, stmt: cst.CSTNode) -> str:
+        return f"# @astvmap:{self.file_line(stmt)}"
+
+    def emit_pending(self, marker: str) -> list[cst.BaseStatement]:
+        checks, self.checks = self.checks, []
+        lines = checks + [_marked_line(s, marker) for s in self.pending]
+        self.pending = []
+        return lines
+
+    def small_statement(self, node: cst.BaseSmallStatement) -> list[cst.BaseSmallStatement]:
+        if isinstance(node, cst.Assign):
+            return self.assign(node)
+        if isinstance(node, cst.AnnAssign):
+            if node.value is None:
+                return [node]
+            return self.assign(
+                cst.Assign(targets=[cst.AssignTarget(node.target)], value=node.value)
+            )
+        if isinstance(node, cst.AugAssign):
+            return self.aug_assign(node)
+        if isinstance(node, cst.Return):
+            return self.return_(node)
+        if isinstance(node, cst.Expr):
+            if self.mask is not None and isinstance(node.value, cst.Call):
+                raise self.unsupported(
+                    "a call made for its side effects under a batched condition",
+                    "compute the value and select it with np.where",
+                )
+            code, _ = self.expr(node.value)
+            return [node.with_changes(value=code)]
+        if isinstance(node, (cst.Break, cst.Continue)) and self.masked_here():
+            return self.masked_break(node)
+        if isinstance(node, (cst.Break, cst.Continue)) and self.ctl.loops:
+            head = self.ctl.loops[-1].head
+            if head is not None:
+                # Leaving the body early skips the widening at its end (widen_at_end).
+                for line in self.widen(self.env, head, self._marker(self.current_stmt)):
+                    self.pending.extend(line.body)
+        if isinstance(node, (cst.Pass, cst.Break, cst.Continue)):
+            return [node]
+        if isinstance(node, cst.Assert):
+            return [self.assert_statement(node)]
+        if isinstance(node, cst.Raise):
+            if node.exc is not None:
+                _, val = self.expr(node.exc)
+                if val.batched:
+                    raise self.unsupported("an exception built from batched values")
+            if self.mask is not None:
+                # Raised if any lane gets here, as the loop raises at the first one.
+                self.checks.append(self.when_any(self.mask, [node]))
+                self.ctl.terminated = True
+                return []
+            return [node]
+        if isinstance(node, (cst.Import, cst.ImportFrom)):
+            self.bind_import(node)
+            return [node]
+        if isinstance(node, (cst.Global, cst.Nonlocal)):
+            raise self.unsupported(
+                "global/nonlocal statements are not supported in a vmapped function",
+                "return the value instead of writing it to an outer variable",
+            )
+        if isinstance(node, cst.Del):
+            return [node]
+        raise self.unsupported(f"the statement {type(node).__name__} is not supported")
+
+    def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
+        # Run in the function's module, so a relative import resolves as it does there.
+        fn_globals = self.source.fn.__globals__
+        tmp: dict[str, Any] = {
+            k: fn_globals[k] for k in ("__name__", "__package__", "__spec__") if k in fn_globals
+        }
+        try:
+            exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        except ImportError as exc:
+            raise self.unsupported(
+                f"this import fails while transforming ({exc})",
+                "import it at module level, or install it",
+            ) from None
+        for key in ("__name__", "__package__", "__spec__"):
+            tmp.pop(key, None)
+        for k, v in tmp.items():
+            if k != "__builtins__":
+                self.env[k] = Val.const(v)
+
+    def assert_statement(self, node: cst.Assert) -> cst.BaseSmallStatement:
+        code, val = self.expr(node.test)
+        if self.mask is not None:
+            # Only the lanes that reach the assert are checked.
+            code = self.parse("np.all(~{m} | ({c}))", m=self.mask, c=self.truth(code, val))
+            return node.with_changes(test=code)
+        if val.batched:
+            # The loop fails if any example fails; so does the batch.
+            return node.with_changes(test=self.parse("np.all({c})", c=code))
+        return node.with_changes(test=code)
+
+    def return_(self, node: cst.Return) -> list[cst.BaseSmallStatement]:
+        if node.value is None:
+            if self.mask is not None:
+                raise self.unsupported("a bare `return` under a batched condition")
+            self.returns.append(Val(NONE, static=None))
+            return [node]
+        code, val = self.expr(node.value)
+        # A return that only some lanes take makes the result differ per lane.
+        self.returns.append(val if self.mask is None else _as_batched(val))
+        raw = (code, val)
+        if self.return_val is not None and not self.dry_depth:
+            code = self.conform(code, val, self.return_val)
+            val = self.return_val
+        if self.mask is None:
+            return [node.with_changes(value=code)]
+        if len(self.ctl.frames) == 1 and self.ctl.frames[0].kind == "func":
+            # Every lane still running returns here.
+            self.ctl.terminated = True
+            self.ctl.result_pending = False
+            return [node.with_changes(value=self.final_return(code, val))]
+        for loop in self.ctl.loops:
+            loop.masked_return = True
+        sequence = (
+            self.return_val is not None
+            and self.return_val.kind == TREE
+            and self.return_val.container in (tuple, list)
+            and self.return_val.element is None
+            # In a loop or under a plain `if`, `result` starts as a placeholder
+            # scalar that a tuple cannot be merged into.
+            and not (self.ctl.placeholder or self.ctl.init_at_top or self.ctl.plain_depth)
+        )
+        if (
+            self.return_val is not None
+            and self.return_val.kind not in (ARRAY, SCALAR)
+            and not sequence
+        ):
+            raise self.unsupported(
+                "returning a tuple or container under a batched condition",
+                "return arrays, or stack the values into one array",
+            )
+        return self.masked_return(code, val, raw)
+
+    def conform(self, code: cst.BaseExpression, val: Val, target: Val) -> cst.BaseExpression:
+        """Make ``code`` (with value ``val``) batched wherever ``target`` is."""
+        if not target.batched or val.batched == target.batched and val.kind != TREE:
+            return code
+        if val.kind == TREE and target.kind == TREE and isinstance(code, (cst.Tuple, cst.List)):
+            elems = [
+                e.with_changes(
+                    value=self.conform(e.value, _element_val(val, i), _element_val(target, i))
+                )
+                for i, e in enumerate(code.elements)
+            ]
+            return code.with_changes(elements=elems)
+        if val.kind == TREE:
+            if val.batched == target.batched:
+                return code
+            raise self.unsupported("returns differ in which parts are batched")
+        if not val.batched:
+            return self.materialise(code, val)
+        return code
+
+    # compound statements -----------------------------------------------------
+    def stmt_If(self, node: cst.If, marker: str) -> list[cst.BaseStatement]:
+        self.current = node
+        test_code, test = self.expr(node.test)
+        pre = self.emit_pending(marker)
+        if test.batched:
+            return [*pre, *self.masked_if(node, test_code, test)]
+        if test.is_static and not isinstance(test.static, np.ndarray):
+            # Known while transforming (x.ndim == 2, a flag): only the taken branch exists.
+            if test.static:
+                return [*pre, *self.block(node.body.body)]
+            if node.orelse is None:
+                return pre
+            if isinstance(node.orelse, cst.If):
+                return [*pre, *self.stmt_If(node.orelse, self._marker(node.orelse))]
+            return [*pre, *self.block(node.orelse.body.body)]
+        before = dict(self.env)
+        bound_before = set(self.ctl.bound)
+        self.ctl.plain_depth += 1
+        body = self.block(node.body.body)
+        then_done, self.ctl.terminated = self.ctl.terminated, False
+        bound_then, self.ctl.bound = self.ctl.bound, set(bound_before)
+        env_then = self.env
+        self.env = dict(before)
+        if node.orelse is not None:
+            if isinstance(node.orelse, cst.If):
+                orelse_stmts = self.stmt_If(node.orelse, self._marker(node.orelse))
+                else_block: list[cst.BaseStatement] | cst.If = orelse_stmts
+            else:
+                else_block = self.block(node.orelse.body.body)
+        else:
+            else_block = []
+        env_else = self.env
+        self.ctl.plain_depth -= 1
+        self.ctl.bound = bound_then & self.ctl.bound  # only one branch runs
+        self.ctl.terminated = then_done and self.ctl.terminated and node.orelse is not None
+        merged = _join_envs(env_then, env_else)
+        body += self.widen(env_then, merged, marker)
+        if isinstance(else_block, list):
+            else_block += self.widen(env_else, merged, marker)
+        self.env = merged
+        new = node.with_changes(test=test_code, body=node.body.with_changes(body=body))
+        if node.orelse is None:
+            if else_block:
+                new = new.with_changes(orelse=cst.Else(body=cst.IndentedBlock(else_block)))
+        elif isinstance(node.orelse, cst.If):
+            if len(else_block) == 1 and isinstance(else_block[0], cst.If):
+                new = new.with_changes(orelse=else_block[0])
+            else:
+                new = new.with_changes(orelse=cst.Else(body=cst.IndentedBlock(else_block)))
+        else:
+            new = new.with_changes(
+                orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=else_block))
+            )
+        return [*pre, new]
+
+    def stmt_With(self, node: cst.With, marker: str) -> list[cst.BaseStatement]:
+        items = []
+        for item in node.items:
+            code, val = self.expr(item.item)
+            if val.batched:
+                raise self.unsupported_at(node, "a `with` over a batched value")
+            if item.asname is not None:
+                self._bind_unknown(item.asname.name)
+            items.append(item.with_changes(item=code))
+        pre = self.emit_pending(marker)
+        body = self.block(node.body.body)
+        return [*pre, node.with_changes(items=items, body=node.body.with_changes(body=body))]
+
+    def stmt_Try(self, node: cst.Try, marker: str) -> list[cst.BaseStatement]:
+        """A ``try`` whose body computes nothing from batched values is plain Python: it
+        raises (or not) for every example alike, so its handlers run as in the loop. One
+        whose body computes with batched values could raise in some examples only, and
+        an ``except`` clause cannot be split by example: that function runs per example
+        (a declared fallback, with a PerformanceWarning)."""
+        self.current = node
+        if self.mask is not None:
+            raise self.no_rule(
+                "a `try` statement under a batched condition",
+                "move the `try` out of the condition",
+            )
+        saw, self.saw_batched = self.saw_batched, False
+        before, bound_before = dict(self.env), set(self.ctl.bound)
+        self.ctl.plain_depth += 1
+        body = self.block(node.body.body)
+        if node.orelse is not None:
+            body_else = self.block(node.orelse.body.body)
+        if self.saw_batched:
+            raise self.no_rule(
+                "a `try` whose body computes with batched values (the `except` clause "
+                "cannot tell which examples raised)",
+                "compute outside the `try`, or test the condition that raises instead",
+            )
+        self.saw_batched = saw
+        envs, bounds = [self.env], [self.ctl.bound]
+        handlers = []
+        for handler in node.handlers:
+            # The body may have stopped anywhere: a handler starts from what any prefix of
+            # it could have bound (the join of the environments before and after).
+            self.env, self.ctl.bound = _join_envs(before, envs[0]), set(bound_before)
+            if handler.name is not None:
+                self.bind_target(handler.name.name, Val(OBJECT))
+            handlers.append(
+                handler.with_changes(
+                    body=handler.body.with_changes(body=self.block(handler.body.body))
+                )
+            )
+            envs.append(self.env)
+            bounds.append(self.ctl.bound)
+        self.ctl.plain_depth -= 1
+        merged = envs[0]
+        for env in envs[1:]:
+            merged = _join_envs(merged, env)
+        self.ctl.bound = set.intersection(*bounds)
+        self.ctl.terminated = False
+        for env, handler_or_body in zip(envs, [None, *range(len(handlers))]):
+            widened = self.widen(env, merged, marker)
+            if not widened:
+                continue
+            if handler_or_body is None:
+                raise self.unsupported_at(
+                    node, "a name the `except` clause makes batched, bound in the `try` body"
+                )
+            h = handlers[handler_or_body]
+            handlers[handler_or_body] = h.with_changes(
+                body=h.body.with_changes(body=[*h.body.body, *widened])
+            )
+        self.env = merged
+        new = node.with_changes(body=node.body.with_changes(body=body), handlers=handlers)
+        if node.orelse is not None:
+            new = new.with_changes(
+                orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=body_else))
+            )
+        if node.finalbody is not None:
+            final = self.block(node.finalbody.body.body)
+            new = new.with_changes(
+                finalbody=node.finalbody.with_changes(
+                    body=node.finalbody.body.with_changes(body=final)
+                )
+            )
+        return [new]
+
+    def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
+        # A nested def is kept as written; calling it with batched values is refused
+        # at the call (it is not found through the function's namespace).
+        self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
+        return [node]
+
+
+def _as_batched(val: Val) -> Val:
+    if val.kind == SCALAR:
+        return Val.array(0, True, val.dtype)
+    if val.kind == TREE and val.children:
+        # Chosen per lane item by item (MaskedControl.where): every item is batched.
+        children = tuple((k, _as_batched(v)) for k, v in val.children)
+        return dataclasses.replace(val, batched=True, children=children, static=NOVALUE)
+    return dataclasses.replace(val, batched=True)
