@@ -288,6 +288,7 @@ class Calls:
         params, key = self.bind_params(fn, args, kwargs)
         bound = sig.bind(*args, **kwargs)
         if key not in self.program.specialisations:
+            self.check_recursion_depth(fn)
             saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
@@ -314,12 +315,32 @@ class Calls:
                 self.note_write(a.code.value)
         name, ret = self.program.specialisations[key]
         if ret is None:
-            raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
+            raise self.unsupported(
+                f"recursive call to {fn.__name__} with batched arguments, its depth not "
+                "decided by values known when transforming",
+                "pass the depth as a literal or module constant and count it down "
+                "(each depth is then specialised), or loop instead of recursing",
+            )
         # Defaults are passed explicitly: the generated def has none.
         call_args = [cst.Arg(value=a.code) for a in args]
         call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
         call_args += self.default_arguments(fn, func_code, sig, bound.arguments)
         return cst.Call(func=cst.Name(name), args=call_args), ret
+
+    def check_recursion_depth(self, fn: types.FunctionType) -> None:
+        """Each depth of a recursion counted down by a constant is its own
+        specialisation; a very deep one would exhaust Python's stack while transforming."""
+        open_now = sum(
+            1
+            for k, (_, ret) in self.program.specialisations.items()
+            if ret is None and k[0] is fn.__code__
+        )
+        if open_now >= MAX_STATIC_RECURSION:
+            raise self.unsupported(
+                f"recursion of {fn.__name__} deeper than {MAX_STATIC_RECURSION} levels "
+                "(each level is specialised while transforming)",
+                "loop instead of recursing",
+            )
 
     def default_arguments(
         self,
@@ -352,6 +373,9 @@ class Calls:
             out.append(cst.Arg(value=value, keyword=cst.Name(pname)))
         return out
 
+
+# Levels of a recursion unrolled while transforming (one specialisation each).
+MAX_STATIC_RECURSION = 30
 
 # Modules whose functions are library code: never transformed, only matched to rules.
 LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy", "astvmap"}
