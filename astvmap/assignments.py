@@ -12,6 +12,7 @@ import libcst as cst
 from . import indexing
 from .core import (
     _element_val,
+    _LocalDef,
     _val_key,
 )
 from .syntax import (
@@ -30,6 +31,8 @@ class Assignments:
     def assign(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
         if _items_in_unpacking(node):
             return self.assign_in_steps(node)
+        if self.lambda_definition(node):
+            return [node]
         code, val = self.expr(node.value)
         if self.mask is not None:
             return self.masked_assign(node, code, val)
@@ -51,6 +54,20 @@ class Assignments:
             elif isinstance(target.target, cst.Name):
                 self.aliases.pop(target.target.value, None)
         return [node.with_changes(targets=targets, value=code)]
+
+    def lambda_definition(self, node: cst.Assign) -> bool:
+        """``f = lambda v: v * w`` binds ``f`` to the lambda as written; a call ``f(x)``
+        translates its body where it is called (calls.py inline_lambda), and any other
+        use of ``f`` is checked then (expressions.py check_local_def)."""
+        if not (
+            self.mask is None
+            and isinstance(node.value, cst.Lambda)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+        ):
+            return False
+        self.bind_target(node.targets[0].target, Val(OBJECT, static=_LocalDef(node.value)))
+        return True
 
     def assign_in_steps(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
         """``a[i], a[j] = a[j], a[i]``: as Python does it, the right side is computed

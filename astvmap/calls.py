@@ -27,6 +27,7 @@ from .errors import UnsupportedError
 from .source import get_source
 from .syntax import (
     _code,
+    _walk_names,
 )
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
 
@@ -86,6 +87,9 @@ class Calls:
             func_code, callee = self.attribute(func, recv_code, recv)
             receiver = Arg(recv_code, recv)
         else:
+            lam = self.local_lambda(node)
+            if lam is not None:
+                return self.inline_lambda(node, lam)
             func_code, callee = self.expr(func)
         try:
             args, kwargs = self.call_args(node)
@@ -141,6 +145,71 @@ class Calls:
             "use NumPy functions that astvmap knows (see the README's table), "
             "or move the call out of the vmapped function",
         )
+
+    def local_lambda(self, call: cst.Call) -> cst.Lambda | None:
+        """The lambda a call calls directly (``f(x)`` after ``f = lambda v: ...``, or
+        ``(lambda v: ...)(x)``) when it reads batched values through its closure."""
+        func = call.func
+        if isinstance(func, cst.Lambda):
+            lam = func
+        elif isinstance(func, cst.Name) and func.value in self.env:
+            local = self.env[func.value].static
+            if not isinstance(local, _LocalDef) or not isinstance(local.node, cst.Lambda):
+                return None
+            lam = local.node
+        else:
+            return None
+        names = _LocalDef(lam).names
+        if any(n in self.env and self.env[n].batched for n in names):
+            return lam
+        with self.dry():
+            batched = any(self.expr(a.value)[1].batched for a in call.args)
+        return lam if batched else None
+
+    def inline_lambda(self, node: cst.Call, lam: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
+        """The lambda's body translated where it is called, its parameters bound to the
+        call's arguments and its free names read from this scope, as Python reads them
+        when the lambda runs: ``(lambda v: <batched body>)(x)``."""
+        params = lam.params
+        plain = list(params.params)
+        if (
+            params.posonly_params
+            or params.kwonly_params
+            or isinstance(params.star_arg, cst.Param)
+            or params.star_kwarg is not None
+            or any(p.default is not None for p in plain)
+            or any(a.star or a.keyword is not None for a in node.args)
+            or len(node.args) != len(plain)
+        ):
+            raise self.unsupported(
+                "calling a lambda that reads batched values with defaults, keywords or "
+                "* arguments",
+                "pass every argument positionally, or define the helper at module level",
+            )
+        args = [self.expr(a.value) for a in node.args]
+        names = [p.name.value for p in plain]
+        saved = (dict(self.env), set(self.weak), dict(self.ctl.partial), dict(self.ctl.loop_born))
+        for name, (_, val) in zip(names, args):
+            self.env[name] = val
+            self.weak.discard(name)
+            self.ctl.partial.pop(name, None)
+            self.ctl.loop_born.pop(name, None)
+        self.comp_depth += 1  # nothing of the body may be hoisted out of the lambda
+        hoisted = len(self.pending)
+        try:
+            body, val = self.expr(lam.body)
+        finally:
+            self.comp_depth -= 1
+            self.env, self.weak = saved[0], saved[1]
+            self.ctl.partial, self.ctl.loop_born = saved[2], saved[3]
+        for stmt in self.pending[hoisted:]:
+            if set(names) & set(_walk_names(stmt)):
+                raise self.unsupported(
+                    "this expression inside a lambda needs a statement of its own",
+                    "define the helper at module level",
+                )
+        func = lam.with_changes(body=body, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return cst.Call(func=func, args=[cst.Arg(code) for code, _ in args]), val
 
     def opaque_call(
         self, node: cst.Call, func_code: cst.BaseExpression

@@ -28,6 +28,7 @@ from .core import (
 )
 from .syntax import (
     _code,
+    _walk_names,
 )
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
@@ -443,10 +444,12 @@ class Expressions:
             fors.append((comp, iter_code, ifs))
             comp = comp.inner_for_in
         self.comp_depth += 1
+        hoisted = len(self.pending)
         try:
             elt_code, elt = self.expr(node.elt)
         finally:
             self.comp_depth -= 1
+        self.check_not_hoisted(node, self.pending[hoisted:])
         self.env = saved
         # Rebuild the chain of `for` clauses innermost first.
         inner = None
@@ -457,6 +460,23 @@ class Expressions:
         )
 
     expr_GeneratorExp = expr_ListComp
+
+    def check_not_hoisted(
+        self, node: cst.ListComp | cst.GeneratorExp, hoisted: list[cst.BaseSmallStatement]
+    ) -> None:
+        """A statement computed before the line runs once, outside the comprehension:
+        it cannot read the comprehension's own variables."""
+        own: set[str] = set()
+        comp: cst.CompFor | None = node.for_in
+        while comp is not None:
+            own |= set(_walk_names(comp.target))
+            comp = comp.inner_for_in
+        for stmt in hoisted:
+            if own & set(_walk_names(stmt)):
+                raise self.unsupported(
+                    "this expression inside a comprehension needs a statement of its own",
+                    "write the comprehension as a for loop",
+                )
 
     def comprehension_iter(
         self, code: cst.BaseExpression, it: Val

@@ -406,3 +406,44 @@ def comprehensions_under_masks(M):
 @pytest.mark.parametrize("batch", [1, 6])
 def test_comprehensions_under_batched_control_flow(batch):
     check(comprehensions_under_masks, (RNG.normal(size=(batch, 3, 4)),))
+
+
+# ------------------------------------------- lambdas closing over batched values
+def lambda_closure(x, w):
+    scale = lambda v: v * w + 1.0  # noqa: E731 - the idiom under test
+    return scale(x) + (lambda a, b: a - b)(x, w)
+
+
+def lambda_over_local(x, w):
+    s = np.sum(x)
+    norm = lambda v: v / s  # noqa: E731
+    y = norm(x) * 2
+    return y, norm(w)
+
+
+def lambda_in_comprehension(M, w):
+    k = lambda v: v * w  # noqa: E731
+    return np.array([k(r) for r in M])
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_lambda_called_directly(batch):
+    x, w = RNG.normal(size=(batch, 3)), RNG.normal(size=(batch, 3))
+    check(lambda_closure, (x, w))
+    check(lambda_closure, (x, 2.0), in_axes=(0, None))
+    check(lambda_closure, (x[0], w), in_axes=(None, 0))
+    check(lambda_over_local, (x, w))
+    check(lambda_over_local, (x[0], w), in_axes=(None, 0))
+    check(lambda_in_comprehension, (RNG.normal(size=(batch, 2, 3)), w))
+
+
+def lambda_through_map(x):
+    k = lambda v: v * x  # noqa: E731
+    return list(map(k, [1.0, 2.0]))
+
+
+def test_lambda_handed_to_untransformed_code_runs_per_example():
+    x = RNG.normal(size=(3, 2))
+    with pytest.warns(PerformanceWarning, match="reads batched values"):
+        got = vmap(lambda_through_map)(x)
+    assert_same(got, loop(lambda_through_map, (x,)))
