@@ -10,7 +10,7 @@ from typing import Any
 import libcst as cst
 
 from . import indexing
-from .core import _element_val, _val_key
+from .core import _element_val, _LocalDef, _val_key
 from .syntax import _marked_line, _rename, _target_names, _walk_names
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
@@ -20,6 +20,10 @@ class Assignments:
 
     # assignments ------------------------------------------------------------
     def assign(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
+        if _items_in_unpacking(node):
+            return self.assign_in_steps(node)
+        if self.lambda_definition(node):
+            return [node]
         code, val = self.expr(node.value)
         if self.mask is not None:
             return self.masked_assign(node, code, val)
@@ -41,6 +45,71 @@ class Assignments:
             elif isinstance(target.target, cst.Name):
                 self.aliases.pop(target.target.value, None)
         return [node.with_changes(targets=targets, value=code)]
+
+    def lambda_definition(self, node: cst.Assign) -> bool:
+        """``f = lambda v: v * w`` binds ``f`` to the lambda as written; a call ``f(x)``
+        translates its body where it is called (calls.py inline_lambda), and any other
+        use of ``f`` is checked then (expressions.py check_local_def)."""
+        if not (
+            self.mask is None
+            and isinstance(node.value, cst.Lambda)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Name)
+        ):
+            return False
+        self.bind_target(node.targets[0].target, Val(OBJECT, static=_LocalDef(node.value)))
+        return True
+
+    def assign_in_steps(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
+        """``a[i], a[j] = a[j], a[i]``: as Python does it, the right side is computed
+        first (into temporaries), then each target is assigned left to right, its
+        index read at that moment. Each step is translated as its own statement."""
+        target = node.targets[0].target
+        assert isinstance(target, (cst.Tuple, cst.List))
+        temps = [self.temp("unpacked") for _ in target.elements]
+        names = cst.Tuple([cst.Element(cst.Name(t)) for t in temps])
+        steps = [cst.Assign([cst.AssignTarget(names)], node.value)]
+        for elem, t in zip(target.elements, temps):
+            steps.append(cst.Assign([cst.AssignTarget(elem.value)], cst.Name(t)))
+        out: list[cst.BaseSmallStatement] = []
+        for k, step in enumerate(steps):
+            new = self.small_statement(step)
+            out.extend(self.pending)
+            self.pending = []
+            out.extend(new)
+            if k == 0:
+                out.extend(self.copy_scalar_temps(temps))
+        for t in temps:
+            # Only the steps use them: the loop fixpoints must not see them as state.
+            self.env.pop(t, None)
+            self.weak.discard(t)
+            self.ctl.bound.discard(t)
+        return out
+
+    def copy_scalar_temps(self, temps: list[str]) -> list[cst.BaseSmallStatement]:
+        """An item of one example's array read as a scalar is a copy; its batched
+        form (``a[:, j]``) is a view, which the item writes that follow would change."""
+        out: list[cst.BaseSmallStatement] = []
+        for t in temps:
+            val = self.env.get(t)
+            if val is None or not val.batched:
+                continue
+            if val.kind == TREE and _has_batched_scalar(val):
+                raise self.unsupported(
+                    "a nested unpacking of batched scalars together with item writes "
+                    "(their batched form would be views the writes change)",
+                    "unpack the inner values on their own line first",
+                )
+            if val.kind not in (ARRAY, SCALAR):
+                continue
+            if val.rank is None:
+                raise self.unsupported(
+                    "cannot infer the rank of a value assigned in this unpacking",
+                    "assign the items one per line",
+                )
+            if val.rank == 0:
+                out.append(self.small_assign(t, self.parse("np.copy({x})", x=cst.Name(t))))
+        return out
 
     def masked_assign(
         self, node: cst.Assign, code: cst.BaseExpression, val: Val
@@ -555,3 +624,30 @@ def _view_of(fn: cst.CSTNode, name: str, params: set[str]) -> str | None:
     fn.visit(Locals())
     fn.visit(Finder())
     return found[0] if found else None
+
+
+def _items_in_unpacking(node: cst.Assign) -> bool:
+    """One unpacking target (no starred element) with an item or nested unpacking."""
+    if len(node.targets) != 1:
+        return False
+    target = node.targets[0].target
+    if not isinstance(target, (cst.Tuple, cst.List)):
+        return False
+    elems = target.elements
+    if any(isinstance(e, cst.StarredElement) for e in elems):
+        return False
+    return any(
+        isinstance(e.value, cst.Subscript)
+        or (
+            isinstance(e.value, (cst.Tuple, cst.List))
+            and _items_in_unpacking(cst.Assign([cst.AssignTarget(e.value)], node.value))
+        )
+        for e in elems
+    )
+
+
+def _has_batched_scalar(val: Val) -> bool:
+    if val.kind == TREE:
+        kids = [v for _, v in val.children] + ([val.element] if val.element else [])
+        return any(_has_batched_scalar(v) for v in kids)
+    return val.batched and val.kind in (ARRAY, SCALAR) and val.rank != 1 and not val.rank

@@ -21,7 +21,7 @@ from .core import NESTED, _is_literal, _LocalDef, _namespace_val, _val_key
 from .errors import NeedsBatchError, UnsupportedError
 from .guards import ARGUMENT
 from .source import get_source
-from .syntax import _code
+from .syntax import _code, _walk_names
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -80,6 +80,9 @@ class Calls:
             func_code, callee = self.attribute(func, recv_code, recv)
             receiver = Arg(recv_code, recv)
         else:
+            lam = self.local_lambda(node)
+            if lam is not None:
+                return self.inline_lambda(node, lam)
             func_code, callee = self.expr(func)
         try:
             args, kwargs = self.call_args(node)
@@ -140,6 +143,71 @@ class Calls:
             "use NumPy functions that astvmap knows (see the README's table), "
             "or move the call out of the vmapped function",
         )
+
+    def local_lambda(self, call: cst.Call) -> cst.Lambda | None:
+        """The lambda a call calls directly (``f(x)`` after ``f = lambda v: ...``, or
+        ``(lambda v: ...)(x)``) when it reads batched values through its closure."""
+        func = call.func
+        if isinstance(func, cst.Lambda):
+            lam = func
+        elif isinstance(func, cst.Name) and func.value in self.env:
+            local = self.env[func.value].static
+            if not isinstance(local, _LocalDef) or not isinstance(local.node, cst.Lambda):
+                return None
+            lam = local.node
+        else:
+            return None
+        names = _LocalDef(lam).names
+        if any(n in self.env and self.env[n].batched for n in names):
+            return lam
+        with self.dry():
+            batched = any(self.expr(a.value)[1].batched for a in call.args)
+        return lam if batched else None
+
+    def inline_lambda(self, node: cst.Call, lam: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
+        """The lambda's body translated where it is called, its parameters bound to the
+        call's arguments and its free names read from this scope, as Python reads them
+        when the lambda runs: ``(lambda v: <batched body>)(x)``."""
+        params = lam.params
+        plain = list(params.params)
+        if (
+            params.posonly_params
+            or params.kwonly_params
+            or isinstance(params.star_arg, cst.Param)
+            or params.star_kwarg is not None
+            or any(p.default is not None for p in plain)
+            or any(a.star or a.keyword is not None for a in node.args)
+            or len(node.args) != len(plain)
+        ):
+            raise self.unsupported(
+                "calling a lambda that reads batched values with defaults, keywords or "
+                "* arguments",
+                "pass every argument positionally, or define the helper at module level",
+            )
+        args = [self.expr(a.value) for a in node.args]
+        names = [p.name.value for p in plain]
+        saved = (dict(self.env), set(self.weak), dict(self.ctl.partial), dict(self.ctl.loop_born))
+        for name, (_, val) in zip(names, args):
+            self.env[name] = val
+            self.weak.discard(name)
+            self.ctl.partial.pop(name, None)
+            self.ctl.loop_born.pop(name, None)
+        self.comp_depth += 1  # nothing of the body may be hoisted out of the lambda
+        hoisted = len(self.pending)
+        try:
+            body, val = self.expr(lam.body)
+        finally:
+            self.comp_depth -= 1
+            self.env, self.weak = saved[0], saved[1]
+            self.ctl.partial, self.ctl.loop_born = saved[2], saved[3]
+        for stmt in self.pending[hoisted:]:
+            if set(names) & set(_walk_names(stmt)):
+                raise self.unsupported(
+                    "this expression inside a lambda needs a statement of its own",
+                    "define the helper at module level",
+                )
+        func = lam.with_changes(body=body, lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return cst.Call(func=func, args=[cst.Arg(code) for code, _ in args]), val
 
     def opaque_call(
         self, node: cst.Call, func_code: cst.BaseExpression
@@ -300,6 +368,7 @@ class Calls:
         params, key = self.bind_params(fn, args, kwargs)
         bound = sig.bind(*args, **kwargs)
         if key not in self.program.specialisations:
+            self.check_recursion_depth(fn)
             saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
@@ -327,12 +396,32 @@ class Calls:
                 self.note_write(a.code.value)
         name, ret = self.program.specialisations[key]
         if ret is None:
-            raise self.unsupported(f"recursive call to {fn.__name__} with batched arguments")
+            raise self.unsupported(
+                f"recursive call to {fn.__name__} with batched arguments, its depth not "
+                "decided by values known when transforming",
+                "pass the depth as a literal or module constant and count it down "
+                "(each depth is then specialised), or loop instead of recursing",
+            )
         # Defaults are passed explicitly: the generated def has none.
         call_args = [cst.Arg(value=a.code) for a in args]
         call_args += [cst.Arg(value=a.code, keyword=cst.Name(k)) for k, a in kwargs.items()]
         call_args += self.default_arguments(fn, func_code, sig, bound.arguments)
         return cst.Call(func=cst.Name(name), args=call_args), ret
+
+    def check_recursion_depth(self, fn: types.FunctionType) -> None:
+        """Each depth of a recursion counted down by a constant is its own
+        specialisation; a very deep one would exhaust Python's stack while transforming."""
+        open_now = sum(
+            1
+            for k, (_, ret) in self.program.specialisations.items()
+            if ret is None and k[0] is fn.__code__
+        )
+        if open_now >= MAX_STATIC_RECURSION:
+            raise self.unsupported(
+                f"recursion of {fn.__name__} deeper than {MAX_STATIC_RECURSION} levels "
+                "(each level is specialised while transforming)",
+                "loop instead of recursing",
+            )
 
     def default_arguments(
         self,
@@ -365,6 +454,9 @@ class Calls:
             out.append(cst.Arg(value=value, keyword=cst.Name(pname)))
         return out
 
+
+# Levels of a recursion unrolled while transforming (one specialisation each).
+MAX_STATIC_RECURSION = 30
 
 # Modules whose functions are library code: never transformed, only matched to rules.
 LIBRARY_ROOTS = {"numpy", "math", "builtins", "cmath", "operator", "functools", "scipy", "astvmap"}

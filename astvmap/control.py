@@ -73,6 +73,7 @@ class LoopInfo:
     # names the head has batched their batch axis (as the end of the body does).
     head: dict[str, Val] | None = None
     before: frozenset[str] | None = None  # the names known before the loop (None: unknown)
+    broke: str | None = None  # the variable of the lanes that left by `break` (loop `else`)
 
 
 @dataclasses.dataclass
@@ -311,7 +312,12 @@ class MaskedControl:
             info.masked_continue = True
         if not info.masked:
             return []  # the dry run that decides how to emit the loop
-        return self.retire("loop" if isinstance(node, cst.Break) else "iter")
+        out = []
+        if isinstance(node, cst.Break) and info.broke is not None:
+            gone = self.mask
+            broke = cst.Name(info.broke)
+            out.append(self.small_assign(info.broke, self.parse("{b} | {m}", b=broke, m=gone)))
+        return out + self.retire("loop" if isinstance(node, cst.Break) else "iter")
 
     # ---------------------------------------------------------------- blocks
     def masked_block(self, frame: Frame, stmts: Any) -> tuple[list[cst.BaseStatement], bool]:
@@ -536,9 +542,12 @@ class MaskedControl:
         the lanes that run the rest of this iteration's body. A ``for`` ``target`` name bound before
         the loop keeps each lane's last value (``i_last``), as the loop leaves it.
         """
-        if node.orelse is not None:
+        if node.orelse is not None and has_statement(node.body, cst.Return):
             raise self.unsupported_at(
-                node, "`else` on a loop whose examples stop at different times"
+                node,
+                "`else` on a loop whose examples stop at different times and that returns "
+                "from some of them",
+                "set a flag in the loop and test it after the loop instead",
             )
         outer = self.mask
         active = self.temp("active")
@@ -549,6 +558,14 @@ class MaskedControl:
         per_iteration = info.masked_continue
         running = self.temp("running") if per_iteration else active
         pre = self.prepare_loop_returns(info)
+        broke = None
+        if node.orelse is not None:
+            broke = self.temp("broke")
+            pre.append(
+                self.line_assign(
+                    broke, self.parse("np.zeros({b}, dtype=bool)", b=self.batch_size())
+                )
+            )
         last = None
         if target is not None and target in self.ctl.bound:
             before = self.env[target]
@@ -596,7 +613,12 @@ class MaskedControl:
                     )
                     stmts.append(self.line_assign(last, value))
                 self.ctl.loops.append(
-                    LoopInfo(base=len(self.ctl.frames), masked=True, before=frozenset(entry))
+                    LoopInfo(
+                        base=len(self.ctl.frames),
+                        masked=True,
+                        before=frozenset(entry),
+                        broke=broke,
+                    )
                 )
                 top = self.ctl.frames.pop()
                 block, _ = self.masked_block(top, node.body.body)
@@ -633,8 +655,10 @@ class MaskedControl:
         pre.append(self.line_assign(active, start))
         stmts, frame = body()
         loop = header(node, stmts, active)
+        if broke is not None:
+            loop = loop.with_changes(orelse=None)  # emitted after the loop, masked
         after: list[cst.BaseStatement] = []
-        if compactable and outer is None and not info.masked_return:
+        if compactable and outer is None and not info.masked_return and broke is None:
             if not (has_statement(node.body, cst.Raise) or has_statement(node.body, cst.Assert)):
                 # (A raise names its lane's index: it must see the full batch.)
                 plan = plan_compaction(self, loop, active, entry, self.env, self.ctl.bound)
@@ -653,7 +677,31 @@ class MaskedControl:
             self.env[target] = Val.array(0, True, None)
         if isinstance(node, cst.For):
             self.mark_loop_target(node, keep=target if last is not None else None)
+        if broke is not None:
+            after += self.masked_loop_else(node, outer, broke)
         return [*pre, *self.errstate([loop]), *after]
+
+    def masked_loop_else(
+        self, node: cst.While | cst.For, outer: cst.Name | None, broke: str
+    ) -> list[cst.BaseStatement]:
+        """A loop's ``else`` runs in the lanes that did not leave it by ``break``:
+        a one-sided masked branch after the loop."""
+        assert node.orelse is not None
+        name = self.temp("mask")
+        lanes = (
+            self.parse("~{b}", b=cst.Name(broke))
+            if outer is None
+            else self.parse("{o} & ~{b}", o=outer, b=cst.Name(broke))
+        )
+        out: list[cst.BaseStatement] = [self.line_assign(name, lanes)]
+        entry = frozenset(self.ctl.bound)
+        frame = Frame("branch", name, entry, maybe=self.maybe_bound(entry))
+        self.ctl.quiet += 1
+        body, _ = self.masked_block(frame, node.orelse.body.body)
+        self.ctl.quiet -= 1
+        out += body
+        self.mark_partial(entry, frame, None)
+        return self.errstate(out)
 
 
 def _same_sequence(a: Val, b: Val) -> bool:

@@ -275,6 +275,7 @@ class _LocalDef:
             if isinstance(star, cst.Param):
                 own.add(star.name.value)
         self.names = frozenset(_walk_names(node.body)) - own
+        self.node = node
 
 
 # ---------------------------------------------------------------- helpers

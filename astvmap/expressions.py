@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import operator
 import types
 from typing import Any
 
@@ -21,7 +22,7 @@ from astvmap.rules import Arg
 from . import indexing
 from .control import Frame
 from .core import _iter_element, _LocalDef, _namespace_val
-from .syntax import _code, _slice_parts
+from .syntax import _code, _slice_parts, _walk_names
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
 
@@ -245,6 +246,9 @@ class Expressions:
                     "convert the object first (float(...), int(...) or np.asarray(...))",
                 )
             return node.with_changes(left=left_code, right=right_code), _opaque_result(left, right)
+        folded = _fold_binary(node, left, right)
+        if folded is not None:
+            return node.with_changes(left=left_code, right=right_code), folded
         (lc, rc), val = rules.elementwise.align_binary(
             self, Arg(left_code, left), Arg(right_code, right), BINARY_UFUNCS[type(node.operator)]
         )
@@ -449,9 +453,8 @@ class Expressions:
         comp: cst.CompFor | None = node.for_in
         while comp is not None:
             iter_code, it = self.expr(comp.iter)
-            if it.batched:
-                raise self.unsupported("a comprehension over a batched value is not supported yet")
-            self.bind_target(comp.target, _iter_element(it))
+            iter_code, elem = self.comprehension_iter(iter_code, it)
+            self.bind_target(comp.target, elem)
             ifs = []
             for cond in comp.ifs:
                 c, v = self.expr(cond.test)
@@ -461,10 +464,12 @@ class Expressions:
             fors.append((comp, iter_code, ifs))
             comp = comp.inner_for_in
         self.comp_depth += 1
+        hoisted = len(self.pending)
         try:
             elt_code, elt = self.expr(node.elt)
         finally:
             self.comp_depth -= 1
+        self.check_not_hoisted(node, self.pending[hoisted:])
         self.env = saved
         # Rebuild the chain of `for` clauses innermost first.
         inner = None
@@ -475,6 +480,40 @@ class Expressions:
         )
 
     expr_GeneratorExp = expr_ListComp
+
+    def check_not_hoisted(
+        self, node: cst.ListComp | cst.GeneratorExp, hoisted: list[cst.BaseSmallStatement]
+    ) -> None:
+        """A statement computed before the line runs once, outside the comprehension:
+        it cannot read the comprehension's own variables."""
+        own: set[str] = set()
+        comp: cst.CompFor | None = node.for_in
+        while comp is not None:
+            own |= set(_walk_names(comp.target))
+            comp = comp.inner_for_in
+        for stmt in hoisted:
+            if own & set(_walk_names(stmt)):
+                raise self.unsupported(
+                    "this expression inside a comprehension needs a statement of its own",
+                    "write the comprehension as a for loop",
+                )
+
+    def comprehension_iter(
+        self, code: cst.BaseExpression, it: Val
+    ) -> tuple[cst.BaseExpression, Val]:
+        """What a comprehension's ``for`` iterates, and its element. A batched array
+        is iterated along its per-example first axis (axis 1): each item is then a
+        batched value, so the comprehension makes a list of batched values."""
+        if not it.batched or it.kind == TREE:
+            return code, _iter_element(it)
+        if it.kind == ARRAY and it.rank:
+            return self.parse("np.moveaxis({x}, 1, 0)", x=code), Val.array(
+                it.rank - 1, True, it.dtype
+            )
+        raise self.unsupported(
+            "a comprehension over a batched value of unknown or zero rank",
+            "iterate over range(len(...)) of an array instead",
+        )
 
     def expr_Lambda(self, node: cst.Lambda) -> tuple[cst.BaseExpression, Val]:
         val = Val(OBJECT, static=_LocalDef(node))
@@ -587,3 +626,30 @@ def _eval_unary(node: cst.UnaryOperation, value: Any) -> Any:
     if op is cst.BitInvert:
         return ~value
     return not value
+
+
+PYTHON_OPERATORS = {
+    cst.Add: operator.add,
+    cst.Subtract: operator.sub,
+    cst.Multiply: operator.mul,
+    cst.FloorDivide: operator.floordiv,
+    cst.Modulo: operator.mod,
+}
+
+
+def _fold_binary(node: cst.BinaryOperation, left: Val, right: Val) -> Val | None:
+    """``depth - 1`` of Python ints known while transforming stays known: a helper
+    called with it is specialised on its value (recursion to a literal depth)."""
+    op = PYTHON_OPERATORS.get(type(node.operator))
+    if op is None or left.kind != SCALAR or right.kind != SCALAR:
+        return None
+    a, b = left.static, right.static
+    if type(a) is not int or type(b) is not int:
+        return None
+    try:
+        value = op(a, b)
+    except ZeroDivisionError:
+        return None  # raised when it runs, as in the loop
+    if abs(value) > 2**62:
+        return None
+    return Val.const(value)

@@ -213,7 +213,11 @@ class Loops:
             vals = [self.expr(a.value)[1] for a in call.args]
         if not any(v.batched for v in vals):
             return None
-        if len(call.args) != 1 or call.args[0].keyword is not None or call.args[0].star:
+        if (
+            len(call.args) not in (1, 2, 3)
+            or any(a.keyword is not None or a.star for a in call.args)
+            or any(v.batched for i, v in enumerate(vals) if i != min(len(vals) - 1, 1))
+        ):
             raise self.unsupported_at(
                 node,
                 "range() with a batched start or step",
@@ -221,10 +225,35 @@ class Loops:
             )
         if not isinstance(node.target, cst.Name):
             raise self.unsupported_at(node, "unpacking the index of a batched range")
-        code, val = self.expr(call.args[0].value)
+        self.range_start_step(node, vals)
+        code, val = self.expr(call.args[0 if len(call.args) == 1 else 1].value)
         if val.rank != 0 or val.dtype not in ("i", "u", None):
             raise self.unsupported_at(node, "range() of a batched value that is not an integer")
         return code, val
+
+    def range_start_step(self, node: cst.For, vals: list[Val]) -> None:
+        """``range(start, n, step)`` with a batched ``n``: the step's sign says which way
+        the index goes, so it must be known when transforming."""
+        if len(vals) == 3:
+            step = vals[2].static
+            if not isinstance(step, int) or isinstance(step, bool) or step == 0:
+                raise self.unsupported_at(
+                    node,
+                    "range() with a batched stop and a step not known when transforming",
+                    "write the step as a literal or a module constant",
+                )
+
+    def range_parts(self, node: cst.For) -> tuple[cst.BaseExpression | None, int]:
+        """The unbatched start (None: 0) and the step of ``range(...)`` in ``node``."""
+        call = node.iter
+        assert isinstance(call, cst.Call)
+        if len(call.args) == 1:
+            return None, 1
+        start, _ = self.expr(call.args[0].value)
+        if len(call.args) == 2:
+            return start, 1
+        _, step = self.expr(call.args[2].value)
+        return start, step.static
 
     def for_batched_range(
         self, node: cst.For, bound: tuple[cst.BaseExpression, Val], marker: str
@@ -236,6 +265,8 @@ class Loops:
         assert isinstance(target, cst.Name)
         if self.mask is not None:
             self.check_loop_target(node)
+        start, step = self.range_parts(node)
+        pre += self.emit_pending(marker)
         if not isinstance(n_code, cst.Name):
             # Evaluated once, as range() evaluates its argument once.
             name = self.temp("stop")
@@ -254,7 +285,14 @@ class Loops:
         info = self.loop_info(run_body, node)
 
         def header(loop: cst.For, body: list[cst.BaseStatement], _: str) -> cst.BaseStatement:
-            stop = self.parse("range(np.max({n}, initial=0))", n=n_code)
+            if start is None:
+                stop = self.parse("range(np.max({n}, initial=0))", n=n_code)
+            else:
+                # The examples' ranges share start and step: run to the farthest stop.
+                far = "max" if step > 0 else "min"
+                stop = self.parse(
+                    f"range({{a}}, np.{far}({{n}}, initial={{a}}), {step})", a=start, n=n_code
+                )
             return loop.with_changes(iter=stop, body=loop.body.with_changes(body=body))
 
         out = self.masked_loop(
@@ -263,7 +301,7 @@ class Loops:
             marker,
             bind,
             header,
-            bound=lambda: self.parse("{i} < {n}", i=target, n=n_code),
+            bound=lambda: self.parse("{i} < {n}" if step > 0 else "{i} > {n}", i=target, n=n_code),
             target=target.value,
         )
         return [*pre, *out]

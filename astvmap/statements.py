@@ -296,12 +296,12 @@ class Statements:
         if test.is_static and not isinstance(test.static, np.ndarray):
             # Known while transforming (x.ndim == 2, a flag): only the taken branch exists.
             if test.static:
-                return [*pre, *self.block(node.body.body)]
+                return [*pre, *self.static_branch(node.body.body)]
             if node.orelse is None:
                 return pre
             if isinstance(node.orelse, cst.If):
                 return [*pre, *self.stmt_If(node.orelse, self._marker(node.orelse))]
-            return [*pre, *self.block(node.orelse.body.body)]
+            return [*pre, *self.static_branch(node.orelse.body.body)]
         before = dict(self.env)
         bound_before = set(self.ctl.bound)
         self.ctl.plain_depth += 1
@@ -341,6 +341,20 @@ class Statements:
                 orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=else_block))
             )
         return [*pre, new]
+
+    def static_branch(self, stmts: Any) -> list[cst.BaseStatement]:
+        """The branch a transform-time test takes. Ending in a plain ``return``, it ends
+        the function: what follows is not translated (a recursion whose depth is a
+        constant stops at its base case, ``if depth == 0: return x``)."""
+        out = self.block(stmts)
+        last = stmts[-1] if stmts else None
+        if (
+            self.mask is None
+            and isinstance(last, cst.SimpleStatementLine)
+            and isinstance(last.body[-1], cst.Return)
+        ):
+            self.ctl.terminated = True
+        return out
 
     def stmt_With(self, node: cst.With, marker: str) -> list[cst.BaseStatement]:
         items = []

@@ -5,6 +5,7 @@ range, enumerate, zip.
 from __future__ import annotations
 
 import builtins
+import functools
 
 import libcst as cst
 import numpy as np
@@ -51,6 +52,8 @@ def _min_max(name: str, op: str) -> object:
             x = site.args[0]
             if x.val.kind == ARRAY and x.rank == 1:
                 return site.ctx.parse(f"np.{name}({{x}}, axis=1)", x=x.code), Val.array(0, True)
+            if x.val.kind == TREE and x.val.element is not None:
+                return _fold_sequence(site, x, op, name)
             if x.val.kind == TREE and x.val.children:
                 items = [
                     Arg(site.ctx.parse("{x}[%d]" % i, x=x.code), v)
@@ -88,6 +91,27 @@ def _fold(site: CallSite, args: list, op: str, name: str) -> Out:
     for nxt in codes[1:]:
         acc = site.ctx.parse("np.where({b} %s {a}, {b}, {a})" % op, a=acc, b=nxt)
     return acc, val
+
+
+def _fold_sequence(site: CallSite, x: Arg, op: str, name: str) -> Out:
+    """``max(gen)`` of a generator of batched scalars: the same left-to-right fold as
+    Python's (the first item is kept unless a later one compares greater; an empty
+    sequence raises as the loop does)."""
+    elem = x.val.element
+    _require_scalars(site, [Arg(x.code, elem)], name)
+    site.ctx.program.modules["functools"] = functools  # type: ignore[attr-defined]
+    code = site.ctx.parse(
+        "functools.reduce(lambda a, b: np.where(b %s a, b, a), {xs})" % op,
+        xs=_parenthesised(x.code),
+    )
+    return code, Val.array(0, elem.batched, elem.dtype)
+
+
+def _parenthesised(code: cst.BaseExpression) -> cst.BaseExpression:
+    """A generator expression passed with other arguments needs its own parentheses."""
+    if isinstance(code, cst.GeneratorExp) and not code.lpar:
+        return code.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return code
 
 
 def _require_scalars(site: CallSite, args: list, name: str) -> None:
@@ -155,6 +179,47 @@ def _sum_first_axis(site: CallSite, x: Arg) -> cst.BaseExpression:
 
 def _sum_kind(kind: str | None) -> str | None:
     return "i" if kind == "b" else kind
+
+
+def _any_all(name: str, op: str, start: str) -> object:
+    """``any(v > 0 for v in x)``: Python tests each item's truth left to right; on
+    per-example scalars that is a logical or/and over the items, starting from the
+    empty result (False for any, True for all)."""
+
+    def rule(site: CallSite) -> Out:
+        if not site.any_batched:
+            return site.render(), Val(SCALAR, rank=0, dtype="b")
+        x = site.args[0]
+        if x.val.kind == ARRAY:
+            if x.rank != 1:
+                raise site.unsupported(
+                    f"{name}() of a batched array of rank {x.rank} "
+                    "(the loop tests whole arrays and raises)",
+                    f"use np.{name}",
+                )
+            return site.ctx.parse(f"np.{name}({{x}}, axis=1)", x=x.code), Val.array(0, True, "b")
+        if x.val.kind != TREE:
+            raise site.unsupported(f"{name}() of this batched value")
+        items = [x.val.element] if x.val.element is not None else [v for _, v in x.val.children]
+        for v in items:
+            if not _is_array(v) or v.rank != 0:
+                raise site.unsupported(
+                    f"{name}() of items that are not per-example scalars "
+                    "(the loop tests whole arrays and raises)"
+                )
+        site.ctx.program.modules["functools"] = functools  # type: ignore[attr-defined]
+        code = site.ctx.parse(
+            f"functools.reduce(np.{op}, {{xs}}, np.{start}({{b}}, dtype=bool))",
+            xs=_parenthesised(x.code),
+            b=site.ctx.batch_size(),
+        )
+        return code, Val.array(0, True, "b")
+
+    return rule
+
+
+register(builtins.any)(_any_all("any", "logical_or", "zeros"))
+register(builtins.all)(_any_all("all", "logical_and", "ones"))
 
 
 def _convert(kind: str) -> object:

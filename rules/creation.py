@@ -155,6 +155,12 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
     code, val = arg.code, arg.val
     if val.kind == TREE and val.element is not None:
         elem = val.element
+        if elem.kind == TREE and elem.element is not None and elem.batched:
+            # [[...] for row in M]: each inner list stacked, then the outer one.
+            name = site.ctx.program.fresh("_row")  # type: ignore[attr-defined]
+            inner, rank = _stacked(site, Arg(cst.Name(name), elem))
+            rows = site.ctx.parse(f"[{{inner}} for {name} in {{xs}}]", inner=inner, xs=code)
+            return site.ctx.parse("np.stack({xs}, axis=1)", xs=rows), rank + 1
         if elem.kind == TREE:
             raise site.unsupported(
                 "np.array of a comprehension of lists", "build each row with np.array first"

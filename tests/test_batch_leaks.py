@@ -155,9 +155,14 @@ def closure_passed(x):
     return np.array(list(map(lambda t: t * x[0], [1.0, 2.0])))
 
 
-@pytest.mark.parametrize("f", [closure_lambda, closure_def, closure_passed])
+@pytest.mark.parametrize("f", [closure_def, closure_passed])
 def test_closure_over_batched_values_runs_per_example(f):
     assert run(f, (X,)), "declared fallback"
+
+
+def test_lambda_called_where_it_is_defined_is_transformed():
+    # Its body is translated at the call (issue 13): no per-example fallback.
+    assert not run(closure_lambda, (X,))
 
 
 def test_inner_def_over_unbatched_values_is_never_wrong():

@@ -365,10 +365,7 @@ REFUSED = [
         "np.any",
         id="truth of a vector in while",
     ),
-    pytest.param(c.loop_else, "while x > 1.0:", "else", id="else on a batched while"),
-    pytest.param(
-        c.range_start_step, "for i in range(1, n, 2):", "range", id="range with a batched start"
-    ),
+    # loop_else and range_start_step (once refused here) are computed now: see test_idioms.py.
 ]
 
 
