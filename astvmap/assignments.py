@@ -8,6 +8,7 @@ import dataclasses
 from typing import Any
 
 import libcst as cst
+import libcst.matchers
 
 from . import indexing
 from .core import _element_val, _LocalDef, _val_key
@@ -34,6 +35,7 @@ class Assignments:
             ]
         if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Tuple, cst.List)):
             code, val = self.unpackable(code, val, len(node.targets[0].target.elements))
+        code = self.copy_of_scalar_item(node.value, code, val)
         targets = []
         for target in node.targets:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
@@ -45,6 +47,32 @@ class Assignments:
             elif isinstance(target.target, cst.Name):
                 self.aliases.pop(target.target.value, None)
         return [node.with_changes(targets=targets, value=code)]
+
+    def copy_of_scalar_item(
+        self, value: cst.BaseExpression, code: cst.BaseExpression, val: Val
+    ) -> cst.BaseExpression:
+        """``x = a[j]`` reading one example's scalar is a copy, but its batched form
+        ``a[:, j]`` is a view: when the function writes into ``a`` in place anywhere, the
+        name gets a copy, or a later write would change ``x`` too (was silently wrong)."""
+        if not (isinstance(value, cst.Subscript) and val.batched and val.rank == 0):
+            return code
+        roots = _view_roots(value) & self.written_in_place
+        if not roots:
+            return code
+        return self.parse("np.copy({x})", x=code)
+
+    @property
+    def written_in_place(self) -> set[str]:
+        """Names the function writes items of, or updates with an augmented assignment."""
+        if self._written_in_place is None:
+            names: set[str] = set()
+            for node in libcst.matchers.findall(self.node, libcst.matchers.AugAssign()):
+                names |= _view_roots(node.target)
+            for node in libcst.matchers.findall(self.node, libcst.matchers.AssignTarget()):
+                if isinstance(node.target, cst.Subscript):
+                    names |= _view_roots(node.target)
+            self._written_in_place = names
+        return self._written_in_place
 
     def lambda_definition(self, node: cst.Assign) -> bool:
         """``f = lambda v: v * w`` binds ``f`` to the lambda as written; a call ``f(x)``

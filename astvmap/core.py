@@ -118,6 +118,7 @@ class Core:
         # Arrays written in place (items, `+=`), and those of them that got their batch
         # axis by the write: a caller must see both (a helper writes into its argument).
         self.written: set[str] = set()
+        self._written_in_place: set[str] | None = None  # assignments.written_in_place
         self.saw_batched = False  # some expression since this was reset is batched (stmt_Try)
         self.loop_memo: dict[tuple, dict[str, Val]] = {}
         self.info_memo: dict[tuple, LoopInfo] = {}

@@ -465,3 +465,16 @@ def test_method_called_with_unbatched_arguments_keeps_them():
 def test_an_object_indexed_with_batched_values_is_never_handed_the_batch(f):
     """Was silently wrong: np.r_[[a], [a]] of a batched a was taken as unbatched."""
     assert run(f, (X[:, :2],)), "declared fallback"
+
+
+def item_then_write(a, j):
+    x = a[j]
+    a[j] = 7.0
+    return a, x
+
+
+def test_a_scalar_read_before_a_write_keeps_its_value():
+    """Was silently wrong: per example `a[j]` is a copy, batched `a[:, j]` is a view."""
+    A = np.arange(12.0).reshape(4, 3)
+    want = loop(item_then_write, (A.copy(), 1), (0, None))
+    assert_same(vmap(item_then_write, in_axes=(0, None))(A.copy(), 1), want)
