@@ -8,7 +8,9 @@ from __future__ import annotations
 from typing import Any
 
 import libcst as cst
+import libcst.matchers
 
+from .assignments import _view_roots
 from .control import LoopInfo
 from .core import _iter_element, _join_envs
 from .syntax import _line, _marked_line, _target_names, _walk_names
@@ -128,6 +130,7 @@ class Loops:
             if set(_walk_names(node.iter)) & set(_walk_names(node.body)):
                 # Evaluated once, before the loop, from the values as they were: the
                 # loop may give the names it reads a batch axis before its header.
+                self.check_iterable_not_written(node)
                 name = self.temp("iterable")
                 pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], iter_code)))
                 iter_code = cst.Name(name)
@@ -153,6 +156,7 @@ class Loops:
         if widened and set(_walk_names(node.iter)) & set(_widened_names(entry, head)):
             # The iterable is evaluated once, before the loop: from the values as
             # they were, not from the copies with a batch axis made for the loop.
+            self.check_iterable_not_written(node)
             name = self.temp("iterable")
             pre.append(_line(cst.Assign([cst.AssignTarget(cst.Name(name))], iter_code)))
             iter_code = cst.Name(name)
@@ -175,6 +179,25 @@ class Loops:
                 iter=iter_code, body=node.body.with_changes(body=body), orelse=orelse
             ),
         ]
+
+    def check_iterable_not_written(self, node: cst.For) -> None:
+        """Per example, ``for row in v`` iterates ``v`` itself, so it sees the loop's writes
+        into ``v``; the batched loop iterates ``v`` as it was before it got its batch axis
+        and would not: refused (the differential tester found it silently wrong)."""
+        written: set[str] = set()
+        for aug in libcst.matchers.findall(node.body, libcst.matchers.AugAssign()):
+            written |= _view_roots(aug.target)
+        for target in libcst.matchers.findall(node.body, libcst.matchers.AssignTarget()):
+            if isinstance(target.target, cst.Subscript):
+                written |= _view_roots(target.target)
+        both = sorted(_view_roots(node.iter) & written)
+        if both:
+            raise self.unsupported_at(
+                node,
+                f"a `for` loop over `{both[0]}`, which the loop writes into and gives a batch "
+                "axis (each example would see its own writes)",
+                f"loop over range(len({both[0]})) and index it, or over a copy",
+            )
 
     def widen_at_end(
         self, node: cst.For | cst.While, head: dict[str, Val], marker: str

@@ -478,3 +478,17 @@ def test_a_scalar_read_before_a_write_keeps_its_value():
     A = np.arange(12.0).reshape(4, 3)
     want = loop(item_then_write, (A.copy(), 1), (0, None))
     assert_same(vmap(item_then_write, in_axes=(0, None))(A.copy(), 1), want)
+
+
+def iterate_while_writing(x):
+    v0 = np.eye(3)
+    for row in v0:
+        v0[1] = v0[1] + x * row.sum()
+    return v0
+
+
+def test_a_loop_over_an_array_it_writes_and_batches_is_refused():
+    """Found by the 10,000-program run (silently wrong): per example the loop sees its
+    own writes into the array it iterates; the batched loop iterated the old array."""
+    with pytest.raises(UnsupportedError, match="writes into"):
+        vmap(iterate_while_writing)(X[:, :3])
