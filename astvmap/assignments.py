@@ -9,7 +9,7 @@ from typing import Any
 
 import libcst as cst
 
-from . import indexing
+from . import indexing, selections
 from .core import (
     _element_val,
     _val_key,
@@ -29,6 +29,8 @@ class Assignments:
     # assignments ------------------------------------------------------------
     def assign(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
         code, val = self.expr(node.value)
+        if selections.contains(val):
+            code, val = selections.bind(self, node, code, val)
         if self.mask is not None:
             return self.masked_assign(node, code, val)
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
@@ -278,6 +280,10 @@ class Assignments:
         return kval.static if kval.is_static else NOVALUE
 
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
+        if isinstance(node.target, cst.Name) and selections.is_selection(
+            self.env.get(node.target.value, Val(OBJECT))
+        ):
+            raise selections.refuse(self, "updating in place")
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
         if self.mask is not None:

@@ -16,6 +16,7 @@ import numpy as np
 import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
+from . import selections
 from .core import (
     NESTED,
     _is_literal,
@@ -28,7 +29,7 @@ from .source import get_source
 from .syntax import (
     _code,
 )
-from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
+from .values import ARRAY, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val
 
 
 class Calls:
@@ -81,6 +82,12 @@ class Calls:
         receiver = None
         if isinstance(func, cst.Attribute):
             recv_code, recv = self.expr(func.value)
+            if recv.kind == SELECTION:
+                args, kwargs = self.call_args(node)
+                self.current = node
+                return selections.call(
+                    self, func, None, [Arg(recv_code, recv), *args], kwargs, func.attr.value
+                )
             if recv.kind in (ARRAY, SCALAR) and (recv.batched or not recv.is_static):
                 return self.method_call(node, func.attr.value, Arg(recv_code, recv))
             func_code, callee = self.attribute(func, recv_code, recv)
@@ -93,6 +100,8 @@ class Calls:
             return self.opaque_call(node, func_code)
         self.current = node
         target = callee.static if callee.is_static else callee.sample
+        if any(selections.contains(a.val) for a in (*args, *kwargs.values())):
+            return selections.call(self, func_code, target, args, kwargs)
         # A method of a user object, or a callable object: a user function with `self` first.
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
             self_arg = (

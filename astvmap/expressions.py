@@ -18,7 +18,7 @@ import numpy as np
 import astvmap.rules as rules
 from astvmap.rules import Arg
 
-from . import indexing
+from . import indexing, selections
 from .control import Frame
 from .core import (
     _iter_element,
@@ -28,7 +28,7 @@ from .core import (
 from .syntax import (
     _code,
 )
-from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val, join
+from .values import ARRAY, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val, join
 
 
 class Expressions:
@@ -39,7 +39,11 @@ class Expressions:
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             raise self.unsupported(f"the expression {type(node).__name__} is not supported")
-        return method(node)
+        code, val = method(node)
+        if val.kind == TREE or (val.kind == SELECTION and val.selection is None):
+            # A selection in a tuple, or chosen by a condition: its length differs.
+            selections.check_escape(self, val, "keeping")
+        return code, val
 
     def expr_Name(self, node: cst.Name) -> tuple[cst.BaseExpression, Val]:
         name = node.value
@@ -135,6 +139,8 @@ class Expressions:
     ) -> tuple[cst.BaseExpression, Val]:
         attr = node.attr.value
         new = node.with_changes(value=base_code)
+        if base.kind == SELECTION:
+            return selections.attribute(self, new, base_code, base, attr)
         if base.kind in (ARRAY, SCALAR) and (base.batched or base.static is NOVALUE):
             return rules.shape_ops.array_attribute(self, new, base_code, base, attr)
         if base.kind == TREE:
@@ -216,6 +222,14 @@ class Expressions:
     def expr_BinaryOperation(self, node: cst.BinaryOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
         right_code, right = self.expr(node.right)
+        if left.kind == SELECTION or right.kind == SELECTION:
+            return selections.binary(
+                self,
+                node,
+                Arg(left_code, left),
+                Arg(right_code, right),
+                BINARY_UFUNCS.get(type(node.operator)),
+            )
         if isinstance(node.operator, cst.MatrixMultiply):
             return rules.linalg.matmul_operator(
                 self, node, Arg(left_code, left), Arg(right_code, right)
@@ -241,6 +255,8 @@ class Expressions:
 
     def expr_UnaryOperation(self, node: cst.UnaryOperation) -> tuple[cst.BaseExpression, Val]:
         code, val = self.expr(node.expression)
+        if val.kind == SELECTION:
+            return selections.unary(self, node, code, val)
         if isinstance(node.operator, cst.Not):
             if val.batched:
                 if val.rank not in (0, None):
@@ -273,6 +289,8 @@ class Expressions:
         operands = [(left_code, left)]
         for target in node.comparisons:
             operands.append(self.expr(target.comparator))
+        if any(v.kind == SELECTION for _, v in operands):
+            return selections.compare(self, node, operands)
         any_batched = any(v.batched for _, v in operands)
         if not any_batched:
             comps = [

@@ -1,0 +1,402 @@
+"""Boolean-mask selections whose length differs per example, consumed into fixed shapes.
+
+Per example, ``x[m]`` with a mask that depends on the batch has a different length in
+every example, so it cannot be one batched array. It is kept abstract instead: a
+``Val`` of kind ``SELECTION`` that remembers its mask (hoisted into a temporary, so it
+is computed once); its code is the unselected data. Elementwise work keeps the mask
+(``(x[m] ** 2)`` is ``x ** 2`` under ``m``), and the consumers that end in a fixed
+shape read the mask: ``x[m].sum()`` is ``np.where(m, x, 0).sum(axis=1)``, ``len(x[m])``
+is ``np.count_nonzero(m, axis=1)``, ``x[m].max()`` fills with the dtype's lowest value
+(and raises the loop's ValueError when a lane that runs it selects nothing). Anything
+else (returning the selection, indexing it, mixing two masks) is refused: its length
+differs per example.
+
+Only batched masks make selections: ``x[m]`` with an unbatched mask has the same
+length everywhere and stays a plain subscript (``indexing.py``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import libcst as cst
+import numpy as np
+
+import astvmap.rules as rules
+from astvmap.rules import Arg, CallSite
+
+from .syntax import _marked_line
+from .values import ARRAY, OBJECT, SCALAR, SELECTION, TREE, Val
+
+LENGTH = "its length differs per example"
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Selection:
+    """What a selection value remembers: its (batched) mask and whether its data is batched."""
+
+    mask: cst.Name  # per-example rank 1, batched: shape (B, n)
+    data_batched: bool
+
+
+def is_selection(val: Val) -> bool:
+    return val.kind == SELECTION
+
+
+def contains(val: Val) -> bool:
+    """Does ``val`` hold a selection (itself or in a container)?"""
+    if val.kind == SELECTION:
+        return True
+    return val.kind == TREE and any(contains(v) for _, v in val.children)
+
+
+def refuse(tr: Any, what: str) -> Exception:
+    return tr.unsupported(
+        f"{what} a boolean-mask selection: {LENGTH}",
+        "reduce it (sum, mean, max, len, ...) or use np.where(mask, x, fill) for a fixed shape",
+    )
+
+
+def check_escape(tr: Any, val: Val, what: str) -> None:
+    """Refuse a selection that would leave the consumers that give fixed shapes."""
+    if contains(val):
+        raise refuse(tr, what)
+
+
+def plain(val: Val) -> Val:
+    """The selection's data as the array it is before selecting."""
+    sel: Selection = val.selection
+    return Val(ARRAY, batched=sel.data_batched, rank=val.rank, dtype=val.dtype)
+
+
+def wrap(sel: Selection, data: Val) -> Val:
+    return Val(SELECTION, batched=True, rank=data.rank, dtype=data.dtype, selection=sel)
+
+
+# ------------------------------------------------------------------- producing
+def select(
+    tr: Any, node: cst.Subscript, base_code: cst.BaseExpression, base: Val, elems: list
+) -> tuple[cst.BaseExpression, Val, list]:
+    """``base[mask]`` (or ``base[mask, :]``) with a batched 1-D mask."""
+    from . import indexing
+
+    mask_elem = elems[0]
+    rest = elems[1:]
+    if (
+        mask_elem.kind != indexing.MASK
+        or mask_elem.val.rank != 1
+        or any(not _full_slice(e) for e in rest)
+    ):
+        raise tr.unsupported(
+            "boolean-mask indexing other than x[mask] with a 1-D mask, where the mask "
+            f"depends on the batch ({LENGTH})",
+            "use np.where(mask, x, 0) (or another fill value) instead",
+        )
+    if base.kind not in (ARRAY, SCALAR) or not base.rank:
+        raise tr.unsupported("boolean-mask indexing of an array of unknown or zero rank")
+    if tr.comp_depth:
+        raise refuse(tr, "selecting, inside a comprehension,")
+    mask = tr.hoist("mask", mask_elem.element.slice.value)
+    if not _same_length(tr, mask_elem.element.slice.value, base_code):
+        runtime_check(
+            tr,
+            tr.parse("{x}.shape[%d] != {m}.shape[1]" % int(base.batched), x=base_code, m=mask),
+            "IndexError",
+            "boolean index did not match indexed array along axis 0",
+        )
+    sel = Selection(mask, base.batched)
+    return base_code, wrap(sel, base), elems
+
+
+def _full_slice(e: Any) -> bool:
+    sl = e.element.slice
+    return isinstance(sl, cst.Slice) and sl.lower is None and sl.upper is None and sl.step is None
+
+
+def _same_length(tr: Any, mask_code: cst.BaseExpression, base_code: cst.BaseExpression) -> bool:
+    """Is the mask elementwise in ``base`` and scalars only (``x > 0``), so of its length?"""
+    if not isinstance(base_code, cst.Name):
+        return False
+    seen = False
+
+    def ok(node: cst.BaseExpression) -> bool:
+        nonlocal seen
+        if isinstance(node, cst.Name):
+            if node.value == base_code.value:
+                seen = True
+                return True
+            val = tr.env.get(node.value)
+            return val is not None and val.kind in (ARRAY, SCALAR) and val.rank == 0
+        if isinstance(node, (cst.Integer, cst.Float)):
+            return True
+        if isinstance(node, cst.Comparison):
+            return ok(node.left) and all(ok(c.comparator) for c in node.comparisons)
+        if isinstance(node, cst.BinaryOperation):
+            return ok(node.left) and ok(node.right)
+        if isinstance(node, cst.UnaryOperation):
+            return ok(node.expression)
+        if isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute):
+            fn = getattr(np, node.func.attr.value, None)
+            return (
+                isinstance(node.func.value, cst.Name)
+                and node.func.value.value == tr.np
+                and isinstance(fn, np.ufunc)
+                and all(a.keyword is None and not a.star and ok(a.value) for a in node.args)
+            )
+        return False
+
+    return ok(mask_code) and seen
+
+
+# ------------------------------------------------------------------- elementwise
+def _mask_of(tr: Any, args: list[Arg]) -> Selection:
+    """The one mask the selections among ``args`` share; other operands must be scalars."""
+    sels = [a.val.selection for a in args if is_selection(a.val)]
+    if any(s is None for s in sels) or len({s.mask.value for s in sels}) > 1:
+        raise refuse(tr, "combining two different masks in")
+    for a in args:
+        if not is_selection(a.val) and not (a.val.kind in (ARRAY, SCALAR) and a.val.rank == 0):
+            raise refuse(tr, "combining an array of fixed length with")
+    return sels[0]
+
+
+def _plain_args(args: list[Arg]) -> list[Arg]:
+    return [Arg(a.code, plain(a.val)) if is_selection(a.val) else a for a in args]
+
+
+def binary(tr: Any, node: cst.BinaryOperation, left: Arg, right: Arg, ufunc: Any) -> tuple:
+    """``s op v`` with ``s`` a selection and ``v`` a scalar (or the same mask's selection)."""
+    sel = _mask_of(tr, [left, right])
+    if isinstance(node.operator, cst.MatrixMultiply):
+        raise refuse(tr, "a matrix product of")
+    (lc, rc), val = rules.elementwise.align_binary(tr, *_plain_args([left, right]), ufunc)
+    return node.with_changes(left=lc, right=rc), wrap(sel, val)
+
+
+def unary(tr: Any, node: cst.UnaryOperation, code: cst.BaseExpression, val: Val) -> tuple:
+    if isinstance(node.operator, cst.Not) or val.selection is None:
+        raise refuse(tr, "the truth value of")
+    return node.with_changes(expression=code), val
+
+
+def compare(tr: Any, node: cst.Comparison, operands: list[tuple]) -> tuple:
+    if len(node.comparisons) != 1:
+        raise refuse(tr, "a chained comparison of")
+    args = [Arg(c, v) for c, v in operands]
+    sel = _mask_of(tr, args)
+    (a, b), val = rules.elementwise.align_binary(tr, *_plain_args(args))
+    code = node.with_changes(left=a, comparisons=[node.comparisons[0].with_changes(comparator=b)])
+    return code, wrap(sel, dataclasses.replace(val, dtype="b"))
+
+
+# ------------------------------------------------------------------- consumers
+REDUCTIONS: dict[Any, str] = {
+    np.sum: "sum",
+    np.prod: "prod",
+    np.mean: "mean",
+    np.std: "std",
+    np.var: "var",
+    np.max: "max",
+    np.amax: "max",
+    np.min: "min",
+    np.amin: "min",
+    np.any: "any",
+    np.all: "all",
+    np.count_nonzero: "count_nonzero",
+}
+METHODS = {"sum", "prod", "mean", "std", "var", "max", "min", "any", "all"}
+FILL = {"sum": "0", "prod": "1", "any": "False", "all": "True", "count_nonzero": "0"}
+EXTREME = {"max": ("-np.inf", "min", "False"), "min": ("np.inf", "max", "True")}
+NUMPY_NAME = {"max": "maximum", "min": "minimum"}
+
+
+def call(
+    tr: Any,
+    func_code: cst.BaseExpression,
+    target: Any,
+    args: list[Arg],
+    kwargs: dict[str, Arg],
+    method: str | None = None,
+) -> tuple[cst.BaseExpression, Val]:
+    """A call given a selection: a reduction, ``len``, or an elementwise ufunc."""
+    if method is not None:
+        name = method if method in METHODS else None
+        fn = getattr(np, method, None) if name else None
+    else:
+        name, fn = REDUCTIONS.get(_hashable(target)), target
+    if name is not None:
+        return reduce(tr, name, fn, args, kwargs, method is not None)
+    if target is len and len(args) == 1 and not kwargs and is_selection(args[0].val):
+        return count(tr, args[0].val), Val.array(0, True, "i")
+    if isinstance(target, np.ufunc) and target.nout == 1 and not kwargs:
+        sel = _mask_of(tr, args)
+        site = CallSite(tr, func_code, target, _plain_args(args), {})
+        code, val = rules.with_dtype(site, rules.lookup(target)(site))
+        return code, wrap(sel, val)
+    what = f".{method}() of" if method else "passing to a function other than a reduction"
+    raise refuse(tr, what)
+
+
+def _hashable(obj: Any) -> Any:
+    try:
+        hash(obj)
+    except TypeError:
+        return None
+    return obj
+
+
+def count(tr: Any, val: Val) -> cst.BaseExpression:
+    """The number of selected rows per lane."""
+    return tr.parse("np.count_nonzero({m}, axis=1)", m=val.selection.mask)
+
+
+def reduce(
+    tr: Any, name: str, fn: Any, args: list[Arg], kwargs: dict[str, Arg], method: bool
+) -> tuple[cst.BaseExpression, Val]:
+    site = CallSite(tr, cst.Name(name), fn, args, kwargs, method=name if method else None)
+    b = site.bind(fn)
+    x = args[0]
+    if not is_selection(x.val) or x.val.selection is None:
+        raise refuse(tr, f"{name}() given")
+    if any(is_selection(a.val) or a.batched for a in [*args[1:], *kwargs.values()]):
+        raise refuse(tr, f"a batched argument besides the array to {name}() of")
+    allowed = {"axis", "ddof"} | ({"initial"} if name in EXTREME else set())
+    passed = set(b.where) - {"a"}
+    if passed - allowed:
+        raise refuse(tr, f"{name}() with {sorted(passed - allowed)[0]}= of")
+    rank = x.val.rank
+    axis = b.value("axis", None)
+    if axis is not None and (not isinstance(axis, int) or axis % rank != 0 or abs(axis) > rank):
+        raise refuse(tr, f"{name}() along axis {axis!r} (not the selected axis) of")
+    sel: Selection = x.val.selection
+    mask = tr.expand(sel.mask, rank - 1, after=2)
+    axes = "1" if rank == 1 or axis is not None else repr(tuple(range(1, rank + 1)))
+    out_rank = 0 if axis is None else rank - 1
+    dtype = x.val.dtype
+    if name in FILL:
+        code = tr.parse("np.where({m}, {x}, %s)" % FILL[name], m=mask, x=x.code)
+        if name == "count_nonzero":
+            code = tr.parse("np.count_nonzero({x}, axis=%s)" % axes, x=code)
+            return code, Val.array(out_rank, True, "i")
+        code = tr.parse("{x}.%s(axis=%s)" % (name, axes), x=code)
+        kind = "b" if name in ("any", "all") else ("i" if dtype == "b" else dtype)
+        return code, Val.array(out_rank, True, kind)
+    if name in EXTREME:
+        return _extreme(tr, name, b, x, mask, axes, out_rank)
+    # mean, std, var: NumPy's own where= reductions, as the loop's empty-selection nan.
+    data = x.code
+    if not sel.data_batched:
+        shape = "{m}.shape" if rank == 1 else "(*{m}.shape, *{x}.shape[1:])"
+        data = tr.parse("np.broadcast_to({x}, %s)" % shape, x=data, m=sel.mask)
+    extra = ""
+    if name in ("std", "var"):
+        ddof = b.value("ddof", 0)
+        if not isinstance(ddof, (int, float)) or isinstance(ddof, bool):
+            raise refuse(tr, f"{name}() with a ddof= that is not a number, of")
+        extra = f", ddof={ddof!r}" if ddof else ""
+    code = tr.parse("{x}.%s(axis=%s, where={m}%s)" % (name, axes, extra), x=data, m=mask)
+    kind = "c" if name == "mean" and dtype == "c" else "f"
+    return code, Val.array(out_rank, True, kind)
+
+
+def _extreme(
+    tr: Any, name: str, b: Any, x: Arg, mask: cst.BaseExpression, axes: str, out_rank: int
+) -> tuple[cst.BaseExpression, Val]:
+    """max/min: fill the unselected places with the dtype's other extreme; an empty
+    selection raises in the lanes that run it, as the loop's NumPy call does."""
+    inf, info, boolean = EXTREME[name]
+    dtype = x.val.dtype
+    data = x.code
+    if dtype == "f":
+        fill = inf
+    elif dtype in ("i", "u"):
+        data = tr.hoist("data", data)
+        fill = "np.iinfo({x}.dtype).%s" % info
+    elif dtype == "b":
+        fill = boolean
+    else:
+        raise tr.unsupported(
+            f"{name}() of a boolean-mask selection whose dtype is not known ({LENGTH}, so "
+            "the unselected places need a fill value of the array's dtype)",
+            "convert the array with .astype(float) first",
+        )
+    initial = b.get("initial")
+    if initial is None:
+        empty = tr.parse("~np.any({m}, axis=1)", m=x.val.selection.mask)
+        runtime_check(
+            tr,
+            (
+                tr.parse("np.any({e})", e=empty)
+                if tr.mask is None
+                else tr.parse("np.any({c} & {e})", c=tr.mask, e=empty)
+            ),
+            "ValueError",
+            f"zero-size array to reduction operation {NUMPY_NAME[name]} which has no identity",
+        )
+        extra = ""
+    else:
+        extra = ", initial={i}"
+    subs = {"m": mask, "x": data} | ({"i": initial.code} if initial is not None else {})
+    code = tr.parse(("np.where({m}, {x}, %s).%s(axis=%s%s)" % (fill, name, axes, extra)), **subs)
+    return code, Val.array(out_rank, True, dtype)
+
+
+def attribute(
+    tr: Any, node: cst.Attribute, base_code: cst.BaseExpression, base: Val, attr: str
+) -> tuple[cst.BaseExpression, Val]:
+    """``s.size``, ``s.shape``, ``s.ndim``, ``s.dtype`` of a selection."""
+    if base.selection is None:
+        raise refuse(tr, f".{attr} of")
+    n = count(tr, base)
+    rank = base.rank
+    if attr == "ndim":
+        return tr.parse(repr(rank)), Val.const(rank)
+    if attr == "dtype":
+        return node.with_changes(value=base_code), _dtype_val()
+    rest = [tr.parse("{x}.shape[%d]" % (k - rank), x=base_code) for k in range(1, rank)]
+    if attr == "size":
+        code = n
+        for dim in rest:
+            code = tr.parse("{a} * {b}", a=code, b=dim)
+        return code, Val.array(0, True, "i")
+    if attr == "shape":
+        elements = [cst.Element(n), *[cst.Element(d) for d in rest]]
+        kids = [(0, Val.array(0, True, "i"))] + [
+            (k, Val(SCALAR, rank=0, dtype="i")) for k in range(1, rank)
+        ]
+        return cst.Tuple(elements), Val.tree(tuple, kids)
+    raise refuse(tr, f".{attr} of")
+
+
+def _dtype_val() -> Val:
+    return Val(OBJECT, container=np.dtype)
+
+
+def runtime_check(tr: Any, test: cst.BaseExpression, exc: str, message: str) -> None:
+    """``if test: raise exc(message)`` before the statement. The statement's hoisted
+    temporaries so far (the mask) move before it, since the test reads them."""
+    key = "selection check: " + cst.Module([]).code_for_node(test)
+    if key in tr.checked:  # the same test in this statement already
+        return
+    tr.checked.add(key)
+    marker = tr._marker(tr.current_stmt)
+    tr.checks.extend(_marked_line(s, marker) for s in tr.pending)
+    tr.pending.clear()
+    raise_ = cst.Raise(exc=cst.Call(cst.Name(exc), [cst.Arg(cst.SimpleString(repr(message)))]))
+    tr.checks.append(cst.If(test=test, body=cst.IndentedBlock([_marked_line(raise_, marker)])))
+
+
+def bind(
+    tr: Any, node: cst.Assign, code: cst.BaseExpression, val: Val
+) -> tuple[cst.BaseExpression, Val]:
+    """``s = x[m]``: the name holds the data (a copy, as the loop's ``x[m]`` is one, so a
+    later in-place change of ``x`` does not reach ``s``); refused for any other target."""
+    targets = [t.target for t in node.targets]
+    if not all(isinstance(t, cst.Name) for t in targets) or not is_selection(val):
+        raise refuse(tr, "storing (other than in a plain name)")
+    if tr.mask is not None:
+        raise refuse(tr, "assigning under a batched condition")
+    if isinstance(code, (cst.Name, cst.Attribute, cst.Subscript)):
+        code = tr.parse("{x}.copy()", x=code)
+    return code, val
