@@ -42,7 +42,9 @@ class Expressions:
         code, val = method(node)
         if val.kind == TREE or (val.kind == SELECTION and val.selection is None):
             # A selection in a tuple, or chosen by a condition: its length differs.
-            selections.check_escape(self, val, "keeping")
+            selections.check_escape(
+                self, val, "a selection in a container or chosen by a condition"
+            )
         return code, val
 
     def expr_Name(self, node: cst.Name) -> tuple[cst.BaseExpression, Val]:
@@ -188,6 +190,10 @@ class Expressions:
         )
         if key.batched:
             raise self.unsupported("indexing a container with a batched index")
+        if key.is_static and selections.shape_item(base_code, key.static) is not None:
+            return selections.shape_item(base_code, key.static), base.child(
+                key.static % len(base.children)
+            )
         if key.is_static:
             shape_item = rules.shape_ops.shape_item(self, base_code, key.static)
             if shape_item is not None:

@@ -216,7 +216,7 @@ def subscript(
     if base.kind == SELECTION:
         from . import selections
 
-        raise selections.refuse(tr, "indexing")
+        raise selections.refuse(tr, "indexing a selection by position")
     if elems is None:
         elems = classify(tr, node, base, select=True)
         if any(e.kind == MASK and e.batched for e in elems):

@@ -53,7 +53,7 @@ def contains(val: Val) -> bool:
 
 def refuse(tr: Any, what: str) -> Exception:
     return tr.unsupported(
-        f"{what} a boolean-mask selection: {LENGTH}",
+        f"{what}: x[mask] with a mask that depends on the batch is a selection, {LENGTH}",
         "reduce it (sum, mean, max, len, ...) or use np.where(mask, x, fill) for a fixed shape",
     )
 
@@ -96,7 +96,7 @@ def select(
     if base.kind not in (ARRAY, SCALAR) or not base.rank:
         raise tr.unsupported("boolean-mask indexing of an array of unknown or zero rank")
     if tr.comp_depth:
-        raise refuse(tr, "selecting, inside a comprehension,")
+        raise refuse(tr, "a boolean-mask selection inside a comprehension")
     mask = tr.hoist("mask", mask_elem.element.slice.value)
     if not _same_length(tr, mask_elem.element.slice.value, base_code):
         runtime_check(
@@ -154,10 +154,10 @@ def _mask_of(tr: Any, args: list[Arg]) -> Selection:
     """The one mask the selections among ``args`` share; other operands must be scalars."""
     sels = [a.val.selection for a in args if is_selection(a.val)]
     if any(s is None for s in sels) or len({s.mask.value for s in sels}) > 1:
-        raise refuse(tr, "combining two different masks in")
+        raise refuse(tr, "combining selections by two different masks")
     for a in args:
         if not is_selection(a.val) and not (a.val.kind in (ARRAY, SCALAR) and a.val.rank == 0):
-            raise refuse(tr, "combining an array of fixed length with")
+            raise refuse(tr, "combining a selection with an array of fixed length")
     return sels[0]
 
 
@@ -169,20 +169,20 @@ def binary(tr: Any, node: cst.BinaryOperation, left: Arg, right: Arg, ufunc: Any
     """``s op v`` with ``s`` a selection and ``v`` a scalar (or the same mask's selection)."""
     sel = _mask_of(tr, [left, right])
     if isinstance(node.operator, cst.MatrixMultiply):
-        raise refuse(tr, "a matrix product of")
+        raise refuse(tr, "a matrix product of a selection")
     (lc, rc), val = rules.elementwise.align_binary(tr, *_plain_args([left, right]), ufunc)
     return node.with_changes(left=lc, right=rc), wrap(sel, val)
 
 
 def unary(tr: Any, node: cst.UnaryOperation, code: cst.BaseExpression, val: Val) -> tuple:
     if isinstance(node.operator, cst.Not) or val.selection is None:
-        raise refuse(tr, "the truth value of")
+        raise refuse(tr, "the truth value of a selection")
     return node.with_changes(expression=code), val
 
 
 def compare(tr: Any, node: cst.Comparison, operands: list[tuple]) -> tuple:
     if len(node.comparisons) != 1:
-        raise refuse(tr, "a chained comparison of")
+        raise refuse(tr, "a chained comparison of a selection")
     args = [Arg(c, v) for c, v in operands]
     sel = _mask_of(tr, args)
     (a, b), val = rules.elementwise.align_binary(tr, *_plain_args(args))
@@ -234,7 +234,11 @@ def call(
         site = CallSite(tr, func_code, target, _plain_args(args), {})
         code, val = rules.with_dtype(site, rules.lookup(target)(site))
         return code, wrap(sel, val)
-    what = f".{method}() of" if method else "passing to a function other than a reduction"
+    what = (
+        f".{method}() of a selection"
+        if method
+        else f"passing a selection to {getattr(target, '__name__', 'a function')}()"
+    )
     raise refuse(tr, what)
 
 
@@ -258,17 +262,17 @@ def reduce(
     b = site.bind(fn)
     x = args[0]
     if not is_selection(x.val) or x.val.selection is None:
-        raise refuse(tr, f"{name}() given")
+        raise refuse(tr, f"{name}() of a mix of selections")
     if any(is_selection(a.val) or a.batched for a in [*args[1:], *kwargs.values()]):
-        raise refuse(tr, f"a batched argument besides the array to {name}() of")
+        raise refuse(tr, f"{name}() of a selection with another batched argument")
     allowed = {"axis", "ddof"} | ({"initial"} if name in EXTREME else set())
     passed = set(b.where) - {"a"}
     if passed - allowed:
-        raise refuse(tr, f"{name}() with {sorted(passed - allowed)[0]}= of")
+        raise refuse(tr, f"{name}() of a selection with {sorted(passed - allowed)[0]}=")
     rank = x.val.rank
     axis = b.value("axis", None)
-    if axis is not None and (not isinstance(axis, int) or axis % rank != 0 or abs(axis) > rank):
-        raise refuse(tr, f"{name}() along axis {axis!r} (not the selected axis) of")
+    if axis is not None and axis not in (0, -rank):
+        raise refuse(tr, f"{name}() of a selection along axis {axis!r} (not the selected axis)")
     sel: Selection = x.val.selection
     mask = tr.expand(sel.mask, rank - 1, after=2)
     axes = "1" if rank == 1 or axis is not None else repr(tuple(range(1, rank + 1)))
@@ -293,7 +297,7 @@ def reduce(
     if name in ("std", "var"):
         ddof = b.value("ddof", 0)
         if not isinstance(ddof, (int, float)) or isinstance(ddof, bool):
-            raise refuse(tr, f"{name}() with a ddof= that is not a number, of")
+            raise refuse(tr, f"{name}() of a selection with a ddof= that is not a number")
         extra = f", ddof={ddof!r}" if ddof else ""
     code = tr.parse("{x}.%s(axis=%s, where={m}%s)" % (name, axes, extra), x=data, m=mask)
     kind = "c" if name == "mean" and dtype == "c" else "f"
@@ -347,7 +351,7 @@ def attribute(
 ) -> tuple[cst.BaseExpression, Val]:
     """``s.size``, ``s.shape``, ``s.ndim``, ``s.dtype`` of a selection."""
     if base.selection is None:
-        raise refuse(tr, f".{attr} of")
+        raise refuse(tr, f".{attr} of a selection")
     n = count(tr, base)
     rank = base.rank
     if attr == "ndim":
@@ -365,8 +369,20 @@ def attribute(
         kids = [(0, Val.array(0, True, "i"))] + [
             (k, Val(SCALAR, rank=0, dtype="i")) for k in range(1, rank)
         ]
-        return cst.Tuple(elements), Val.tree(tuple, kids)
-    raise refuse(tr, f".{attr} of")
+        return ShapeTuple(elements), Val.tree(tuple, kids)
+    raise refuse(tr, f".{attr} of a selection")
+
+
+class ShapeTuple(cst.Tuple):
+    """A selection's ``.shape`` as code: ``s.shape[0]`` picks the count itself."""
+
+
+def shape_item(code: cst.BaseExpression, key: Any) -> cst.BaseExpression | None:
+    """``s.shape[k]`` of a selection: the k-th element of its shape tuple."""
+    if isinstance(code, ShapeTuple) and isinstance(key, int) and -len(code.elements) <= key:
+        if key < len(code.elements):
+            return code.elements[key].value
+    return None
 
 
 def _dtype_val() -> Val:
@@ -394,9 +410,9 @@ def bind(
     later in-place change of ``x`` does not reach ``s``); refused for any other target."""
     targets = [t.target for t in node.targets]
     if not all(isinstance(t, cst.Name) for t in targets) or not is_selection(val):
-        raise refuse(tr, "storing (other than in a plain name)")
+        raise refuse(tr, "storing a selection other than in a plain name")
     if tr.mask is not None:
-        raise refuse(tr, "assigning under a batched condition")
+        raise refuse(tr, "binding a selection under a batched condition")
     if isinstance(code, (cst.Name, cst.Attribute, cst.Subscript)):
         code = tr.parse("{x}.copy()", x=code)
     return code, val

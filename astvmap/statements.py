@@ -230,7 +230,7 @@ class Statements:
             self.returns.append(Val(NONE, static=None))
             return [node]
         code, val = self.expr(node.value)
-        selections.check_escape(self, val, "returning")
+        selections.check_escape(self, val, "returning a selection")
         # A return that only some lanes take makes the result differ per lane.
         self.returns.append(val if self.mask is None else _as_batched(val))
         raw = (code, val)

@@ -180,6 +180,10 @@ def _fixed(x, m):
     return (x[m] + x).sum()
 
 
+def _other_axis(x, m):
+    return x[m].sum(axis=1)
+
+
 def _argmax(x, m):
     return x[m].argmax()
 
@@ -206,7 +210,9 @@ def _user(x, m):
     return _helper(x[m])
 
 
-@pytest.mark.parametrize("f", [_ret, _index, _two_masks, _fixed, _argmax, _reshape, _tuple, _user])
+@pytest.mark.parametrize(
+    "f", [_ret, _index, _two_masks, _fixed, _other_axis, _argmax, _reshape, _tuple, _user]
+)
 def test_refused_with_the_reason(f):
     x, m = rng.standard_normal((3, 4)), _masks(3, 4, "some")
     with pytest.raises(UnsupportedError, match="length differs per example") as info:
@@ -218,3 +224,44 @@ def test_selection_chosen_by_a_batched_condition_is_refused():
     x, m = rng.standard_normal((3, 4)), _masks(3, 4, "some")
     with pytest.raises(UnsupportedError, match="test_selections.py"):
         vmap(_cond)(x, m)
+
+
+def test_shape_of_a_row_selection():
+    def f(M, keep):
+        s = M[keep]
+        return s.shape, s.shape[-1], s.ndim
+
+    M, keep = rng.standard_normal((3, 5, 2)), _masks(3, 5, "some")
+    _no_loop(f, M, keep)
+    assert "(keep, axis=1)" in vmap(f).emit(M, keep)
+
+
+def test_under_a_batched_condition_only_running_lanes_raise():
+    def f(x):
+        t = 0.0
+        if x[0] > 0:
+            t = x[x > 0.5].max()
+        return t
+
+    x = rng.standard_normal((6, 5))
+    x[:, 0] = np.where(np.arange(6) % 2 == 0, 1.0, -1.0)
+    x[1, 1:] = -1.0  # selects nothing, but its lane does not run the max
+    _no_loop(f, x)
+    x[0, 1:] = -1.0  # selects only x[0, 0] = 1.0: fine
+    _no_loop(f, x)
+    x[2] = [0.2, 0.0, 0.0, 0.0, 0.0]  # runs the max and selects nothing: the loop raises
+    with pytest.raises(ValueError):
+        loop(f, (x,))
+    with pytest.raises(ValueError, match="maximum which has no identity"):
+        vmap(f)(x)
+
+
+def test_in_loops():
+    def f(x):
+        tot = 0.0
+        for i in range(3):
+            s = x[x > i * 0.3]
+            tot = tot + s.sum() + len(s)
+        return tot
+
+    _no_loop(f, rng.standard_normal((4, 5)))
