@@ -29,7 +29,7 @@ class Assignments:
     # assignments ------------------------------------------------------------
     def assign(self, node: cst.Assign) -> list[cst.BaseSmallStatement]:
         code, val = self.expr(node.value)
-        if selections.contains(val):
+        if selections.contains(val) and not _one_subscript_target(node):
             code, val = selections.bind(self, node, code, val)
         if self.mask is not None:
             return self.masked_assign(node, code, val)
@@ -163,7 +163,8 @@ class Assignments:
         if buf.kind == TREE:
             self.set_container_item(target, buf, val)
             return target.with_changes(value=buf_code), code
-        elems = indexing.classify(self, target, buf)
+        elems = indexing.classify(self, target, buf, select=self.mask is None)
+        written = selections.mask_write(elems, val)
         index_batched = any(e.batched for e in elems)
         if isinstance(target.value, cst.Name):
             self.note_write(target.value.value)
@@ -180,6 +181,8 @@ class Assignments:
             buf = buf.with_batched(True)
             self.env[name] = buf
             buf_code = cst.Name(name)
+        if written:
+            return selections.write(self, target, buf_code, buf, elems, val, code)
         new_target, region_rank = indexing.scatter_target(self, target, buf_code, buf, elems)
         if val.batched:
             if region_rank is None or val.rank is None:
@@ -345,7 +348,7 @@ class Assignments:
                 return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
             with self.dry():
                 _, buf = self.expr(node.target.value)
-                elems = indexing.classify(self, node.target, buf)
+                elems = indexing.classify(self, node.target, buf, select=True)
                 _, rhs = self.expr(node.value)
             if buf.batched or rhs.batched or any(e.batched for e in elems):
                 # Each example owns its row (np.arange(B)), so repeated indices within
@@ -569,3 +572,7 @@ def _view_of(fn: cst.CSTNode, name: str, params: set[str]) -> str | None:
     fn.visit(Locals())
     fn.visit(Finder())
     return found[0] if found else None
+
+
+def _one_subscript_target(node: cst.Assign) -> bool:
+    return len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript)

@@ -392,6 +392,13 @@ def _dtype_val() -> Val:
 def runtime_check(tr: Any, test: cst.BaseExpression, exc: str, message: str) -> None:
     """``if test: raise exc(message)`` before the statement. The statement's hoisted
     temporaries so far (the mask) move before it, since the test reads them."""
+    stmt = tr.current_stmt
+    if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) > 1:
+        # The check runs before the whole line, so before what its first statements bind.
+        raise tr.unsupported(
+            "a boolean-mask selection checked at run time, on a line of several statements",
+            "put the statement on a line of its own",
+        )
     key = "selection check: " + cst.Module([]).code_for_node(test)
     if key in tr.checked:  # the same test in this statement already
         return
@@ -416,3 +423,57 @@ def bind(
     if isinstance(code, (cst.Name, cst.Attribute, cst.Subscript)):
         code = tr.parse("{x}.copy()", x=code)
     return code, val
+
+
+# ------------------------------------------------------------------- writes
+def mask_write(elems: list, val: Val) -> bool:
+    """Is ``buf[index] = val`` a write through a batched mask (``y[m] = v``)? A selection
+    written anywhere else is refused by ``write``'s caller (its length differs)."""
+    from . import indexing
+
+    return any(e.kind == indexing.MASK and e.batched for e in elems) or is_selection(val)
+
+
+def write(
+    tr: Any,
+    target: cst.Subscript,
+    buf_code: cst.BaseExpression,
+    buf: Val,
+    elems: list,
+    val: Val,
+    code: cst.BaseExpression,
+) -> tuple[cst.Subscript, cst.BaseExpression]:
+    """``y[m] = v`` (and ``y[m] += v``) with a batched mask, ``buf`` already batched: the
+    same boolean-index write on the batch, so NumPy's casting is the loop's. The value is
+    laid out as ``y[m]`` is: a scalar as it is, a batched scalar repeated per lane by the
+    number of places it fills, a selection by the same mask read through it."""
+    from . import indexing
+
+    mask_elem = elems[0]
+    if (
+        mask_elem.kind != indexing.MASK
+        or not mask_elem.batched
+        or mask_elem.val.rank != 1
+        or any(not _full_slice(e) for e in elems[1:])
+    ):
+        raise refuse(tr, "writing a selection other than through its own mask")
+    if tr.mask is not None:
+        raise refuse(tr, "writing through a boolean mask under a batched condition")
+    mask = tr.hoist("mask", mask_elem.element.slice.value)
+    rank = buf.rank
+    if rank is None or rank < 1:
+        raise tr.unsupported("a boolean-mask write into an array of unknown or zero rank")
+    new_target = target.with_changes(value=buf_code, slice=[cst.SubscriptElement(cst.Index(mask))])
+    if is_selection(val):
+        if val.selection is None or val.selection.mask.value != mask.value:
+            raise refuse(tr, "writing a selection through another mask")
+        if not val.selection.data_batched:
+            shape = "{m}.shape" if rank == 1 else "(*{m}.shape, *{x}.shape[1:])"
+            code = tr.parse("np.broadcast_to({x}, %s)" % shape, x=code, m=mask)
+        return new_target, tr.parse("{x}[{m}]", x=code, m=mask)
+    if val.kind not in (ARRAY, SCALAR) or val.rank != 0:
+        raise refuse(tr, "writing an array of fixed length into a selection")
+    if val.batched:
+        code = tr.parse("np.repeat({v}, np.count_nonzero({m}, axis=1))", v=code, m=mask)
+        code = tr.expand(code, rank - 1, after=1)
+    return new_target, code

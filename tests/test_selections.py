@@ -265,3 +265,81 @@ def test_in_loops():
         return tot
 
     _no_loop(f, rng.standard_normal((4, 5)))
+
+
+# ------------------------------------------------------------------- writes
+def write_scalar(x, v):
+    y = x.copy()
+    y[x > 0] = v
+    return y
+
+
+def write_selection(x, w, m):
+    y = x.copy()
+    y[m] = w[m]
+    return y
+
+
+def write_update(x, v):
+    y = x.copy()
+    y[x > 0] += v
+    y[x < -0.5] *= 2
+    return y
+
+
+def write_int_buffer(x):
+    y = np.zeros(x.shape[0], dtype=np.int64)
+    y[x > 0] = 2.7
+    y[x < 0] += 1
+    return y
+
+
+def write_rows(M, keep, v):
+    out = M.copy()
+    out[keep] = v
+    return out
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_masked_writes(batch):
+    x, w = rng.standard_normal((batch, 6)), rng.standard_normal((batch, 6))
+    v, m = rng.standard_normal(batch), _masks(batch, 6, "some")
+    _no_loop(write_scalar, x, v)
+    _no_loop(write_scalar, x, 3.0, in_axes=(0, None))
+    _no_loop(write_selection, x, w, m)
+    _no_loop(write_selection, x, w[0], m, in_axes=(0, None, 0))
+    _no_loop(write_selection, x[0], w, m, in_axes=(None, 0, 0))
+    _no_loop(write_selection, x, w, _masks(batch, 6, "none"))
+    _no_loop(write_update, x, v)
+    _no_loop(write_update, x, 0.5, in_axes=(0, None))
+    _no_loop(write_int_buffer, x)
+    M = rng.standard_normal((batch, 5, 3))
+    _no_loop(write_rows, M, _masks(batch, 5, "some"), v)
+    _no_loop(write_rows, M[0], _masks(batch, 5, "all"), 1.0, in_axes=(None, 0, None))
+
+
+def _write_under_condition(x):
+    y = x.copy()
+    if x[0] > 0:
+        y[x > 1] = 0.0
+    return y
+
+
+def _write_other_mask(x, w, m):
+    y = x.copy()
+    y[m] = w[~m]
+    return y
+
+
+def _write_array(x, w):
+    y = x.copy()
+    y[x > 0] = w
+    return y
+
+
+@pytest.mark.parametrize("f", [_write_under_condition, _write_other_mask, _write_array])
+def test_masked_writes_refused(f):
+    x = rng.standard_normal((3, 4))
+    args = {1: (x,), 2: (x, x), 3: (x, x, x > 0)}[f.__code__.co_argcount]
+    with pytest.raises(UnsupportedError, match="test_selections.py"):
+        vmap(f)(*args)
