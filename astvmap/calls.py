@@ -102,6 +102,8 @@ class Calls:
         target = callee.static if callee.is_static else callee.sample
         if any(selections.contains(a.val) for a in (*args, *kwargs.values())):
             return selections.call(self, func_code, target, args, kwargs)
+        if selections.makes_positions(target, args, kwargs):
+            return selections.positions(self, target, args[0])
         # A method of a user object, or a callable object: a user function with `self` first.
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):
             self_arg = (

@@ -40,7 +40,9 @@ class Expressions:
         if method is None:
             raise self.unsupported(f"the expression {type(node).__name__} is not supported")
         code, val = method(node)
-        if val.kind == TREE or (val.kind == SELECTION and val.selection is None):
+        if (val.kind == TREE and not selections.positions_tuple(val)) or (
+            val.kind == SELECTION and val.selection is None
+        ):
             # A selection in a tuple, or chosen by a condition: its length differs.
             selections.check_escape(
                 self, val, "a selection in a container or chosen by a condition"

@@ -122,6 +122,16 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
 
 
 def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bool = False) -> Elem:
+    if v.kind == SELECTION:
+        from . import selections
+
+        if not (select and selections.is_positions(v)):
+            raise selections.refuse(tr, "indexing with a selection")
+        # x[np.nonzero(m)[0]]: the selected positions index as the mask does.
+        mask = cst.Index(v.selection.mask)
+        elem = Elem(MASK, el.with_changes(slice=mask), Val.array(1, True, "b"), rank=1)
+        elem.positions = True  # type: ignore[attr-defined]
+        return elem
     if v.kind == NONE:
         return Elem(NEWAXIS, el, v)
     if v.static is Ellipsis:

@@ -38,6 +38,8 @@ class Selection:
 
     mask: cst.Name  # per-example rank 1, batched: shape (B, n)
     data_batched: bool
+    # np.nonzero(m)[0]: the selected positions, np.arange(n)[m]; indexing with it is x[m].
+    positions: bool = False
 
 
 def is_selection(val: Val) -> bool:
@@ -98,15 +100,59 @@ def select(
     if tr.comp_depth:
         raise refuse(tr, "a boolean-mask selection inside a comprehension")
     mask = tr.hoist("mask", mask_elem.element.slice.value)
-    if not _same_length(tr, mask_elem.element.slice.value, base_code):
+    test = tr.parse("{x}.shape[%d] != {m}.shape[1]" % int(base.batched), x=base_code, m=mask)
+    if getattr(mask_elem, "positions", False):
+        # x[np.nonzero(m)[0]] is x[m] when x is as long as m; the loop also accepts a
+        # longer x (and a shorter one when no position selected reaches past its end).
+        message = "astvmap reads x[np.nonzero(m)[0]] as x[m]: x must be as long as m"
+        runtime_check(tr, test, "ValueError", message)
+    elif not _same_length(tr, mask_elem.element.slice.value, base_code):
         runtime_check(
-            tr,
-            tr.parse("{x}.shape[%d] != {m}.shape[1]" % int(base.batched), x=base_code, m=mask),
-            "IndexError",
-            "boolean index did not match indexed array along axis 0",
+            tr, test, "IndexError", "boolean index did not match indexed array along axis 0"
         )
     sel = Selection(mask, base.batched)
     return base_code, wrap(sel, base), elems
+
+
+POSITION_FUNCTIONS = {np.nonzero: "nonzero", np.flatnonzero: "flatnonzero", np.where: "where"}
+
+
+def makes_positions(target: Any, args: list[Arg], kwargs: dict[str, Arg]) -> bool:
+    """``np.nonzero(m)``, ``np.flatnonzero(m)``, ``np.where(m)`` of a batched 1-D mask."""
+    return (
+        _hashable(target) in POSITION_FUNCTIONS
+        and len(args) == 1
+        and not kwargs
+        and args[0].batched
+        and args[0].val.kind in (ARRAY, SCALAR)
+        and args[0].rank == 1
+        and (args[0].val.dtype == "b" or target is np.flatnonzero)
+    )
+
+
+def positions(tr: Any, target: Any, arg: Arg) -> tuple[cst.BaseExpression, Val]:
+    """The selected positions, ``np.arange(n)[m]``: a selection of ``np.arange(n)``."""
+    if tr.comp_depth:
+        raise refuse(tr, "a boolean-mask selection inside a comprehension")
+    code = arg.code
+    if arg.val.dtype != "b":
+        code = tr.parse("{x} != 0", x=code)  # flatnonzero of numbers: their nonzero places
+    mask = tr.hoist("mask", code)
+    sel = Selection(mask, data_batched=False, positions=True)
+    data = tr.parse("np.arange({m}.shape[1])", m=mask)
+    val = Val(SELECTION, batched=True, rank=1, dtype="i", selection=sel)
+    if target is np.flatnonzero:
+        return data, val
+    return Items([cst.Element(data)]), Val.tree(tuple, [(0, val)])
+
+
+def is_positions(val: Val) -> bool:
+    return val.kind == SELECTION and val.selection is not None and val.selection.positions
+
+
+def positions_tuple(val: Val) -> bool:
+    """``np.nonzero(m)`` itself: a tuple that is indexed ([0]) or unpacked next."""
+    return val.kind == TREE and len(val.children) == 1 and is_positions(val.children[0][1])
 
 
 def _full_slice(e: Any) -> bool:
@@ -369,17 +415,18 @@ def attribute(
         kids = [(0, Val.array(0, True, "i"))] + [
             (k, Val(SCALAR, rank=0, dtype="i")) for k in range(1, rank)
         ]
-        return ShapeTuple(elements), Val.tree(tuple, kids)
+        return Items(elements), Val.tree(tuple, kids)
     raise refuse(tr, f".{attr} of a selection")
 
 
-class ShapeTuple(cst.Tuple):
-    """A selection's ``.shape`` as code: ``s.shape[0]`` picks the count itself."""
+class Items(cst.Tuple):
+    """A tuple built here (a selection's ``.shape``, ``np.nonzero(m)``): ``t[k]`` picks
+    the item itself rather than building the tuple to index it."""
 
 
 def shape_item(code: cst.BaseExpression, key: Any) -> cst.BaseExpression | None:
-    """``s.shape[k]`` of a selection: the k-th element of its shape tuple."""
-    if isinstance(code, ShapeTuple) and isinstance(key, int) and -len(code.elements) <= key:
+    """``t[k]`` of an ``Items`` tuple: its k-th element."""
+    if isinstance(code, Items) and isinstance(key, int) and -len(code.elements) <= key:
         if key < len(code.elements):
             return code.elements[key].value
     return None
@@ -416,6 +463,13 @@ def bind(
     """``s = x[m]``: the name holds the data (a copy, as the loop's ``x[m]`` is one, so a
     later in-place change of ``x`` does not reach ``s``); refused for any other target."""
     targets = [t.target for t in node.targets]
+    if positions_tuple(val) and all(
+        isinstance(t, (cst.Tuple, cst.List))
+        and len(t.elements) == 1
+        and isinstance(t.elements[0].value, cst.Name)
+        for t in targets
+    ):
+        return code, val  # (i,) = np.nonzero(m)
     if not all(isinstance(t, cst.Name) for t in targets) or not is_selection(val):
         raise refuse(tr, "storing a selection other than in a plain name")
     if tr.mask is not None:

@@ -343,3 +343,42 @@ def test_masked_writes_refused(f):
     args = {1: (x,), 2: (x, x), 3: (x, x, x > 0)}[f.__code__.co_argcount]
     with pytest.raises(UnsupportedError, match="test_selections.py"):
         vmap(f)(*args)
+
+
+# ------------------------------------------------------------------- positions
+def positions(x, y):
+    idx = np.nonzero(x > 0)[0]
+    (j,) = np.nonzero(x > 0)
+    return (
+        len(idx),
+        idx.size,
+        idx.sum(),
+        x[np.where(x > 0)[0]].sum(),
+        np.flatnonzero(x > 0.5).size,
+        y[j].max(initial=0.0),
+    )
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("kind", ["some", "none", "all"])
+def test_nonzero_positions_are_the_mask(batch, kind):
+    x = np.where(_masks(batch, 6, kind), 1.0, -1.0) * rng.random((batch, 6))
+    y = rng.standard_normal((batch, 6))
+    _no_loop(positions, x, y)
+    _no_loop(positions, x, y[0], in_axes=(0, None))
+
+
+def _return_positions(x):
+    return np.nonzero(x > 0)
+
+
+def test_positions_index_a_longer_array_is_refused_at_run_time():
+    def f(x, y):
+        return y[np.flatnonzero(x > 0)].sum()
+
+    x, y = rng.standard_normal((3, 4)), rng.standard_normal((3, 6))
+    loop(f, (x, y))  # the loop accepts it
+    with pytest.raises(ValueError, match="as long as m"):
+        vmap(f)(x, y)
+    with pytest.raises(UnsupportedError, match="length differs"):
+        vmap(_return_positions)(x)
