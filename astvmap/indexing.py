@@ -99,6 +99,16 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
     out = []
     for el in elements:
         sl = el.slice
+        if isinstance(sl, cst.Slice) and select and len(elements) == 1 and sl.step is None:
+            bounds = [None if b is None else tr.expr(b) for b in (sl.lower, sl.upper)]
+            if any(b is not None and b[1].batched for b in bounds):
+                # x[:n].sum() with a batched n: a selection under np.arange(len) < n.
+                elem = Elem(MASK, el, Val.array(1, True, "b"), rank=1)
+                elem.bounds = bounds  # type: ignore[attr-defined]
+                return [elem]
+            parts = {k: b[0] for k, b in zip(("lower", "upper"), bounds) if b is not None}
+            new_slice = el.with_changes(slice=sl.with_changes(**parts))
+            return [Elem(SLICE, new_slice, Val.const(slice(None)))]
         if isinstance(sl, cst.Slice):
             parts = {}
             for part in ("lower", "upper", "step"):

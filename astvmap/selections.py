@@ -99,6 +99,9 @@ def select(
         raise tr.unsupported("boolean-mask indexing of an array of unknown or zero rank")
     if tr.comp_depth:
         raise refuse(tr, "a boolean-mask selection inside a comprehension")
+    if hasattr(mask_elem, "bounds"):
+        mask = tr.hoist("mask", _slice_mask(tr, mask_elem.bounds, base_code, base))
+        return base_code, wrap(Selection(mask, base.batched), base), elems
     mask = tr.hoist("mask", mask_elem.element.slice.value)
     test = tr.parse("{x}.shape[%d] != {m}.shape[1]" % int(base.batched), x=base_code, m=mask)
     if getattr(mask_elem, "positions", False):
@@ -153,6 +156,27 @@ def is_positions(val: Val) -> bool:
 def positions_tuple(val: Val) -> bool:
     """``np.nonzero(m)`` itself: a tuple that is indexed ([0]) or unpacked next."""
     return val.kind == TREE and len(val.children) == 1 and is_positions(val.children[0][1])
+
+
+def _slice_mask(
+    tr: Any, bounds: list, base_code: cst.BaseExpression, base: Val
+) -> cst.BaseExpression:
+    """The places ``x[lo:hi]`` keeps, with Python's negative bounds (counted from the
+    end); bounds past either end need no clipping in a comparison with positions."""
+    length = tr.parse("{x}.shape[%d]" % int(base.batched), x=base_code)
+    tests = []
+    for (code, val), op in ((b, op) for b, op in zip(bounds, (">=", "<")) if b is not None):
+        if val.kind not in (ARRAY, SCALAR) or val.rank != 0 or val.dtype not in ("i", "u"):
+            raise tr.unsupported(
+                "a slice bound that depends on the batch and is not known to be an integer",
+                "convert it with int(...) or .astype(int)",
+            )
+        if not (val.is_static and val.static >= 0) and val.dtype != "u":
+            code = tr.parse("np.where({b} < 0, {b} + {n}, {b})", b=code, n=length)
+        if val.batched:
+            code = tr.expand(code, 1)
+        tests.append(tr.parse("np.arange({n}) %s {b}" % op, n=length, b=code))
+    return tests[0] if len(tests) == 1 else tr.parse("({a}) & ({b})", a=tests[0], b=tests[1])
 
 
 def _full_slice(e: Any) -> bool:

@@ -382,3 +382,36 @@ def test_positions_index_a_longer_array_is_refused_at_run_time():
         vmap(f)(x, y)
     with pytest.raises(UnsupportedError, match="length differs"):
         vmap(_return_positions)(x)
+
+
+# ------------------------------------------------------------------- batched slices
+def prefix_suffix(x, n):
+    return x[:n].sum(), x[n:].max(initial=-9.0), len(x[n:]), x[n : n + 2].sum()
+
+
+def prefix_mean(x, n):
+    return x[:n].mean(), x[n:].size
+
+
+def row_prefix(M, n):
+    return M[:n].sum(axis=0), M[n:].shape[0]
+
+
+@pytest.mark.parametrize("batch", [1, 6])
+def test_slices_with_batched_bounds_reduce_under_a_mask(batch):
+    n = np.array([0, 2, 6, 9, -2, -8])[:batch]
+    x = rng.standard_normal((batch, 6))
+    _no_loop(prefix_suffix, x, n)
+    _no_loop(prefix_suffix, x[0], n, in_axes=(None, 0))
+    _no_loop(row_prefix, rng.standard_normal((batch, 6, 2)), n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # the mean of an empty slice
+        _no_loop(prefix_mean, x, n)
+
+
+def test_a_batched_slice_that_escapes_is_refused():
+    def f(x, n):
+        return x[:n]
+
+    with pytest.raises(UnsupportedError, match="length differs"):
+        vmap(f)(rng.standard_normal((3, 4)), np.array([1, 2, 3]))
