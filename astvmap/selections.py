@@ -30,6 +30,8 @@ from .syntax import _marked_line
 from .values import ARRAY, OBJECT, SCALAR, SELECTION, TREE, Val
 
 LENGTH = "its length differs per example"
+# The kind indexing.Elem gives a boolean mask (indexing imports this module, not back).
+MASK = "mask"
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -81,15 +83,9 @@ def select(
     tr: Any, node: cst.Subscript, base_code: cst.BaseExpression, base: Val, elems: list
 ) -> tuple[cst.BaseExpression, Val, list]:
     """``base[mask]`` (or ``base[mask, :]``) with a batched 1-D mask."""
-    from . import indexing
-
     mask_elem = elems[0]
     rest = elems[1:]
-    if (
-        mask_elem.kind != indexing.MASK
-        or mask_elem.val.rank != 1
-        or any(not _full_slice(e) for e in rest)
-    ):
+    if mask_elem.kind != MASK or mask_elem.val.rank != 1 or any(not _full_slice(e) for e in rest):
         raise tr.unsupported(
             "boolean-mask indexing other than x[mask] with a 1-D mask, where the mask "
             f"depends on the batch ({LENGTH})",
@@ -507,9 +503,7 @@ def bind(
 def mask_write(elems: list, val: Val) -> bool:
     """Is ``buf[index] = val`` a write through a batched mask (``y[m] = v``)? A selection
     written anywhere else is refused by ``write``'s caller (its length differs)."""
-    from . import indexing
-
-    return any(e.kind == indexing.MASK and e.batched for e in elems) or is_selection(val)
+    return any(e.kind == MASK and e.batched for e in elems) or is_selection(val)
 
 
 def write(
@@ -525,11 +519,9 @@ def write(
     same boolean-index write on the batch, so NumPy's casting is the loop's. The value is
     laid out as ``y[m]`` is: a scalar as it is, a batched scalar repeated per lane by the
     number of places it fills, a selection by the same mask read through it."""
-    from . import indexing
-
     mask_elem = elems[0]
     if (
-        mask_elem.kind != indexing.MASK
+        mask_elem.kind != MASK
         or not mask_elem.batched
         or mask_elem.val.rank != 1
         or any(not _full_slice(e) for e in elems[1:])

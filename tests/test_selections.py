@@ -415,3 +415,9 @@ def test_a_batched_slice_that_escapes_is_refused():
 
     with pytest.raises(UnsupportedError, match="length differs"):
         vmap(f)(rng.standard_normal((3, 4)), np.array([1, 2, 3]))
+
+
+def test_mask_kind_is_indexings():
+    from astvmap import indexing, selections
+
+    assert selections.MASK == indexing.MASK
