@@ -12,6 +12,7 @@ import dataclasses
 import difflib
 import importlib.util
 import inspect
+import json
 import os
 import re
 import sys
@@ -211,11 +212,14 @@ def _batched(job: EmitJob, args: argparse.Namespace) -> Any:
     from astvmap.api import VmappedFunction
 
     fn, in_axes, out_axes = job.fn, job.spec.get("in_axes", 0), job.spec.get("out_axes", 0)
+    # axis_name and randomness shape the generated code too: kept from VMAP or @vmap(...).
+    options = {k: job.spec[k] for k in ("axis_name", "randomness") if k in job.spec}
     if isinstance(fn, VmappedFunction):
+        options = {"axis_name": fn.axis_name, "randomness": fn.randomness}
         fn, in_axes, out_axes = fn.fun, fn.in_axes, fn.out_axes
     in_axes = _parse_axes(args.in_axes, in_axes)
     out_axes = _parse_axes(args.out_axes, out_axes)
-    return vmap(fn, in_axes=in_axes, out_axes=out_axes)
+    return vmap(fn, in_axes=in_axes, out_axes=out_axes, **options)
 
 
 def _example_arguments(job: EmitJob, vf: Any, args: argparse.Namespace) -> Any:
@@ -359,6 +363,7 @@ def cmd_cache(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from astvmap import rules
+    from astvmap.rules import status
 
     if args.update_readme:
         readme = REPO / "README.md"
@@ -367,7 +372,33 @@ def cmd_rules(args: argparse.Namespace) -> int:
         end = text.index("<!-- /rules-table -->")
         readme.write_text(text[:start] + rules.table() + text[end:])
         return 0
-    sys.stdout.write(rules.table())
+    if args.markdown:
+        sys.stdout.write(rules.table())
+        return 0
+    entries = rules.entries()
+    if args.json:
+        report = {
+            "functions": entries,
+            "count": len(entries),
+            "jax_numpy": {
+                "source": status.SOURCE,
+                "counts": status.counts(),
+                "names": status.table(),
+            },
+        }
+        json.dump(report, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    width = max(len(e["function"]) for e in entries)
+    fam = max(len(e["family"]) for e in entries)
+    for e in entries:
+        print(f"{e['function']:<{width}}  {e['family']:<{fam}}  {e['notes']}".rstrip())
+    c = status.counts()
+    print(
+        f"\n{len(entries)} functions. Of the {sum(c.values())} jax.numpy names: "
+        f"{c.get('rule', 0)} with a rule, {c.get('refused', 0)} refused, "
+        f"{c.get('n/a', 0)} not array functions (astvmap rules --json lists them)."
+    )
     return 0
 
 
@@ -461,9 +492,13 @@ def build_parser() -> argparse.ArgumentParser:
     cache_cmd = sub.add_parser("cache", help="show or clear the on-disk cache")
     cache_cmd.add_argument("action", choices=["info", "clear"])
     cache_cmd.set_defaults(run=cmd_cache)
-    rules_cmd = sub.add_parser("rules", help="print the table of supported functions (markdown)")
+    rules_cmd = sub.add_parser(
+        "rules", help="print the supported functions (function, family, notes) and the coverage"
+    )
+    rules_cmd.add_argument("--json", action="store_true", help="as JSON, for tools")
+    rules_cmd.add_argument("--markdown", action="store_true", help="as the README's tables")
     rules_cmd.add_argument(
-        "--update-readme", action="store_true", help="rewrite the table in README.md"
+        "--update-readme", action="store_true", help="rewrite the tables in README.md"
     )
     rules_cmd.set_defaults(run=cmd_rules)
     return parser

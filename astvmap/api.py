@@ -22,14 +22,17 @@ from typing import Any
 import numpy as np
 import optree
 
-from . import cache
+from . import backends, cache, chunking
 from .cache import Compiled
 from .errors import NoRuleError, PerformanceWarning, VmapError
 from .pytrees import NAMESPACE
 from .pytrees import flatten as _flatten
 from .pytrees import leaf_axes as _leaf_axes
+from .pytrees import out_leaf_axes as _leaf_axes_out
 from .values import Val
 
+# PyTorch's modes: refuse random draws, draw independently per example, or share one draw.
+RANDOMNESS = ("error", "different", "same")
 # The rewrite is not reentrant-safe across threads (libcst/black state); one at a time.
 _transform_lock = threading.RLock()
 
@@ -126,24 +129,35 @@ def vmap(
     axis_name: str | None = None,
     chunk_size: int | None = None,
     randomness: str = "error",
+    workers: int = 1,
 ) -> Any:
     """Vectorise ``fun`` (written for one example) over a leading batch axis.
 
     Usable as ``@vmap``, ``@vmap(in_axes=...)``, ``vmap(f, (0, None))``. See the
     README for the supported NumPy functions and Python constructs.
     """
-    if axis_name is not None:
-        raise NotImplementedError(
-            "vmap(axis_name=...) (collectives across the batch) is not implemented yet"
+    if axis_name is not None and not isinstance(axis_name, str):
+        raise TypeError(f"vmap axis_name must be a str or None, got {axis_name!r}")
+    if randomness not in RANDOMNESS:
+        raise ValueError(
+            f"vmap randomness must be one of {', '.join(map(repr, RANDOMNESS))}; got {randomness!r}"
         )
-    if chunk_size is not None:
-        raise NotImplementedError(
-            "vmap(chunk_size=...) is not implemented yet; call it on slices of the batch"
+    if chunk_size is not None and (axis_name is not None or randomness == "same"):
+        # Chunks would each reduce (or each draw) on their own: refused, not computed.
+        raise ValueError(
+            "vmap(chunk_size=...) cannot be combined with "
+            + (
+                "axis_name (collectives reduce over the whole batch, not a chunk)"
+                if axis_name is not None
+                else "randomness='same' (one draw is shared by the whole batch, not a chunk)"
+            )
         )
-    if randomness != "error":
-        raise NotImplementedError(
-            "vmap(randomness=...) is not implemented yet; random calls raise UnsupportedError"
+    if workers != 1 and randomness != "error":
+        raise ValueError(
+            "vmap(workers=...) cannot be combined with randomness= (threads would draw "
+            "out of order)"
         )
+    threads = chunking.check_options(chunk_size, workers, axis_name)
     _check_axes_spec(in_axes, "in_axes")
     _check_axes_spec(out_axes, "out_axes")
     if not isinstance(in_axes, (int, tuple, list, type(None))) or isinstance(in_axes, bool):
@@ -155,7 +169,16 @@ def vmap(
         raise ValueError(f"vmap axis_size must be a non-negative int, got {axis_size!r}")
 
     def wrap(f: Callable) -> VmappedFunction:
-        return VmappedFunction(f, in_axes, out_axes, axis_size)
+        return VmappedFunction(
+            f,
+            in_axes,
+            out_axes,
+            axis_size,
+            chunk_size,
+            threads,
+            axis_name=axis_name,
+            randomness=randomness,
+        )
 
     if fun is None:
         return wrap
@@ -169,7 +192,18 @@ class VmappedFunction:
     # (it is imported by the pipeline this module runs): see calls._is_vmapped.
     __astvmap_vmapped__ = True
 
-    def __init__(self, fun: Callable, in_axes: Any, out_axes: Any, axis_size: int | None) -> None:
+    def __init__(
+        self,
+        fun: Callable,
+        in_axes: Any,
+        out_axes: Any,
+        axis_size: int | None,
+        chunk_size: int | None = None,
+        workers: int = 1,
+        *,
+        axis_name: str | None = None,
+        randomness: str = "error",
+    ) -> None:
         if not callable(fun):
             raise TypeError(f"vmap expects a callable, got {fun!r} of type {type(fun).__name__}")
         self.fun = fun
@@ -180,6 +214,18 @@ class VmappedFunction:
         self.in_axes = in_axes
         self.out_axes = out_axes
         self.axis_size = axis_size
+        # Both shape the generated code (random and collective rules read them).
+        self.axis_name = axis_name
+        self.randomness = randomness
+        self.chunk_size = chunk_size  # chunking.py: pieces of the batch, threads, cache blocking
+        self.workers = workers
+        # Pieces of the batch would each reduce (collectives) or draw on their own.
+        self.cache_blocking = (
+            chunk_size is None
+            and axis_name is None
+            and randomness == "error"
+            and chunking.blocking_enabled()
+        )
         self.signature = inspect.signature(self.target.fn, follow_wrapped=False)
         self._lock = threading.Lock()
         # Fast path: argument signature -> [(compiled, trailing defaults, guard check)].
@@ -195,11 +241,22 @@ class VmappedFunction:
         if obj is None:
             return self
         return VmappedFunction(
-            types.MethodType(self.fun, obj), self.in_axes, self.out_axes, self.axis_size
+            types.MethodType(self.fun, obj),
+            self.in_axes,
+            self.out_axes,
+            self.axis_size,
+            self.chunk_size,
+            self.workers,
+            axis_name=self.axis_name,
+            randomness=self.randomness,
         )
 
     # -------------------------------------------------------------- call
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return chunking.call(self, args, kwargs, self._call_whole)
+
+    def _call_whole(self, *args: Any, **kwargs: Any) -> Any:
+        """One call of the generated function on the whole of the batch it is given."""
         if self.is_nested:
             from .nesting import nested_call
 
@@ -210,6 +267,11 @@ class VmappedFunction:
             for compiled, plan, holds in self._entries.get(key, ()):
                 if holds(self._arguments(moved, plan) if compiled.guards else None):
                     return self._run(compiled, (*self.target.prefix_args, *moved, *plan), {}, size)
+        if fast is None:
+            # dask and CuPy arrays take their own path (astvmap/backends), NumPy ones go on.
+            backend = backends.find(args, kwargs)
+            if backend is not None:
+                return backend(self, args, kwargs)
         prepared = self.prepare(args, kwargs)
         reason = self._fallbacks.get(prepared.key)
         if reason is not None:
@@ -238,11 +300,13 @@ class VmappedFunction:
         """The declared fallback: the per-example function in a Python loop, with a warning."""
         from .testing import loop
 
+        if self.randomness == "same" or self.axis_name is not None:
+            raise _no_loop_fallback(reason, self.randomness, self.axis_name)
         warnings.warn(
             f"astvmap: running {getattr(self.fun, '__qualname__', self.fun)} per example in a Python "
             f"loop: {reason.filename}:{reason.lineno}: {reason.reason}\n    {(reason.source or '').strip()}",
             PerformanceWarning,
-            stacklevel=3,
+            stacklevel=chunking.user_stacklevel(),
         )
         size = prepare(self, args, kwargs).size
         if size == 0:
@@ -320,7 +384,12 @@ class VmappedFunction:
             known = self._fallbacks.get(p.key)
             if known is not None:  # another thread found no rule while this one waited
                 raise known
-            options = pipeline.Options(in_axes=repr(self.in_axes), out_axes=repr(self.out_axes))
+            options = pipeline.Options(
+                in_axes=repr(self.in_axes),
+                out_axes=repr(self.out_axes),
+                randomness=self.randomness,
+                axis_name=self.axis_name,
+            )
             compiled = pipeline.transform(
                 self.target.fn,
                 p.params,
@@ -344,6 +413,21 @@ class VmappedFunction:
 
             return nested_call(self, args, kwargs, emit=True)
         return self.specialise(self.prepare(args, kwargs)).source
+
+
+def _no_loop_fallback(reason: NoRuleError, randomness: str, axis_name: str | None) -> VmapError:
+    """The per-example loop cannot stand in: it would draw per example ("same" shares one
+    draw) and cannot run collectives (no batch to reduce over)."""
+    from .errors import UnsupportedError
+
+    why = "axis_name" if axis_name is not None else 'randomness="same"'
+    return UnsupportedError(
+        f"{reason.reason}; and with vmap({why}) the per-example loop fallback is not used",
+        filename=reason.filename,
+        lineno=reason.lineno,
+        source=reason.source,
+        hint=reason.hint,
+    )
 
 
 def _empty_batch_error(fun: Any, exc: Exception) -> ValueError:
@@ -554,7 +638,15 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
         raise TypeError(f"{t.fn.__qualname__}(): {exc}") from None
     bound.apply_defaults()
     prefix_keys = tuple(_leaf_sig_tree(a) for a in t.prefix_args)
-    key = (tuple(arg_keys), tuple(kw_keys), prefix_keys, repr(vf.in_axes), repr(vf.out_axes))
+    key = (
+        tuple(arg_keys),
+        tuple(kw_keys),
+        prefix_keys,
+        repr(vf.in_axes),
+        repr(vf.out_axes),
+        vf.randomness,
+        vf.axis_name,
+    )
     marked = vf.signature.bind(*t.prefix_args, *marker_args, **full_kwargs)
     marked.apply_defaults()
     params = {}
@@ -595,7 +687,9 @@ def _batch_size(vf: VmappedFunction, args: tuple, sizes: list[tuple[int, int | N
 def _leaf_sig(leaf: Any) -> tuple:
     if isinstance(leaf, (np.ndarray, np.generic)):
         return ("array", leaf.ndim, leaf.dtype.kind)
-    if isinstance(leaf, (bool, int, float, complex)):
+    if isinstance(leaf, (bool, np.bool_)):
+        return ("value", bool(leaf))  # a flag: specialised on its value (see _tree_val)
+    if isinstance(leaf, (int, float, complex)):
         return ("scalar", type(leaf).__name__)
     if isinstance(leaf, str) or leaf is None:
         return ("value", leaf)
@@ -632,6 +726,10 @@ def _tree_val(value: Any, origin: tuple | None) -> Val:
             (f.name, _tree_val(getattr(value, f.name), None)) for f in dataclasses.fields(value)
         ]
         return Val.tree(type(value), kids)
+    if isinstance(value, (bool, str)):
+        # A flag or a mode string is known while transforming (the key holds its value),
+        # so `if flag:` keeps only the branch the loop takes for every example.
+        return dataclasses.replace(Val.const(value), origin=origin)
     # Unmapped leaves: only their type and rank are relied on (the key holds them).
     return dataclasses.replace(Val.of_sample(value), origin=origin)
 
@@ -718,14 +816,10 @@ def _map_container(value: Any, children: dict, spec: Any, size: int, where: str)
     raise VmapError(f"internal: expected a container for the {where}, got {type(value).__name__}")
 
 
-def _leaf_axes_out(spec: Any, value: Any, where: str) -> list[Any]:
-    try:
-        full = optree.tree_broadcast_prefix(spec, value, none_is_leaf=True, namespace=NAMESPACE)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(
-            f"vmap out_axes={spec!r} is not a tree prefix of the {where}: {exc}"
-        ) from None
-    return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
+def _as_array(value: Any) -> Any:
+    """An output leaf as an array; a CuPy array stays on its device (NumPy's functions
+    used below dispatch to CuPy's)."""
+    return value if backends.library_of(value) == "cupy" else np.asarray(value)
 
 
 def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) -> Any:
@@ -737,7 +831,7 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
                 f"vmap out_axes=None for the {where}, but it varies across the batch; "
                 "use an int out_axis for it"
             )
-        arr = np.asarray(value)
+        arr = _as_array(value)
         if arr.ndim == 0 or arr.shape[0] != size:
             # Never silently wrong: a batched output must carry the batch axis first.
             raise VmapError(
@@ -751,7 +845,7 @@ def _finish_leaf(value: Any, batched: bool, axis: Any, size: int, where: str) ->
         return np.moveaxis(arr, 0, axis) if axis % arr.ndim else arr
     if axis is None:
         return value
-    arr = np.asarray(value)
+    arr = _as_array(value)
     rank = arr.ndim + 1
     if not -rank <= axis < rank:
         raise ValueError(

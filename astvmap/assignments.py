@@ -10,16 +10,8 @@ from typing import Any
 import libcst as cst
 
 from . import indexing, selections
-from .core import (
-    _element_val,
-    _val_key,
-)
-from .syntax import (
-    _marked_line,
-    _rename,
-    _target_names,
-    _walk_names,
-)
+from .core import _element_val, _val_key
+from .syntax import _marked_line, _rename, _target_names, _walk_names
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val, join
 
 
@@ -224,7 +216,7 @@ class Assignments:
                 "copy it first (buf = buf.copy()) or build a new array",
             )
         name = node.value
-        view = _view_of(self.source.node, name, set(self.params))
+        view = _view_of(self.node, name, set(self.params))
         if view is not None:
             raise self.unsupported(
                 f"`{view}` and `{name}` may share memory (one is a view of the other), "

@@ -207,13 +207,19 @@ def build_id() -> str:
     """
     digest = hashlib.sha256(__version__.encode())
     spec = importlib.util.find_spec("astvmap.rules")
-    roots = [Path(__file__).resolve().parent]
+    roots = [os.path.dirname(os.path.realpath(__file__))]
     if spec is not None and spec.submodule_search_locations:
-        roots += [Path(p).resolve() for p in spec.submodule_search_locations]
+        roots += [os.path.realpath(p) for p in spec.submodule_search_locations]
+    # os.walk rather than Path.rglob: this runs on every disk-cache hit's first call,
+    # and the walk is half the cost.
     for root in dict.fromkeys(roots):
-        for path in sorted(root.rglob("*.py")):
-            digest.update(path.name.encode())
-            digest.update(path.read_bytes())
+        for folder, subfolders, names in os.walk(root, followlinks=True):
+            subfolders.sort()
+            for name in sorted(names):
+                if name.endswith(".py"):
+                    digest.update(name.encode())
+                    with open(os.path.join(folder, name), "rb") as fh:
+                        digest.update(fh.read())
     return f"{__version__}+{digest.hexdigest()[:16]}"
 
 
@@ -312,7 +318,8 @@ def disk_entries(key: str) -> list[dict[str, Any]]:
         return []
     out = []
     try:
-        paths = sorted(directory.glob(f"{key}-*.json"))
+        # listdir, not glob: no pattern to compile on a start-up's first lookup.
+        paths = [directory / n for n in sorted(os.listdir(directory)) if n.startswith(key + "-")]
     except OSError:
         return []
     for path in paths:
@@ -368,8 +375,12 @@ def make_entry(key: str, payload: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
-    """Store an entry atomically; on any failure warn once and go on from memory."""
+def disk_put(key: str, payload: dict[str, Any], variant: str = "0", suffix: str = ".json") -> None:
+    """Store an entry atomically; on any failure warn once and go on from memory.
+
+    ``suffix`` tells generated code (``.json``) from the index of where a function's
+    source lies in its file (``.block``, see source.py), which ``info`` does not count.
+    """
     directory = private_dir(create=True)
     if directory is None:
         return
@@ -379,7 +390,7 @@ def disk_put(key: str, payload: dict[str, Any], variant: str = "0") -> None:
         _warn_once(directory, "encode", f"could not encode a cache entry ({exc}); not stored")
         return
     try:
-        _write_atomic(directory / f"{key}-{variant}.json", data)
+        _write_atomic(directory / f"{key}-{variant}{suffix}", data)
     except OSError as exc:
         _memory_only(directory, f"cannot write to it: {exc}")
 
@@ -410,14 +421,14 @@ def _write_all(fh: Any, data: bytes) -> None:
 
 
 def _remove_files(directory: Path) -> int:
-    """Delete every entry and leftover temp file in ``directory``; the number of entries."""
+    """Delete every entry, block index and leftover temp file in ``directory``; the number of entries."""
     count = 0
-    for f in directory.glob("*.json"):
+    for f in [*directory.glob("*.json"), *directory.glob("*.block")]:
         try:
             f.unlink()
         except OSError:
             continue
-        count += not f.name.startswith(".")
+        count += f.suffix == ".json" and not f.name.startswith(".")
     return count
 
 
@@ -426,10 +437,10 @@ def info() -> dict[str, Any]:
     directory = cache_dir()
     if directory is None:
         return {"location": None, "entries": 0, "bytes": 0, "enabled": False}
-    files = list(directory.glob("*.json")) if directory.is_dir() else []
+    files = [*directory.glob("*.json"), *directory.glob("*.block")] if directory.is_dir() else []
     return {
         "location": str(directory),
-        "entries": sum(not f.name.startswith(".") for f in files),
+        "entries": sum(f.suffix == ".json" and not f.name.startswith(".") for f in files),
         "bytes": sum(f.stat().st_size for f in files),
         "enabled": True,
     }

@@ -17,18 +17,11 @@ import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
 from . import selections
-from .core import (
-    NESTED,
-    _is_literal,
-    _LocalDef,
-    _namespace_val,
-    _val_key,
-)
-from .errors import UnsupportedError
+from .core import NESTED, _is_literal, _LocalDef, _namespace_val, _val_key
+from .errors import NeedsBatchError, UnsupportedError
+from .guards import ARGUMENT
 from .source import get_source
-from .syntax import (
-    _code,
-)
+from .syntax import _code
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val
 
 
@@ -100,6 +93,10 @@ class Calls:
             return self.opaque_call(node, func_code)
         self.current = node
         target = callee.static if callee.is_static else callee.sample
+        if not callee.is_static and callee.origin is not None and target is not NOVALUE:
+            # A function (or object) passed in: the code is specialised on which one.
+            self.program.guard(callee.origin, target)
+        owner = self.callee_owner(callee, func_code)
         if any(selections.contains(a.val) for a in (*args, *kwargs.values())):
             return selections.call(self, func_code, target, args, kwargs)
         if selections.makes_positions(target, args, kwargs):
@@ -135,7 +132,7 @@ class Calls:
         if not batched:
             code = _rebuild_call(node, func_code, args, kwargs)
             if _is_user_function(target):
-                return code, self.unbatched_result(target, func_code, args, kwargs)
+                return code, self.unbatched_result(target, owner, args, kwargs)
             return code, _unknown_result(target)
         if isinstance(target, _LocalDef):
             raise self.unsupported(
@@ -143,7 +140,7 @@ class Calls:
                 "define the helper at module level; it is then transformed too",
             )
         if _is_user_function(target):
-            return self.user_call(node, func_code, target, args, kwargs)
+            return self.user_call(node, func_code, target, args, kwargs, owner)
         if isinstance(target, type) and _is_struct_class(target):
             return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
         name = _code(func).strip()
@@ -207,10 +204,19 @@ class Calls:
             {k: replaced.get(id(a), a) for k, a in kwargs.items()},
         )
 
+    def callee_owner(self, callee: Val, func_code: cst.BaseExpression) -> tuple[str, ...]:
+        """How the generated code's guards find a callee's namespace from the main
+        function: the chain of callee expressions, or, for a function reached through
+        an argument of the main function, that argument (``@fn``, ``@self.helper``)."""
+        origin = callee.origin
+        if origin is not None and origin[0] == "arg":
+            return (ARGUMENT + ".".join(str(a) for a in origin[1:]),)
+        return (*self.owner, _code(func_code).strip())
+
     def unbatched_result(
         self,
         fn: types.FunctionType,
-        func_code: cst.BaseExpression,
+        owner: tuple[str, ...],
         args: list[Arg],
         kwargs: dict[str, Arg],
     ) -> Val:
@@ -224,7 +230,7 @@ class Calls:
             return Val(OBJECT)
         key = ("unbatched", *key)
         if key not in self.program.specialisations:
-            self.analyse_unbatched(fn, func_code, params, key)
+            self.analyse_unbatched(fn, owner, params, key)
         written = self.program.writes.get(key, frozenset())
         self.check_masked_writes(fn, written)
         return self.program.specialisations[key][1] or Val(OBJECT)
@@ -240,17 +246,20 @@ class Calls:
             )
 
     def analyse_unbatched(
-        self, fn: types.FunctionType, func_code: cst.BaseExpression, params: dict, key: tuple
+        self, fn: types.FunctionType, owner: tuple[str, ...], params: dict, key: tuple
     ) -> None:
         self.program.specialisations[key] = ("", None)
         try:
             src = get_source(fn)
-            step = NESTED if _is_adapter(fn) else _code(func_code).strip()
+            if _is_adapter(fn):
+                owner = (*self.owner, NESTED)
             # type(self): the Translator (rewrite.py assembles it from this family and the others)
-            sub = type(self)(self.program, src, params, src.name, (*self.owner, step))
+            sub = type(self)(self.program, src, params, src.name, owner)
             with sub.dry():
                 _, ret = sub.translate()
             self.program.writes[key] = frozenset(p for p in sub.written if p in params)
+        except NeedsBatchError:
+            raise  # a draw or collective that the unchanged call would get wrong
         except Exception:  # noqa: BLE001 - analysis is best effort for unbatched calls
             ret = Val(OBJECT)
         self.program.specialisations[key] = ("", _strip_samples(ret))
@@ -293,6 +302,7 @@ class Calls:
         fn: types.FunctionType,
         args: list[Arg],
         kwargs: dict[str, Arg],
+        owner: tuple[str, ...],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
         sig = inspect.signature(fn, follow_wrapped=False)
@@ -302,7 +312,8 @@ class Calls:
             saved = self.program.snapshot()
             name = self.program.fresh(f"{fn.__name__}_vmap")
             self.program.specialisations[key] = (name, None)
-            owner = (*self.owner, NESTED if _is_adapter(fn) else _code(func_code).strip())
+            if _is_adapter(fn):
+                owner = (*self.owner, NESTED)
             src = get_source(fn)
             sub = type(self)(self.program, src, params, name, owner)
             fdef, ret = sub.translate()
@@ -313,7 +324,7 @@ class Calls:
                 # them, as per example it does), and the helper is specialised again.
                 self.program.restore(saved)
                 args, kwargs = self.grow_arguments(fn, grown, args, kwargs)
-                return self.user_call(node, func_code, fn, args, kwargs)
+                return self.user_call(node, func_code, fn, args, kwargs, owner)
             self.program.functions.append(fdef)
             self.program.origins[name] = (src, owner)
             self.program.specialisations[key] = (name, ret)

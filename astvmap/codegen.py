@@ -17,6 +17,7 @@ from collections.abc import Iterable
 import libcst as cst
 
 from ._version import __version__
+from .optimize import optimise
 
 MARKER = re.compile(r"\s*# @astvmap:(\d+)")
 
@@ -152,7 +153,7 @@ def assemble(
         full = module.__name__
         imports.append(f"import {full}" if full == name else f"import {full} as {name}")
     body = [cst.parse_statement(i) for i in imports]
-    body += [f.visit(Parenthesize()) for f in functions]  # type: ignore[misc]
+    body += [optimise(f).visit(Parenthesize()) for f in functions]  # type: ignore[misc]
     module = cst.Module(
         body=body,
         header=[cst.EmptyLine(comment=cst.Comment(c)) for c in head.rstrip("\n").split("\n")],

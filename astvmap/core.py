@@ -14,6 +14,7 @@ from typing import Any
 
 import libcst as cst
 import libcst.helpers
+import libcst.matchers
 import numpy as np
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -21,13 +22,7 @@ from .control import ControlState, LoopInfo
 from .errors import NoRuleError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource
-from .syntax import (
-    _code,
-    _index,
-    _line,
-    _slice_all,
-    _walk_names,
-)
+from .syntax import _code, _index, _line, _slice_all, _walk_names
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
 
 
@@ -36,6 +31,8 @@ class Program:
 
     def __init__(self, main: FunctionSource) -> None:
         self.main = main
+        # pipeline.Options, set by transform: the rules read randomness and axis_name.
+        self.options: Any = None
         self.np = "np"
         self.functions: list[cst.FunctionDef] = []
         # (code object, argument signature) -> (generated name, return value)
@@ -77,6 +74,9 @@ class Program:
             # Inside a nested vmap's adapter: its namespace is reached through the
             # vmapped function object, which is itself guarded by identity.
             return
+        if isinstance(obj, types.MethodType):
+            # A bound method is made anew at each access: guard the function it binds.
+            origin, obj = (*origin, "__func__"), obj.__func__
         if origin not in self.guards:
             self.guards[origin] = Guard(origin, signature(obj))
 
@@ -99,15 +99,15 @@ class Core:
         self.owner = owner
         self.np = program.np
         self.env: dict[str, Val] = dict(params)
-        self.positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(
-            PositionProvider
-        )
-        self.current: cst.CSTNode = source.node
+        positions = MetadataWrapper(source.module, unsafe_skip_copy=True).resolve(PositionProvider)
+        # The def with one-line suites (`if c: y = 1`, `def f(x): return x`) as blocks.
+        self.node, self.positions = _suites_as_blocks(source.node, positions)
+        self.current: cst.CSTNode = self.node
         self.pending: list[cst.BaseSmallStatement] = []
         self.return_val: Val | None = None  # the join of all return sites (pass 2)
         self.returns: list[Val] = []
         self.batch_name: str | None = None  # set when the code needs the batch size
-        self.local_names = set(_walk_names(source.node))
+        self.local_names = set(_walk_names(self.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
         self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
@@ -118,6 +118,7 @@ class Core:
         # Arrays written in place (items, `+=`), and those of them that got their batch
         # axis by the write: a caller must see both (a helper writes into its argument).
         self.written: set[str] = set()
+        self.saw_batched = False  # some expression since this was reset is batched (stmt_Try)
         self.loop_memo: dict[tuple, dict[str, Val]] = {}
         self.info_memo: dict[tuple, LoopInfo] = {}
         self.stmt_memo: dict[tuple, tuple] = {}
@@ -125,12 +126,12 @@ class Core:
         # name -> arrays it is, in some examples only (chosen by a batched condition): the
         # batched code holds a copy there, so a write through either name is refused.
         self.aliases: dict[str, set[str]] = {}
-        for node in _walk_names(source.node):
+        for node in _walk_names(self.node):
             program.taken.add(node)
 
     # ------------------------------------------------------------------ driver
     def translate(self) -> tuple[cst.FunctionDef, Val]:
-        node = self.source.node
+        node = self.node
         if node.asynchronous is not None:
             raise self.unsupported_at(node, "async functions cannot be vectorised")
         # Pass 1 finds what every return site returns; pass 2 emits code knowing the join.
@@ -373,6 +374,31 @@ def _first_batched_path(val: Val) -> str | None:
                     return f".{k}{sub}"
                 return f"[{k!r}]{sub}"
     return None
+
+
+def _suites_as_blocks(node: cst.FunctionDef, positions: Any) -> tuple[cst.FunctionDef, Any]:
+    """``node`` with every one-line suite written as an indented block (one statement a
+    line), and the source positions carried over to the nodes that replace them."""
+    if not libcst.matchers.findall(node, libcst.matchers.SimpleStatementSuite()):
+        return node, positions
+    moved: dict[cst.CSTNode, Any] = dict(positions)
+
+    class Blocks(cst.CSTTransformer):
+        def on_leave(self, original: Any, updated: Any) -> Any:
+            if isinstance(updated, cst.SimpleStatementSuite):
+                lines = []
+                for small, orig in zip(updated.body, original.body):
+                    line = cst.SimpleStatementLine(
+                        [small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)]
+                    )
+                    moved[line] = positions.get(orig)
+                    lines.append(line)
+                updated = cst.IndentedBlock(lines)
+            if original in positions:
+                moved[updated] = positions[original]
+            return updated
+
+    return node.visit(Blocks()), moved
 
 
 def _strip_defaults(params: cst.Parameters) -> cst.Parameters:

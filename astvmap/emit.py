@@ -56,7 +56,13 @@ def specialisation(
     from . import pipeline
 
     fn = vf.target.fn
-    options = pipeline.Options(in_axes=repr(vf.in_axes), out_axes=repr(vf.out_axes), annotate=True)
+    options = pipeline.Options(
+        in_axes=repr(vf.in_axes),
+        out_axes=repr(vf.out_axes),
+        annotate=True,
+        randomness=vf.randomness,
+        axis_name=vf.axis_name,
+    )
     return pipeline.transform(
         fn,
         prepared.params,

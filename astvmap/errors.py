@@ -49,5 +49,12 @@ class NoRuleError(UnsupportedError):
     ``PerformanceWarning``) rather than failing."""
 
 
+class NeedsBatchError(UnsupportedError):
+    """A random draw or collective that cannot be batched where it stands (the mode
+    refuses it, or no batched value gives the batch size). Never swallowed by the
+    best-effort analysis of helpers called without batched arguments: running such a
+    helper unchanged would share one draw (or fail) where each example needs its own."""
+
+
 class PerformanceWarning(UserWarning):
     """A call runs per example in a Python loop because no rule covers it."""

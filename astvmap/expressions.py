@@ -20,15 +20,9 @@ from astvmap.rules import Arg
 
 from . import indexing, selections
 from .control import Frame
-from .core import (
-    _iter_element,
-    _LocalDef,
-    _namespace_val,
-)
-from .syntax import (
-    _code,
-)
-from .values import ARRAY, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val, join
+from .core import _iter_element, _LocalDef, _namespace_val
+from .syntax import _code
+from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val, join
 
 
 class Expressions:
@@ -40,6 +34,8 @@ class Expressions:
         if method is None:
             raise self.unsupported(f"the expression {type(node).__name__} is not supported")
         code, val = method(node)
+        if val.batched:
+            self.saw_batched = True
         if (val.kind == TREE and not selections.positions_tuple(val)) or (
             val.kind == SELECTION and val.selection is None
         ):
@@ -272,6 +268,8 @@ class Expressions:
                         "`not` of a batched array (its truth value is ambiguous)"
                     )
                 return self.parse("np.logical_not({x})", x=code), Val.array(0, True, "b")
+            if val.is_static and isinstance(val.static, (bool, int, float, str, type(None))):
+                return node.with_changes(expression=code), Val.const(not val.static)
             return node.with_changes(expression=code), Val(SCALAR, rank=0, dtype="b")
         if (
             val.batched
@@ -300,6 +298,10 @@ class Expressions:
         if any(v.kind == SELECTION for _, v in operands):
             return selections.compare(self, node, operands)
         any_batched = any(v.batched for _, v in operands)
+        decided = _decided_identity(node, [v for _, v in operands])
+        if decided is not None:
+            # `x is None` of a batched value: per example it is an array, never None.
+            return cst.Name(str(decided)), Val.const(decided)
         if not any_batched:
             comps = [
                 c.with_changes(comparator=code)
@@ -345,6 +347,10 @@ class Expressions:
 
     def expr_BooleanOperation(self, node: cst.BooleanOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
+        if left.is_static and bool(left.static) == isinstance(node.operator, cst.Or):
+            # Decided by a value known while transforming (`w is not None and ...` with
+            # w None): Python never evaluates the right operand, so neither do we.
+            return node.with_changes(left=left_code), left
         if left.batched and self.can_guard(node.right):
             # Python evaluates the right operand only where the left one decides
             # nothing (`i < n and v[i] > 0`): elsewhere its index may be out of range.
@@ -551,6 +557,18 @@ _COMPARE = {
 }
 
 
+def _decided_identity(node: cst.Comparison, vals: list[Val]) -> bool | None:
+    """``a is None`` / ``a is not None`` where ``a`` is batched (an array per example)."""
+    if len(node.comparisons) != 1 or not isinstance(
+        node.comparisons[0].operator, (cst.Is, cst.IsNot)
+    ):
+        return None
+    a, b = vals
+    if not (a.batched and b.kind == NONE or b.batched and a.kind == NONE):
+        return None
+    return isinstance(node.comparisons[0].operator, cst.IsNot)
+
+
 def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
     """A comparison of transform-time constants (x.ndim == 2), evaluated."""
     if not all(v.is_static and isinstance(v.static, (bool, int, str, type(None))) for v in vals):
@@ -560,7 +578,10 @@ def _fold_comparison(node: cst.Comparison, vals: list[Val]) -> bool | None:
         op = _COMPARE.get(type(comp.operator))
         if op is None:
             return None
-        result = result and bool(op(a.static, b.static))
+        try:
+            result = result and bool(op(a.static, b.static))
+        except TypeError:
+            return None  # `1 > None`: left to run time, which raises as the loop does
     return result
 
 

@@ -47,6 +47,15 @@ def signature(obj: Any) -> tuple:
         isinstance(x, (bool, int, float, complex, str, type(None))) for x in obj
     ):
         return ("value", "tuple", obj)
+    if isinstance(obj, (types.MethodType, types.BuiltinMethodType)) and not isinstance(
+        getattr(obj, "__self__", None), (types.ModuleType, type(None))
+    ):
+        # A bound method (``rng.normal``, ``model.forward``): each attribute read makes
+        # a new bound object, so its identity says nothing; its class and function do.
+        func = getattr(obj, "__func__", None)
+        if isinstance(func, types.FunctionType):  # Python code: a redefinition counts
+            return ("method", describe(type(obj.__self__)), describe(func), id(func))
+        return ("method", describe(type(obj.__self__)), getattr(obj, "__name__", "?"))
     if isinstance(
         obj, (types.ModuleType, types.FunctionType, type, np.ufunc, types.BuiltinFunctionType)
     ) or callable(obj):
@@ -68,9 +77,14 @@ def portable(g: Guard) -> tuple:
     return g.expect
 
 
+ARGUMENT = "@"  # an owner step rooted at an argument of the main function
+
+
 def localise(g: Guard, fn: types.FunctionType) -> Guard:
     if g.expect[0] != "named" or g.origin[0] != "ns":
         return g
+    if any(step.startswith(ARGUMENT) for step in g.origin[1]):
+        return g  # checked by name on each call (the argument is not known here)
     obj = origin_value(g.origin, fn, {})
     if describe(obj) != g.expect[1]:
         raise ValueError("a named object changed")
@@ -82,19 +96,27 @@ def origin_value(origin: tuple, fn: types.FunctionType, arguments: dict[str, Any
     if origin[0] == "arg":
         obj, attrs = arguments[origin[1]], origin[2:]
     else:
-        holder = resolve_owner(fn, origin[1])
+        holder = resolve_owner(fn, origin[1], arguments)
         obj, attrs = source.lookup(holder, origin[2]), origin[3:]
     for attr in attrs:
         obj = getattr(obj, attr)
     return obj
 
 
-def resolve_owner(fn: types.FunctionType, owner: list[str] | tuple[str, ...]) -> Any:
-    """Follow a chain of callee expressions (``helper``, ``mod.helper``) from ``fn``."""
+def resolve_owner(
+    fn: types.FunctionType, owner: list[str] | tuple[str, ...], arguments: dict[str, Any]
+) -> Any:
+    """Follow a chain of callee expressions (``helper``, ``mod.helper``) from ``fn``.
+
+    A step ``@name.attr`` starts again from the main function's argument ``name``
+    (a function passed in, or a method of an object passed in)."""
     current: Any = fn
     for expr in owner:
         first, *rest = expr.split(".")
-        current = source.lookup(current, first)
+        if first.startswith(ARGUMENT):
+            current = arguments[first[len(ARGUMENT) :]]
+        else:
+            current = source.lookup(current, first)
         for attr in rest:
             current = getattr(current, attr)
     return current

@@ -10,16 +10,8 @@ from typing import Any
 import libcst as cst
 
 from .control import LoopInfo
-from .core import (
-    _iter_element,
-    _join_envs,
-)
-from .syntax import (
-    _line,
-    _marked_line,
-    _target_names,
-    _walk_names,
-)
+from .core import _iter_element, _join_envs
+from .syntax import _line, _marked_line, _target_names, _walk_names
 from .values import ARRAY, SCALAR, TREE, Val
 
 

@@ -196,7 +196,14 @@ def resolve(outer: VmappedFunction, args: tuple) -> VmappedFunction:
     with _lock:
         cached = outer._nested.get(fn)
         if cached is None:
-            cached = type(outer)(fn, outer.in_axes, outer.out_axes, outer.axis_size)
+            cached = type(outer)(
+                fn,
+                outer.in_axes,
+                outer.out_axes,
+                outer.axis_size,
+                axis_name=outer.axis_name,
+                randomness=outer.randomness,
+            )
             outer._nested[fn] = cached
     return cached
 

@@ -37,6 +37,8 @@ class Options:
     in_axes: str
     out_axes: str
     annotate: bool = False
+    randomness: str = "error"  # how random draws batch (rules/random.py)
+    axis_name: str | None = None  # the batch axis collectives name (rules/collectives.py)
 
 
 def transform(
@@ -51,10 +53,7 @@ def transform(
 
     ``accept(compiled)`` says whether a disk entry's guards hold for the call.
     """
-    from . import codegen
-    from .rewrite import Program, Translator
-
-    src = source.get_source(fn)  # source + parse
+    src = source.get_source(fn)  # the raw text; parsed only if something must be generated
     shown = display_path(src.filename)
     dkey = cache.disk_key(
         [shown, fn.__qualname__, src.digest, repr(key), dataclasses.astuple(options)]
@@ -63,7 +62,24 @@ def transform(
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
             return hit
+    return _generate(src, shown, dkey, params, spec, options)
+
+
+def _generate(
+    src: source.FunctionSource,
+    shown: str,
+    dkey: str,
+    params: dict[str, Val],
+    spec: list[str],
+    options: Options,
+) -> Compiled:
+    """Parse, translate, format and load: the slow path, which alone needs libcst and black."""
+    from . import codegen
+    from .rewrite import Program, Translator
+
+    fn = src.fn
     program = Program(src)
+    program.options = options  # the rules read randomness and axis_name from here
     main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
     fdef, ret = main.translate()
     program.functions.append(fdef)
@@ -126,7 +142,7 @@ def output_structure(val: Val, tr: Any) -> Any:
         return ["seq", output_structure(val.element, tr)]
     if val.kind == TREE and val.batched:
         raise tr.unsupported_at(
-            tr.source.node,
+            tr.node,
             "the function returns a container of batched values whose structure is not known",
         )
     if val.kind == NONE:
@@ -172,7 +188,7 @@ def _from_disk(dkey: str, payload: dict[str, Any], src: source.FunctionSource) -
     try:
         origins = {payload["main"]: src.fn}
         for name, owner in payload["owners"].items():
-            fn = resolve_owner(src.fn, owner)
+            fn = resolve_owner(src.fn, owner, {})
             if (
                 not isinstance(fn, types.FunctionType)
                 or fn.__qualname__ != payload["qualnames"][name]

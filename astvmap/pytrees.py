@@ -1,7 +1,7 @@
 """Pytrees as ``vmap`` sees them: optree in astvmap's namespace, with dataclasses
 as containers (their fields are children, as in JAX), and the per-leaf axes an
-``in_axes`` prefix gives an argument. Shared by ``api`` (vmap itself) and
-``testing`` (the loop oracle).
+``in_axes`` prefix gives an argument (``out_axes``, an output). Shared by ``api``
+(vmap itself), ``chunking``, ``backends`` and ``testing`` (the loop oracle).
 """
 
 from __future__ import annotations
@@ -71,5 +71,16 @@ def leaf_axes(prefix: Any, arg: Any, i: int) -> list[Any]:
         raise ValueError(
             f"vmap in_axes[{i}]={prefix!r} is not a tree prefix of argument {i} "
             f"(of type {type(arg).__name__}): {exc}"
+        ) from None
+    return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)
+
+
+def out_leaf_axes(spec: Any, value: Any, where: str) -> list[Any]:
+    """The axis (or None) of each leaf of an output ``value``, from its ``out_axes`` ``spec``."""
+    try:
+        full = optree.tree_broadcast_prefix(spec, value, none_is_leaf=True, namespace=NAMESPACE)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"vmap out_axes={spec!r} is not a tree prefix of the {where}: {exc}"
         ) from None
     return optree.tree_leaves(full, none_is_leaf=True, namespace=NAMESPACE)

@@ -88,12 +88,63 @@ def get_source(fn: types.FunctionType) -> FunctionSource:
     filename = code.co_filename
     if fn.__name__ == "<lambda>" or code.co_name == "<lambda>":
         return _lambda_source(fn)
-    try:
-        lines, first = inspect.getsourcelines(code)
-    except (OSError, TypeError) as exc:
-        raise VmapError(_no_source_message(fn)) from exc
+    found = _known_block(fn)
+    if found is None:
+        try:
+            lines, first = inspect.getsourcelines(code)
+        except (OSError, TypeError) as exc:
+            raise VmapError(_no_source_message(fn)) from exc
+        _remember_block(fn, first, lines)
+    else:
+        lines, first = found
     text = textwrap.dedent("".join(lines))
     return FunctionSource(fn, filename, first - 1, text, is_lambda=False)
+
+
+# Where a def's block lies in its file, remembered on disk. ``inspect.getsourcelines``
+# costs ~15 ms the first time in a process (``inspect.getmodule`` maps every loaded
+# module; ``tokenize`` compiles its regular expressions), which is most of a disk-cache
+# hit. The block is a pure function of the file's lines and ``co_firstlineno``, so it is
+# stored under a hash of exactly those: a file changed anywhere gets a new key, and the
+# lines handed back are always inspect's own answer for this text.
+def _file_lines(fn: types.FunctionType) -> list[str]:
+    filename = fn.__code__.co_filename
+    if not (filename.startswith("<") and filename.endswith(">")):
+        linecache.checkcache(filename)  # as inspect does: a file edited on disk is re-read
+    return linecache.getlines(filename, fn.__globals__)
+
+
+def _block_key(fn: types.FunctionType, lines: list[str]) -> str:
+    from . import cache
+
+    code = fn.__code__
+    text_hash = hashlib.sha256("".join(lines).encode()).hexdigest()
+    return cache.disk_key(["block", code.co_filename, code.co_firstlineno, text_hash])
+
+
+def _known_block(fn: types.FunctionType) -> tuple[list[str], int] | None:
+    from . import cache
+
+    lines = _file_lines(fn)
+    if not lines:
+        return None
+    for payload in cache.disk_entries(_block_key(fn, lines)):
+        first, count = payload.get("first"), payload.get("count")
+        if isinstance(first, int) and isinstance(count, int) and 1 <= first <= len(lines):
+            if 1 <= count <= len(lines) - first + 1:
+                return lines[first - 1 : first - 1 + count], first
+    return None
+
+
+def _remember_block(fn: types.FunctionType, first: int, block: list[str]) -> None:
+    """Store where inspect found the block, if our own reading of the file agrees with its."""
+    from . import cache
+
+    lines = _file_lines(fn)
+    if lines and lines[first - 1 : first - 1 + len(block)] == block:
+        cache.disk_put(
+            _block_key(fn, lines), {"first": first, "count": len(block)}, suffix=".block"
+        )
 
 
 def _parse(src: FunctionSource) -> tuple[Any, Any]:

@@ -16,18 +16,8 @@ import libcst as cst
 import numpy as np
 
 from . import selections
-from .core import (
-    _element_val,
-    _join_envs,
-    _LocalDef,
-)
-from .syntax import (
-    _has_return,
-    _mark_header,
-    _marked_line,
-    _strip_semicolon,
-    _with_marker,
-)
+from .core import _element_val, _join_envs, _LocalDef
+from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -52,7 +42,7 @@ class Statements:
                 return []
             return [cst.SimpleStatementLine([cst.Return(self.result)])]
         raise self.unsupported_at(
-            self.source.node,
+            self.node,
             "some examples return a value and others reach the end of the function",
             "end the function with a return for the remaining examples",
         )
@@ -206,8 +196,20 @@ class Statements:
         raise self.unsupported(f"the statement {type(node).__name__} is not supported")
 
     def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
-        tmp: dict[str, Any] = {}
-        exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        # Run in the function's module, so a relative import resolves as it does there.
+        fn_globals = self.source.fn.__globals__
+        tmp: dict[str, Any] = {
+            k: fn_globals[k] for k in ("__name__", "__package__", "__spec__") if k in fn_globals
+        }
+        try:
+            exec(cst.Module(body=[cst.SimpleStatementLine([node])]).code, tmp)  # noqa: S102
+        except ImportError as exc:
+            raise self.unsupported(
+                f"this import fails while transforming ({exc})",
+                "import it at module level, or install it",
+            ) from None
+        for key in ("__name__", "__package__", "__spec__"):
+            tmp.pop(key, None)
         for k, v in tmp.items():
             if k != "__builtins__":
                 self.env[k] = Val.const(v)
@@ -354,6 +356,79 @@ class Statements:
         pre = self.emit_pending(marker)
         body = self.block(node.body.body)
         return [*pre, node.with_changes(items=items, body=node.body.with_changes(body=body))]
+
+    def stmt_Try(self, node: cst.Try, marker: str) -> list[cst.BaseStatement]:
+        """A ``try`` whose body computes nothing from batched values is plain Python: it
+        raises (or not) for every example alike, so its handlers run as in the loop. One
+        whose body computes with batched values could raise in some examples only, and
+        an ``except`` clause cannot be split by example: that function runs per example
+        (a declared fallback, with a PerformanceWarning)."""
+        self.current = node
+        if self.mask is not None:
+            raise self.no_rule(
+                "a `try` statement under a batched condition",
+                "move the `try` out of the condition",
+            )
+        saw, self.saw_batched = self.saw_batched, False
+        before, bound_before = dict(self.env), set(self.ctl.bound)
+        self.ctl.plain_depth += 1
+        body = self.block(node.body.body)
+        if node.orelse is not None:
+            body_else = self.block(node.orelse.body.body)
+        if self.saw_batched:
+            raise self.no_rule(
+                "a `try` whose body computes with batched values (the `except` clause "
+                "cannot tell which examples raised)",
+                "compute outside the `try`, or test the condition that raises instead",
+            )
+        self.saw_batched = saw
+        envs, bounds = [self.env], [self.ctl.bound]
+        handlers = []
+        for handler in node.handlers:
+            # The body may have stopped anywhere: a handler starts from what any prefix of
+            # it could have bound (the join of the environments before and after).
+            self.env, self.ctl.bound = _join_envs(before, envs[0]), set(bound_before)
+            if handler.name is not None:
+                self.bind_target(handler.name.name, Val(OBJECT))
+            handlers.append(
+                handler.with_changes(
+                    body=handler.body.with_changes(body=self.block(handler.body.body))
+                )
+            )
+            envs.append(self.env)
+            bounds.append(self.ctl.bound)
+        self.ctl.plain_depth -= 1
+        merged = envs[0]
+        for env in envs[1:]:
+            merged = _join_envs(merged, env)
+        self.ctl.bound = set.intersection(*bounds)
+        self.ctl.terminated = False
+        for env, handler_or_body in zip(envs, [None, *range(len(handlers))]):
+            widened = self.widen(env, merged, marker)
+            if not widened:
+                continue
+            if handler_or_body is None:
+                raise self.unsupported_at(
+                    node, "a name the `except` clause makes batched, bound in the `try` body"
+                )
+            h = handlers[handler_or_body]
+            handlers[handler_or_body] = h.with_changes(
+                body=h.body.with_changes(body=[*h.body.body, *widened])
+            )
+        self.env = merged
+        new = node.with_changes(body=node.body.with_changes(body=body), handlers=handlers)
+        if node.orelse is not None:
+            new = new.with_changes(
+                orelse=node.orelse.with_changes(body=node.orelse.body.with_changes(body=body_else))
+            )
+        if node.finalbody is not None:
+            final = self.block(node.finalbody.body.body)
+            new = new.with_changes(
+                finalbody=node.finalbody.with_changes(
+                    body=node.finalbody.body.with_changes(body=final)
+                )
+            )
+        return [new]
 
     def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
         # A nested def is kept as written; calling it with batched values is refused

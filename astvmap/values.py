@@ -97,6 +97,10 @@ class Val:
             return Val(ARRAY, rank=np.ndim(obj), sample=obj, dtype=obj.dtype.kind)
         if isinstance(obj, (bool, int, float, complex)):
             return Val(SCALAR, rank=0, sample=obj, dtype=kind_of(obj))
+        if type(obj) in (tuple, list) and len(obj) <= 64:
+            # A row of a lookup table (`_AXES[axes]`): its items' kinds, not their values.
+            items = [(i, Val.of_sample(v)) for i, v in enumerate(obj)]
+            return Val(TREE, children=tuple(items), container=type(obj))
         return Val(OBJECT, sample=obj)
 
     # --- equality ------------------------------------------------------------

@@ -20,11 +20,18 @@ import numpy as np
 from . import (  # noqa: E402,F401
     axis_ops,
     builtins_,
+    collectives,
     creation,
+    dtypes,
     elementwise,
+    fft,
     linalg,
+    random,
     reductions,
+    scipy_,
     shape_ops,
+    signal,
+    ufunc_methods,
 )
 from .registry import (  # noqa: F401 - the public face of the rules package
     CATALOGUE,
@@ -33,13 +40,22 @@ from .registry import (  # noqa: F401 - the public face of the rules package
     INTEGER_RESULT,
     KEEPS_DTYPE,
     METHODS,
+    NOTES,
     RULES,
     Arg,
     CallSite,
+    entries,
     lookup,
-    table,
     with_dtype,
 )
+from .registry import table as functions_table
+from .status import markdown as coverage_table
+
+
+def table() -> str:
+    """The README's tables: the supported functions by family, then the jax.numpy coverage."""
+    return functions_table() + "\n" + coverage_table()
+
 
 KEEPS_DTYPE.update(
     [

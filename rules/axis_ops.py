@@ -17,7 +17,7 @@ import numpy as np
 from astvmap.values import ARRAY, SCALAR, TREE, Val
 
 from .reductions import normalise_axes
-from .registry import Arg, CallSite, Out, first_param, literal, maybe, register
+from .registry import Arg, CallSite, Out, first_param, literal, maybe, no_rule, register
 from .shape_ops import _batch_dim, _need_rank, _shift
 
 
@@ -553,3 +553,395 @@ def split_rule(site: CallSite) -> Out:
     if count is None:
         return b.render(), Val(TREE, batched=x.batched, container=list, element=element)
     return b.render(), Val.tree(list, [(i, element) for i in range(count)])
+
+
+@register(np.dstack)
+def dstack_rule(site: CallSite) -> Out:
+    seq = site.args[0]
+    if not seq.batched:
+        return site.render(), _unbatched_join_rank(site, seq, 3)
+
+    def as_3d(p: Arg, r: int) -> cst.BaseExpression:
+        # np.atleast_3d per example: () -> (1, 1, 1), (N,) -> (1, N, 1), (M, N) -> (M, N, 1).
+        index = {0: "[:, None, None, None]", 1: "[:, None, :, None]", 2: "[..., None]"}
+        return site.ctx.parse("{x}%s" % index[r], x=p.code) if r < 3 else p.code
+
+    code, ranks = _join(
+        site, seq, as_3d, lambda p, r: site.ctx.parse("np.atleast_3d({x})", x=p.code)
+    )
+    return _as_concatenate(site, code, 3, max(max(ranks), 3))
+
+
+def _split_along(axis: int, least: int) -> Callable:
+    """hsplit/vsplit/dsplit: np.split along a fixed axis (hsplit: 0 for vectors)."""
+
+    def rule(site: CallSite) -> Out:
+        x, sections = site.args[0], site.args[1] if len(site.args) > 1 else None
+        if sections is None or sections.batched or site.kwargs:
+            if site.any_batched:
+                raise site.unsupported("a batched number of sections")
+            return site.render(), Val(TREE, container=list, element=Val.array(x.rank))
+        count = None
+        if sections.val.is_static:
+            s = sections.val.static
+            count = s if isinstance(s, int) else len(s) + 1
+        if not x.batched:
+            element = Val.array(x.rank)
+            code = site.render()
+        else:
+            r = _need_rank(site, x)
+            if r < least:
+                raise site.unsupported(f"np.{site.callee.__name__} of a rank-{r} array")
+            k = 0 if (axis == 1 and r == 1) else axis
+            code = site.ctx.parse(
+                "np.split({x}, {s}, axis=%d)" % (k + 1), x=x.code, s=sections.code
+            )
+            element = Val.array(r, True)
+        if count is None:
+            return code, Val(TREE, batched=x.batched, container=list, element=element)
+        return code, Val.tree(list, [(i, element) for i in range(count)])
+
+    return rule
+
+
+register(np.hsplit)(_split_along(1, 1))
+register(np.vsplit)(_split_along(0, 2))
+register(np.dsplit)(_split_along(2, 3))
+
+
+@register(np.append, note="values batched or not; axis None flattens")
+def append_rule(site: CallSite) -> Out:
+    b = site.bind(np.append)
+    x, v = b.get("arr"), b.get("values")
+    assert x is not None and v is not None
+    axis_arg = b.get("axis")
+    if axis_arg is not None and axis_arg.batched:
+        raise site.unsupported("a batched axis in np.append")
+    axis = b.value("axis", None)
+    if not site.any_batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    ctx = site.ctx
+    rx, rv = _piece_rank(x), _piece_rank(v)
+    if rx is None or rv is None:
+        raise site.unsupported("cannot infer the ranks of np.append's operands")
+
+    def flat(a: Arg) -> cst.BaseExpression:
+        if a.batched:
+            return ctx.parse("{x}.reshape({x}.shape[0], -1)", x=a.code)
+        return ctx.broadcast(ctx.parse("np.ravel({x})", x=a.code), Val.array(1))
+
+    if axis is None:
+        code = ctx.parse("np.concatenate([{a}, {b}], axis=1)", a=flat(x), b=flat(v))
+        return code, Val.array(1, True)
+    normalise_axes(site, axis, rx)
+    parts = [
+        a.code if a.batched else ctx.broadcast(a.code, Val.array(r)) for a, r in ((x, rx), (v, rv))
+    ]
+    code = ctx.parse("np.concatenate([{a}, {b}], axis=%r)" % _shift(axis), a=parts[0], b=parts[1])
+    return code, Val.array(rx, True)
+
+
+@register(np.delete, note="unbatched indices; axis None flattens")
+def delete_rule(site: CallSite) -> Out:
+    b = site.bind(np.delete)
+    x = b.get("arr")
+    assert x is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not x):
+        raise no_rule(site, "np.delete with batched indices (the shape depends on them)", "")
+    axis = b.value("axis", None)
+    if not x.batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r = _need_rank(site, x)
+    if axis is None:
+        if r != 1:
+            b.set("arr", _flat(site, x))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(1, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.insert, note="unbatched indices; values batched or not; 1-D examples")
+def insert_rule(site: CallSite) -> Out:
+    """Batched, the insertion runs along axis 1 of a (B, N) array. NumPy treats a scalar
+    index specially (values become one slab along the axis), so the index is always
+    given as a list: ``[i] * len(values)`` inserts the values in order at ``i``."""
+    b = site.bind(np.insert)
+    x, obj, v = b.get("arr"), b.get("obj"), b.get("values")
+    assert x is not None and obj is not None and v is not None
+    if obj.batched or (b.get("axis") is not None and b.get("axis").batched):  # type: ignore[union-attr]
+        raise no_rule(site, "np.insert with batched indices", "insert at fixed positions")
+    axis = b.value("axis", None)
+    if not site.any_batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r, q = x.rank, _piece_rank(v)
+    if r is None or q is None:
+        raise site.unsupported("cannot infer the ranks of np.insert's operands")
+    if not (axis is None or r == 1) or q > 1:
+        raise no_rule(site, "np.insert into a multi-dimensional example under vmap", "")
+    if axis is not None:
+        normalise_axes(site, axis, 1)
+    ctx = site.ctx
+    index_rank = _index_rank(obj)
+    if index_rank is None or index_rank > 1 or isinstance(obj.static, slice):
+        raise no_rule(site, "np.insert with this index under vmap", "pass an int or a list")
+    if index_rank == 0:
+        if q == 0:
+            b.set("obj", ctx.parse("[{i}]", i=obj.code))
+        else:
+            count = "{v}.shape[1]" if v.batched else "np.size({v})"
+            b.set("obj", ctx.parse("[{i}] * %s" % count, i=obj.code, v=v.code))
+    if x.batched:
+        b.set("arr", x.code if r == 1 else _flat(site, x))
+    else:
+        b.set("arr", ctx.broadcast(ctx.parse("np.ravel({x})", x=x.code), Val.array(1)))
+    if v.batched and q == 0:
+        b.set("values", ctx.parse("{v}[:, None]", v=v.code))
+    b.set("axis", literal(1))
+    return b.render(), Val.array(1, True, x.val.dtype)
+
+
+def _partition(fn: Callable) -> Callable:
+    base = axis_rule(fn, True, _flattened)
+
+    def rule(site: CallSite) -> Out:
+        kth = site.bind(fn).get("kth")
+        if kth is not None and kth.batched:
+            raise no_rule(site, f"np.{fn.__name__} with a batched kth", "")
+        return base(site)
+
+    return rule
+
+
+register(np.partition, note="kth unbatched")(_partition(np.partition))
+register(np.argpartition, note="kth unbatched")(_partition(np.argpartition))
+
+
+def _partition_method_signature(self, kth, axis=-1, kind="introselect", order=None):
+    """The parameters of ``ndarray.partition`` (for ``CallSite.bind``)."""
+
+
+@register(methods=("partition",), note="in place; kth unbatched")
+def partition_method(site: CallSite) -> Out:
+    x = site.args[0]
+    b = site.bind(_partition_method_signature)
+    kth = b.get("kth")
+    if kth is not None and kth.batched:
+        raise no_rule(site, "x.partition with a batched kth", "")
+    if x.batched:
+        r = _need_rank(site, x)
+        axis = b.value("axis", -1)
+        if axis is None:
+            raise site.unsupported("x.partition(axis=None)")
+        normalise_axes(site, axis, r)
+        if "axis" in b:
+            b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.const(None)
+
+
+register(methods=("argpartition",))(_method(np.argpartition))
+
+
+def _cumulative(fn: Callable) -> Callable:
+    def rule(site: CallSite) -> Out:
+        x = site.args[0]
+        if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+            raise site.unsupported(f"a batched option to np.{fn.__name__}")
+        axis_arg = site.kwargs.get("axis")
+        axis = None if axis_arg is None else axis_arg.static
+        include = site.kwargs.get("include_initial")
+        if not x.batched:
+            return site.render(), Val.array(x.rank)
+        r = _need_rank(site, x)
+        if axis is None:
+            if r != 1:
+                raise site.unsupported(f"np.{fn.__name__} without axis of a rank-{r} array")
+            axis = 0
+        normalise_axes(site, axis, r)
+        kwargs = {k: a.code for k, a in site.kwargs.items()}
+        kwargs["axis"] = literal(_shift(axis))
+        del include
+        return site.render(None, kwargs), Val.array(r, True)
+
+    return rule
+
+
+register(np.cumulative_sum)(_cumulative(np.cumulative_sum))
+register(np.cumulative_prod)(_cumulative(np.cumulative_prod))
+
+
+@register(np.compress, note="an unbatched condition (a batched one makes the shape data-dependent)")
+def compress_rule(site: CallSite) -> Out:
+    b = site.bind(np.compress)
+    cond, x = b.get("condition"), b.get("a")
+    assert cond is not None and x is not None
+    if cond.batched or any(
+        a.batched for a in [*site.args, *site.kwargs.values()] if a is not x and a is not cond
+    ):
+        raise no_rule(site, "np.compress with a batched condition", "use np.where")
+    axis = b.value("axis", None)
+    if not x.batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r = _need_rank(site, x)
+    if axis is None:
+        if r != 1:
+            b.set("a", _flat(site, x))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(1, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.sort_complex)
+def sort_complex_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    return site.render(), Val.array(x.rank, x.batched, "c")
+
+
+@register(np.gradient, note="spacing unbatched; axis None gives one array per axis")
+def gradient_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+        raise no_rule(site, "np.gradient with batched spacing", "")
+    axis_arg = site.kwargs.get("axis")
+    axis = None if axis_arg is None else axis_arg.static
+    r = x.rank
+    if r is None:
+        if x.batched:
+            raise site.unsupported("cannot infer the rank of np.gradient's array")
+        return site.render(), Val.array(None)
+    axes = tuple(range(r)) if axis is None else normalise_axes(site, axis, r)
+    single = len(axes) == 1
+    if not x.batched:
+        val = Val.array(r)
+        return site.render(), (
+            val if single else Val.tree(tuple, [(i, val) for i in range(len(axes))])
+        )
+    kwargs = {k: a.code for k, a in site.kwargs.items()}
+    kwargs["axis"] = literal(tuple(k + 1 for k in axes) if not single else axes[0] + 1)
+    val = Val.array(r, True)
+    code = site.render(None, kwargs)
+    if single:
+        return code, val
+    return code, Val.tree(tuple, [(i, val) for i in range(len(axes))])
+
+
+@register(np.fill_diagonal, note="in place on a batch of square matrices")
+def fill_diagonal_rule(site: CallSite) -> Out:
+    b = site.bind(np.fill_diagonal)
+    x, v = b.get("a"), b.get("val")
+    assert x is not None and v is not None
+    if not site.any_batched:
+        return b.render(), Val.const(None)
+    if not x.batched:
+        raise no_rule(site, "np.fill_diagonal of an unbatched array with batched values", "")
+    if _need_rank(site, x) != 2 or b.value("wrap", False):
+        raise no_rule(site, "np.fill_diagonal of an example that is not a matrix", "")
+    q = _piece_rank(v)
+    if q is None or q > 1:
+        raise no_rule(site, "np.fill_diagonal with values of rank > 1", "")
+    ctx = site.ctx
+    # The diagonals as a writable view (einsum's diagonal of a writable array is one); a
+    # non-square matrix makes einsum raise rather than fill the wrong entries.
+    view = ctx.parse('np.einsum("zii->zi", {x})', x=x.code)
+    values = ctx.parse("{v}[:, None]", v=v.code) if v.batched and q == 0 else v.code
+    return ctx.parse("np.copyto({d}, {v})", d=view, v=values), Val.const(None)
+
+
+@register(np.put_along_axis, note="in place on a batched array")
+def put_along_axis_rule(site: CallSite) -> Out:
+    b = site.bind(np.put_along_axis)
+    x, idx, v = b.get("arr"), b.get("indices"), b.get("values")
+    assert x is not None and idx is not None and v is not None
+    if not site.any_batched:
+        return b.render(), Val.const(None)
+    if not x.batched:
+        raise no_rule(site, "np.put_along_axis into an unbatched array with batched values", "")
+    r = _need_rank(site, x)
+    axis = b.value("axis")
+    if axis is None:
+        raise no_rule(site, "np.put_along_axis with axis=None under vmap", "")
+    normalise_axes(site, axis, r)
+    if idx.rank != r:
+        raise site.unsupported("np.put_along_axis with indices of another rank than the array")
+    if not idx.batched:
+        b.set("indices", site.ctx.parse("{i}[None]", i=idx.code))
+    if v.batched:
+        q = _piece_rank(v)
+        if q is None:
+            raise site.unsupported("cannot infer the rank of the values")
+        b.set("values", site.ctx.expand(v.code, r - q))
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.const(None)
+
+
+@register(
+    np.apply_along_axis, note="a module-level function: transformed to run on all slices at once"
+)
+def apply_along_axis_rule(site: CallSite) -> Out:
+    """``np.apply_along_axis(f, k, arr)``: every 1-D slice of every example along k is one
+    row of a (rows, n) batch, and ``f`` is transformed for that batch (as a vmapped call
+    would be), so no Python loop runs over the slices."""
+    b = site.bind(np.apply_along_axis)
+    fn, x = b.get("func1d"), b.get("arr")
+    assert fn is not None and x is not None
+    if not site.any_batched:
+        return b.render(), Val.array(None)
+    func = fn.val.static if fn.val.is_static else fn.val.sample
+    user_call = getattr(site.ctx, "user_call", None)
+    rest = [a for a in [*site.args, *site.kwargs.values()] if a is not fn and a is not x]
+    if (
+        not x.batched
+        or any(a.batched for a in rest)
+        or b.extra
+        or site.kwargs
+        or user_call is None
+        or not _is_module_function(func)
+    ):
+        raise no_rule(
+            site,
+            "np.apply_along_axis under vmap needs a module-level function, a batched array "
+            "and no extra arguments",
+            "call the function on the slices yourself, or move the call out of the vmapped function",
+        )
+    r = _need_rank(site, x)
+    axis = b.value("axis")
+    k = normalise_axes(site, axis, r)[0]
+    ctx = site.ctx
+    rows = Arg(cst.Name("m_"), Val.array(1, True))
+    # The translator's own path for a call to a user function (where its guards look
+    # the function up again: the chain of callees, given by callee_owner).
+    callee_owner = getattr(ctx, "callee_owner", None)
+    owner = (callee_owner(fn.val, fn.code),) if callee_owner is not None else ()
+    call, out = user_call(ctx.current, fn.code, func, [rows], {}, *owner)
+    q = out.rank if out.kind in ("array", "scalar") else None
+    if q is None:
+        raise no_rule(site, "np.apply_along_axis of a function whose result rank is unknown", "")
+    # m_: the examples with the slices last, as rows; o_: the function on every row.
+    inner = ctx.parse("m_.reshape(-1, m_.shape[-1])")
+    call = call.deep_replace(call.args[0].value, inner) if call.args else call
+    shaped = "o_.reshape(m_.shape[:-1] + o_.shape[1:])"
+    if q:
+        shaped = "np.moveaxis(%s, %r, %r)" % (
+            shaped,
+            tuple(range(-q, 0)),
+            tuple(range(1 + k, 1 + k + q)),
+        )
+    code = ctx.parse(
+        "(lambda m_: (lambda o_: %s)({call}))(np.moveaxis({x}, %d, -1))" % (shaped, k + 1),
+        call=call,
+        x=x.code,
+    )
+    return code, Val.array(r - 1 + q, True)
+
+
+def _is_module_function(obj: object) -> bool:
+    import types
+
+    return (
+        isinstance(obj, types.FunctionType)
+        and obj.__name__ != "<lambda>"
+        and (obj.__module__ or "").split(".")[0] not in ("numpy", "scipy", "astvmap")
+    )

@@ -262,6 +262,9 @@ def print_rule(site: CallSite) -> Out:
 def introspection_rule(site: CallSite) -> Out:
     if site.any_batched and site.callee is builtins.isinstance:
         x = site.args[0]
+        decided = _isinstance_per_example(x.val, site.args[1].val if len(site.args) > 1 else None)
+        if decided is not None:
+            return cst.Name(str(decided)), Val.const(decided)
         if x.val.kind in (ARRAY, SCALAR):
             raise site.unsupported("isinstance() of a batched value (it is an array under vmap)")
     if site.any_batched and site.callee is not builtins.isinstance:
@@ -290,3 +293,35 @@ def sequence_rule(site: CallSite) -> Out:
     elem = _element(site, x.val)
     code = site.render([site.ctx.parse("np.moveaxis({x}, 1, 0)", x=x.code)])
     return code, Val(TREE, batched=True, container=container, element=elem)
+
+
+def _isinstance_per_example(x: Val, types_: Val | None) -> bool | None:
+    """``isinstance(x, T)`` for a batched ``x``, when every example gives the same answer:
+    a per-example slice of rank >= 1 is an ``np.ndarray``; of rank 0, a NumPy scalar
+    (``np.generic``) whose exact type is not known here, so only ``np.ndarray`` and
+    ``np.generic`` (and classes above them) are decided for it."""
+    if x.kind != ARRAY or x.rank is None or types_ is None or not types_.is_static:
+        return None
+    wanted = types_.static if isinstance(types_.static, tuple) else (types_.static,)
+    if not all(isinstance(t, type) for t in wanted):
+        return None
+    if x.rank >= 1:
+        return any(issubclass(np.ndarray, t) for t in wanted)
+    if any(issubclass(np.generic, t) for t in wanted):
+        return True
+    if all(t is np.ndarray or issubclass(t, np.ndarray) for t in wanted):
+        return False
+    return None
+
+
+@register(np.isscalar)
+def isscalar_rule(site: CallSite) -> Out:
+    """``np.isscalar(x)`` of a batched value: per example a rank-0 slice is a NumPy
+    scalar (True) and any other an array (False), the same for every example."""
+    x = site.args[0] if site.args else None
+    if x is None or not x.batched:
+        return site.render(), Val(SCALAR, rank=0, dtype="b")
+    if x.val.kind != ARRAY or x.val.rank is None:
+        raise site.unsupported("np.isscalar() of a batched value of unknown rank")
+    decided = x.val.rank == 0
+    return cst.Name(str(decided)), Val.const(decided)

@@ -243,3 +243,28 @@ def index_tuple_rule(site: CallSite) -> Out:
         ndim = site.args[1].static if len(site.args) > 1 else site.kwargs.get("ndim", None)
         count = ndim if isinstance(ndim, int) else 2
     return site.render(), Val.tree(tuple, [(i, Val.array(1)) for i in range(count)])
+
+
+@register(np.vander, note="N and increasing unbatched")
+def vander_rule(site: CallSite) -> Out:
+    b = site.bind(np.vander)
+    x = b.get("x")
+    assert x is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not x):
+        raise site.unsupported("a batched N or increasing in np.vander")
+    if not x.batched:
+        return b.render(), _fresh(2)
+    if x.rank != 1:
+        raise site.unsupported("np.vander of an array that is not 1-D (NumPy raises)")
+    n = b.get("N")
+    count = site.ctx.parse("{x}.shape[1]", x=x.code) if n is None or n.static is None else n.code
+    powers = site.ctx.parse("np.arange({n})", n=count)
+    if not b.value("increasing", False):
+        powers = site.ctx.parse("{p}[::-1]", p=powers)
+    # NumPy's result dtype: the points' dtype promoted with int (bool points count up).
+    code = site.ctx.parse(
+        "np.asarray({x}, dtype=np.promote_types({x}.dtype, int))[:, :, None] ** {p}",
+        x=x.code,
+        p=powers,
+    )
+    return code, _fresh(2, True)

@@ -84,8 +84,51 @@ def align_binary(
 
 
 # ----------------------------------------------------------------- ufuncs
+def _core_ranks(signature: str) -> tuple[list[int], list[int]]:
+    """Core ranks of a generalised ufunc's inputs and outputs: "(m,n),(n)->(m)"."""
+    ins, outs = signature.replace(" ", "").split("->")
+
+    def ranks(part: str) -> list[int]:
+        groups = part[1:-1].split("),(")
+        return [0 if g == "" else len(g.split(",")) for g in groups]
+
+    return ranks(ins), ranks(outs)
+
+
+def gufunc_rule(site: CallSite) -> Out:
+    """A generalised ufunc (np.matvec, np.vecdot, ...): the operands broadcast over their
+    loop axes only, so a batched operand is aligned by its loop rank, not its rank."""
+    ufunc: np.ufunc = site.callee
+    ins = site.args[: ufunc.nin]
+    if len(site.args) > ufunc.nin or len(ins) != ufunc.nin:
+        raise site.unsupported(f"{ufunc.__name__} with out= or missing operands")
+    core_in, core_out = _core_ranks(ufunc.signature)
+    ranks = [rank_of(site.ctx, a) for a in ins]
+    loops = [None if r is None else r - c for r, c in zip(ranks, core_in)]
+    known = None not in loops
+    loop = max(loops) if known else None  # type: ignore[type-var]
+    if not site.any_batched:
+        val = Val.array(None if loop is None else loop + core_out[0])
+        return site.render(), val
+    if any(k in site.kwargs for k in ("axes", "axis", "out", "where")):
+        raise site.unsupported(f"{ufunc.__name__} with axes=/axis=/out=/where= under vmap")
+    if not known or any(x < 0 for x in loops):  # type: ignore[operator]
+        raise site.unsupported(f"cannot infer the ranks of {ufunc.__name__}'s operands")
+    codes = [
+        site.ctx.expand(a.code, loop - lr) if a.batched else a.code  # type: ignore[operator]
+        for a, lr in zip(ins, loops)
+    ]
+    val = Val.array(loop + core_out[0], True)  # type: ignore[operator]
+    code = site.render(codes + [a.code for a in site.args[ufunc.nin :]])
+    if ufunc.nout > 1:
+        return code, Val.tree(tuple, [(i, val) for i in range(ufunc.nout)])
+    return code, val
+
+
 def ufunc_rule(site: CallSite) -> Out:
     ufunc: np.ufunc = site.callee
+    if ufunc.signature is not None:
+        return gufunc_rule(site)
     ins = site.args[: ufunc.nin]
     if len(site.args) > ufunc.nin:
         raise site.unsupported(f"positional `out` arguments to {ufunc.__name__}", "omit out=")
@@ -182,14 +225,6 @@ def astype_rule(site: CallSite) -> Out:
     return site.render(), Val.array(recv.rank, recv.batched)
 
 
-@register(np.interp)
-def interp_rule(site: CallSite) -> Out:
-    if any(a.batched for a in site.args[1:]) or any(a.batched for a in site.kwargs.values()):
-        raise site.unsupported("np.interp with batched sample points", "batch only the x argument")
-    x = site.args[0]
-    return site.render(), Val.array(x.rank, x.batched)
-
-
 # ------------------------------------------------------------------ math.*
 # math functions on batched scalars become the NumPy ufunc of the same meaning.
 MATH_TO_NUMPY = {
@@ -262,3 +297,114 @@ for _name in [*MATH_TO_NUMPY, *MATH_INTEGER, "log", "pow"]:
         register(getattr(math, _name), family="elementwise")(math_rule)
 
 UFUNC_DEFAULT.append(ufunc_rule)
+
+
+# ------------------------------------------------------------ scalar types
+SCALAR_TYPES = sorted(
+    {
+        t
+        for t in (
+            np.bool_,
+            np.int8,
+            np.int16,
+            np.int32,
+            np.int64,
+            np.uint8,
+            np.uint16,
+            np.uint32,
+            np.uint64,
+            np.intp,
+            np.uintp,
+            np.float16,
+            np.float32,
+            np.float64,
+            np.longdouble,
+            np.complex64,
+            np.complex128,
+            np.clongdouble,
+        )
+    },
+    key=lambda t: t.__name__,
+)
+
+
+def scalar_type_rule(site: CallSite) -> Out:
+    """``np.float64(x)``: per example a cast of the value; batched, a cast of the batch."""
+    kind = np.dtype(site.callee).kind
+    if not site.any_batched:
+        x = site.args[0] if site.args else None
+        rank = x.rank if x is not None and x.val.kind in (ARRAY, SCALAR) else 0
+        return site.render(), Val.array(rank, dtype=kind)
+    if len(site.args) != 1 or site.kwargs:
+        raise site.unsupported(f"{site.callee.__name__}() with several arguments under vmap")
+    x = site.args[0]
+    if x.val.kind not in (ARRAY, SCALAR):
+        raise site.unsupported(f"{site.callee.__name__}() of a batched container")
+    code = site.ctx.parse("np.asarray({x}).astype({t})", x=x.code, t=site.func)
+    return code, Val.array(x.rank, True, kind)
+
+
+for _t in SCALAR_TYPES:
+    register(_t, family="elementwise", note="a cast, as x.astype")(scalar_type_rule)
+
+
+@register(np.astype)
+def astype_function_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+        raise site.unsupported("a batched dtype in np.astype")
+    return site.render(), Val.array(x.rank, x.batched)
+
+
+@register(np.isposinf, np.isneginf)
+def isinf_sign_rule(site: CallSite) -> Out:
+    code, val = elementwise_rule(site, 1)
+    return code, Val.array(val.rank, val.batched, "b")
+
+
+@register(np.iscomplexobj, np.isrealobj, note="the dtype's answer: the same for every example")
+def dtype_test_rule(site: CallSite) -> Out:
+    return site.render(), Val(SCALAR, rank=0, dtype="b")
+
+
+def _listed(site: CallSite, arg: Arg, what: str) -> list[Arg]:
+    code = arg.code
+    if not (isinstance(code, (cst.List, cst.Tuple)) and arg.val.kind == TREE):
+        raise site.unsupported(f"{what} that is not a literal list", "write the list out")
+    if any(isinstance(e, cst.StarredElement) for e in code.elements):
+        raise site.unsupported(f"a starred {what}")
+    return [Arg(e.value, v) for e, (_, v) in zip(code.elements, arg.val.children)]
+
+
+@register(np.select, note="conditions, choices and default batched in any mix (literal lists)")
+def select_rule(site: CallSite) -> Out:
+    b = site.bind(np.select)
+    conds, choices = b.get("condlist"), b.get("choicelist")
+    assert conds is not None and choices is not None
+    default = b.get("default")
+    if not site.any_batched:
+        return b.render(), Val.array(None)
+    cs, ch = _listed(site, conds, "condlist"), _listed(site, choices, "choicelist")
+    operands = cs + ch + ([default] if default is not None else [])
+    codes, val = align(site.ctx, operands)
+    b.set("condlist", cst.List([cst.Element(c) for c in codes[: len(cs)]]))
+    b.set("choicelist", cst.List([cst.Element(c) for c in codes[len(cs) : len(cs) + len(ch)]]))
+    if default is not None:
+        b.set("default", codes[-1])
+    return b.render(), val
+
+
+@register(np.choose, note="index and choices batched in any mix (literal list of choices)")
+def choose_rule(site: CallSite) -> Out:
+    b = site.bind(np.choose)
+    idx, choices = b.get("a"), b.get("choices")
+    assert idx is not None and choices is not None
+    if not site.any_batched:
+        return b.render(), Val.array(None)
+    if b.get("out") is not None:
+        raise site.unsupported("np.choose(..., out=) under vmap")
+    ch = _listed(site, choices, "choices")
+    codes, val = align(site.ctx, [idx, *ch])
+    b.set("a", codes[0])
+    b.set("choices", cst.List([cst.Element(c) for c in codes[1:]]))
+    return b.render(), val

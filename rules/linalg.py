@@ -8,6 +8,7 @@ batched vector ``x`` is already the batched product, and ``A @ x`` becomes
 
 from __future__ import annotations
 
+import inspect
 import string
 
 import libcst as cst
@@ -15,7 +16,7 @@ import numpy as np
 
 from astvmap.values import SCALAR, TREE, Val
 
-from .registry import Arg, CallSite, Out, register
+from .registry import Arg, CallSite, Out, literal, no_rule, register
 from .shape_ops import _need_rank
 
 
@@ -229,7 +230,7 @@ def diagonal_rule(site: CallSite) -> Out:
     return b.render(), Val.array(r - 1, True)
 
 
-@register(np.einsum)
+@register(np.einsum, note="implicit output ('ij,jk', 'ii') and '...' included")
 def einsum_rule(site: CallSite) -> Out:
     if not site.args or not isinstance(site.args[0].static, str):
         if site.any_batched:
@@ -240,17 +241,46 @@ def einsum_rule(site: CallSite) -> Out:
     if not site.any_batched:
         out = spec.split("->")[1] if "->" in spec else None
         return site.render(), Val.array(len(out) if out is not None and "." not in out else None)
-    if "->" not in spec:
-        raise site.unsupported(
-            "np.einsum without an explicit output ('->') under vmap", "write the output subscripts"
-        )
-    if "." in spec:
-        raise site.unsupported("np.einsum with '...' under vmap", "name the axes explicitly")
-    ins, out = spec.split("->")
+    ins, _, out = spec.partition("->")
     terms = ins.split(",")
     if len(terms) != len(operands):
         raise site.unsupported("np.einsum: the number of operands does not match the subscripts")
+    if "." in spec:
+        terms, out = _expand_ellipsis(site, operands, terms, out if "->" in spec else None)
+    elif "->" not in spec:
+        # NumPy's implicit output: the letters used once, in alphabetical order.
+        letters = "".join(terms)
+        out = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
     return _einsum(site, list(zip(operands, terms)), out, extra_kwargs=True)
+
+
+def _expand_ellipsis(
+    site: CallSite, operands: list[Arg], terms: list[str], out: str | None
+) -> tuple[list[str], str]:
+    """Subscripts with each ``...`` spelled out as letters (aligned from the right, as
+    NumPy broadcasts them), so that the batch letter can be added in front."""
+    used = set("".join(terms) + (out or ""))
+    counts = []
+    for a, t in zip(operands, terms):
+        if "..." not in t:
+            counts.append(0)
+            continue
+        r = _rank(site.ctx, a)
+        counts.append(r - (len(t) - 3))
+        if counts[-1] < 0:
+            raise site.unsupported(f"einsum subscripts {t!r} have more axes than the operand")
+    width = max(counts, default=0)
+    free = [c for c in string.ascii_letters if c not in used]
+    pool = free[:width]
+    new_terms = [t.replace("...", "".join(pool[width - n :])) for t, n in zip(terms, counts)]
+    if out is None:
+        letters = "".join(t.replace("...", "") for t in terms)
+        singles = "".join(sorted(c for c in set(letters) if letters.count(c) == 1))
+        return new_terms, "".join(pool) + singles
+    if "..." not in out and width:
+        # NumPy requires '...' in an explicit output whenever an input broadcasts.
+        raise site.unsupported("np.einsum output without '...' while inputs have '...'")
+    return new_terms, out.replace("...", "".join(pool))
 
 
 def _einsum(
@@ -283,6 +313,12 @@ STACKED = {
     np.linalg.eigvals: (-1,),
     np.linalg.matrix_power: (0,),
     np.linalg.matrix_rank: (-2,),
+    np.linalg.cond: (-2,),
+    np.linalg.svdvals: (-1,),
+    np.linalg.matrix_transpose: (0,),
+    np.matrix_transpose: (0,),
+    np.linalg.diagonal: (-1,),
+    np.linalg.trace: (-2,),
 }
 
 
@@ -369,3 +405,264 @@ def solve_rule(site: CallSite) -> Out:
         a_code = site.ctx.expand(a.code, rb - ra)
         return site.ctx.parse("np.linalg.solve({a}, {b})", a=a_code, b=b.code), Val.array(rb, True)
     return site.render(), Val.array(max(ra, rb), True)
+
+
+# ------------------------------------------------- products beyond matmul
+@register(methods=("dot",))
+def dot_method(site: CallSite) -> Out:
+    """``a.dot(b)``: np.dot's rule."""
+    if len(site.args) != 2 or site.kwargs:
+        if site.any_batched:
+            raise site.unsupported("a.dot(b, out=) under vmap")
+        return site.render(), Val.array(None)
+    code, val = dot_rule(
+        CallSite(site.ctx, site.ctx.parse("np.dot"), np.dot, site.args, site.kwargs)
+    )
+    if not site.any_batched:
+        return site.render(), val
+    return code, val
+
+
+def _letters(n: int, used: set[str]) -> list[str]:
+    free = [c for c in string.ascii_lowercase + string.ascii_uppercase if c not in used]
+    if len(free) < n:
+        raise ValueError("too many axes for einsum")
+    used.update(free[:n])
+    return free[:n]
+
+
+@register(np.tensordot, np.linalg.tensordot, note="axes an int or a pair of literal sequences")
+def tensordot_rule(site: CallSite) -> Out:
+    b = site.bind(np.tensordot)
+    a, c = b.get("a"), b.get("b")
+    assert a is not None and c is not None
+    axes = b.value("axes", 2)
+    ra, rc = a.rank, c.rank
+    if ra is None or rc is None:
+        if site.any_batched:
+            raise site.unsupported("cannot infer the ranks of np.tensordot's operands")
+        return b.render(), Val.array(None)
+    if isinstance(axes, int):
+        ax_a, ax_c = list(range(ra - axes, ra)), list(range(axes))
+    else:
+        ax_a, ax_c = axes
+        ax_a = [ax_a] if isinstance(ax_a, int) else list(ax_a)
+        ax_c = [ax_c] if isinstance(ax_c, int) else list(ax_c)
+    ax_a = [k % ra for k in ax_a] if ra else ax_a
+    ax_c = [k % rc for k in ax_c] if rc else ax_c
+    out_rank = ra + rc - len(ax_a) - len(ax_c)
+    if not site.any_batched:
+        return b.render(), Val.array(out_rank)
+    if len(ax_a) != len(ax_c) or any(not 0 <= k < ra for k in ax_a):
+        raise site.unsupported(f"np.tensordot axes {axes!r} do not fit ranks {ra} and {rc}")
+    used: set[str] = set()
+    la, lc = _letters(ra, used), _letters(rc, used)
+    for i, j in zip(ax_a, ax_c):
+        lc[j] = la[i]
+    out = [la[i] for i in range(ra) if i not in ax_a] + [lc[j] for j in range(rc) if j not in ax_c]
+    return _einsum(site, [(a, "".join(la)), (c, "".join(lc))], "".join(out))
+
+
+@register(np.kron, note="both factors batched: an outer product reshaped")
+def kron_rule(site: CallSite) -> Out:
+    a, c = site.args[0], site.args[1]
+    if a.rank is None or c.rank is None:
+        if site.any_batched:
+            raise site.unsupported("cannot infer the ranks of np.kron's operands")
+        return site.render(), Val.array(None)
+    r = max(a.rank, c.rank)
+    if not site.any_batched:
+        return site.render(), Val.array(r)
+    ctx = site.ctx
+    # Lower-rank factors get leading unit axes per example (as np.kron pads them).
+    ca = ctx.expand(a.code, r - a.rank) if a.batched else a.code
+    cc = ctx.expand(c.code, r - c.rank) if c.batched else c.code
+    if a.batched and c.batched:
+        used: set[str] = set()
+        la, lc = _letters(r, used), _letters(r, used)
+        spec = "z%s,z%s->z%s" % ("".join(la), "".join(lc), "".join(x + y for x, y in zip(la, lc)))
+        prod = ctx.parse('np.einsum("%s", {a}, {c})' % spec, a=ca, c=cc)
+        code = ctx.parse(
+            "{p}.reshape({a}.shape[0], *np.multiply({a}.shape[1:], {c}.shape[1:]))",
+            p=prod,
+            a=ca,
+            c=cc,
+        )
+        return code, Val.array(r, True)
+    # One batched factor: np.kron of (B, ...) with (1, ...) keeps B as the leading axis.
+    if a.batched:
+        code = ctx.parse("np.kron({a}, np.asarray({c})[None])", a=ca, c=cc)
+    else:
+        code = ctx.parse("np.kron(np.asarray({a})[None], {c})", a=ca, c=cc)
+    return code, Val.array(r, True)
+
+
+@register(np.linalg.multi_dot, note="a literal list of operands; chained matmuls")
+def multi_dot_rule(site: CallSite) -> Out:
+    from .axis_ops import _pieces
+
+    seq = site.args[0] if site.args else site.kwargs.get("arrays")
+    assert seq is not None
+    pieces, code = _pieces(site, seq)
+    if not site.any_batched:
+        ranks = [p.rank for p in pieces]
+        rank = None
+        if pieces and None not in ranks:
+            rank = 2 - (ranks[0] == 1) - (ranks[-1] == 1)
+        return site.render(), Val.array(rank)
+    if code is None or len(pieces) < 2 or "out" in site.kwargs:
+        raise no_rule(site, "np.linalg.multi_dot of a non-literal list under vmap", "use @")
+    acc = pieces[0]
+    for p in pieces[1:]:
+        c, v = batched_matmul(site.ctx, acc, p, "fn")
+        acc = Arg(c, v)
+    return acc.code, acc.val
+
+
+@register(np.linalg.lstsq, note="a unbatched: one factorisation for the whole batch")
+def lstsq_rule(site: CallSite) -> Out:
+    """With ``a`` the same for every example, the examples' right-hand sides are columns
+    of one right-hand side: one call solves them all (the rank and singular values are
+    shared). A batched ``a`` falls back to the loop: which residuals come back depends
+    on each example's rank."""
+    b = site.bind(np.linalg.lstsq)
+    a, rhs = b.get("a"), b.get("b")
+    assert a is not None and rhs is not None
+    rb = rhs.rank
+    vals = [Val.array(rb), Val.array(1), Val.array(0), Val.array(1)]
+    if not site.any_batched:
+        return b.render(), Val.tree(tuple, list(enumerate(vals)))
+    if a.batched or (b.get("rcond") is not None and b.get("rcond").batched):  # type: ignore[union-attr]
+        raise no_rule(site, "np.linalg.lstsq with a batched matrix", "use np.linalg.pinv(a) @ b")
+    ctx = site.ctx
+    if rb == 1:  # right-hand sides (B, M) as the columns of one (M, B)
+        b.set("b", ctx.parse("{x}.T", x=rhs.code))
+        solution = "r[0].T"
+    elif rb == 2:  # (B, M, K) as (M, B * K)
+        b.set("b", ctx.parse("{x}.transpose(1, 0, 2).reshape({x}.shape[1], -1)", x=rhs.code))
+        solution = "r[0].reshape(r[0].shape[0], -1, {x}.shape[2]).transpose(1, 0, 2)"
+    else:
+        raise site.unsupported(f"np.linalg.lstsq with a right-hand side of rank {rb}")
+    # Residuals come back one per column, or none (a rank-deficient or wide matrix).
+    code = ctx.parse(
+        "(lambda r: (%s, r[1].reshape({x}.shape[0], -1), r[2], r[3]))({call})" % solution,
+        x=rhs.code,
+        call=b.render(),
+    )
+    vals = [Val.array(rb, True), Val.array(1, True), Val.array(0, dtype="i"), Val.array(1)]
+    return code, Val.tree(tuple, list(enumerate(vals)))
+
+
+register(np.linalg.matmul, family="linalg")(matmul_rule)
+register(np.linalg.outer, family="linalg")(outer_rule)
+
+
+@register(np.linalg.matrix_norm, note="every ord")
+def matrix_norm_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+        raise site.unsupported("a batched ord= in np.linalg.matrix_norm")
+    keep = site.kwargs.get("keepdims")
+    if keep is not None and not keep.val.is_static:
+        raise site.unsupported("np.linalg.matrix_norm with a non-literal keepdims")
+    r = x.rank
+    if x.batched and r is None:
+        raise site.unsupported("cannot infer the rank of the matrix")
+    out = None if r is None else (r if keep is not None and keep.static else r - 2)
+    return site.render(), Val.array(out, x.batched)
+
+
+@register(np.linalg.vector_norm, note="every ord; axis None, an int or a tuple")
+def vector_norm_rule(site: CallSite) -> Out:
+    from .reductions import normalise_axes, shifted_axis_code
+
+    b = site.bind(np.linalg.vector_norm)
+    x = b.get("x")
+    assert x is not None
+    if any(a.batched for a in [*site.args[1:], *site.kwargs.values()]):
+        raise site.unsupported("a batched ord= or axis= in np.linalg.vector_norm")
+    r = x.rank
+    keep = bool(b.value("keepdims", False))
+    axis = b.value("axis", None)
+    if r is None:
+        if x.batched:
+            raise site.unsupported("cannot infer the rank of the array")
+        return b.render(), Val.array(None)
+    axes = normalise_axes(site, axis, r) if r else ()
+    out = r if keep else r - len(axes)
+    if not x.batched:
+        return b.render(), Val.array(out)
+    if axis is None and not keep:
+        b.set("x", site.ctx.parse("{x}.reshape({x}.shape[0], -1)", x=x.code))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(0, True)
+    if axis is None:  # keepdims: every per-example axis, kept as length 1
+        b.set("axis", literal(tuple(range(1, r + 1))))
+    else:
+        b.set("axis", shifted_axis_code(axes, axis))
+    return b.render(), Val.array(out, True)
+
+
+def _cross_like(fn, vector_axes: tuple[str, ...]):
+    """np.cross / np.linalg.cross / np.linalg.vecdot: the operands broadcast from the
+    right (so a batched operand of lower rank gets unit axes after the batch axis) and
+    the vector axes are counted from the right (so they do not move)."""
+
+    def rule(site: CallSite) -> Out:
+        from .elementwise import align
+
+        b = site.bind(fn)
+        names = list(inspect.signature(fn).parameters)[:2]
+        x, y = b.get(names[0]), b.get(names[1])
+        assert x is not None and y is not None
+        for name in vector_axes:
+            arg = b.get(name)
+            if arg is not None and arg.batched:
+                raise site.unsupported(f"a batched {name}= in {fn.__name__}")
+        ranks = [a.rank for a in (x, y)]
+        if not site.any_batched:
+            return b.render(), Val.array(_cross_rank(fn, b, ranks))
+        if None in ranks:
+            raise site.unsupported(f"cannot infer the ranks of {fn.__name__}'s operands")
+        codes, val = align(site.ctx, [x, y])
+        if fn is np.cross and not any(name in b for name in vector_axes):
+            # Per example np.cross of 3-vectors keeps the rank (of deprecated 2-vectors it
+            # drops it): np.linalg.cross is the same product and raises for 2-vectors, so
+            # the rank is known and never silently wrong.
+            code = site.ctx.parse("np.linalg.cross({a}, {b})", a=codes[0], b=codes[1])
+            return code, Val.array(max(ranks), True)  # type: ignore[type-var]
+        b.set(names[0], codes[0])
+        b.set(names[1], codes[1])
+        for name, own in zip(vector_axes, [*ranks, max(ranks)]):
+            if name not in b:
+                continue
+            k = b.value(name)
+            if k is None:
+                continue
+            rank = own if name != "axisc" else _cross_rank(fn, b, ranks)
+            if not isinstance(k, int) or rank is None or not -rank <= k < rank:
+                raise site.unsupported(f"{name}={k!r} is out of range")
+            b.set(name, literal(k - rank if k >= 0 else k))
+        return b.render(), Val.array(_cross_rank(fn, b, ranks), True)
+
+    return rule
+
+
+def _cross_rank(fn, b, ranks) -> int | None:
+    if None in ranks:
+        return None
+    r = max(ranks)
+    if fn is np.linalg.vecdot:
+        return r - 1
+    if fn is np.linalg.cross:
+        return r
+    return None  # np.cross of 2-vectors drops the axis: the rank depends on the data
+
+
+register(np.linalg.cross, note="3-vectors along axis")(_cross_like(np.linalg.cross, ("axis",)))
+register(np.linalg.vecdot, note="axis counted per example")(
+    _cross_like(np.linalg.vecdot, ("axis",))
+)
+register(np.cross, note="3-vectors (2-vectors raise); with axis arguments the rank is unknown")(
+    _cross_like(np.cross, ("axisa", "axisb", "axisc", "axis"))
+)

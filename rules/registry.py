@@ -22,24 +22,38 @@ Rule = Callable[["CallSite"], Out]
 
 RULES: dict[Any, Rule] = {}
 METHODS: dict[str, Rule] = {}
-# Where each rule is documented: target -> (family, rule name), for the README table.
+# Where each rule is documented: family -> the display names of its targets, for the README.
 CATALOGUE: dict[str, list[str]] = {}
+# What a rule covers beyond the plain call, by display name (``astvmap rules`` prints it).
+NOTES: dict[str, str] = {}
 
 
-def register(*targets: Any, methods: tuple[str, ...] = (), family: str | None = None) -> Callable:
+def register(
+    *targets: Any,
+    methods: tuple[str, ...] = (),
+    family: str | None = None,
+    note: str | None = None,
+) -> Callable:
     """Register ``rule`` for each runtime callable in ``targets`` and array method name."""
 
     def deco(rule: Rule) -> Rule:
         fam = family or rule.__module__.rsplit(".", 1)[-1]
         for target in targets:
             RULES[target] = rule
-            CATALOGUE.setdefault(fam, []).append(display_name(target))
+            catalogue(fam, display_name(target), note)
         for name in methods:
             METHODS[name] = rule
-            CATALOGUE.setdefault(fam, []).append(f"ndarray.{name}")
+            catalogue(fam, f"ndarray.{name}", note)
         return rule
 
     return deco
+
+
+def catalogue(family: str, name: str, note: str | None = None) -> None:
+    """List ``name`` in the table of supported functions (under ``family``)."""
+    CATALOGUE.setdefault(family, []).append(name)
+    if note:
+        NOTES[name] = note
 
 
 def display_name(obj: Any) -> str:
@@ -47,9 +61,13 @@ def display_name(obj: Any) -> str:
     name = getattr(obj, "__name__", repr(obj))
     if isinstance(obj, np.ufunc):
         return f"np.{name}"
+    if isinstance(obj, type) and issubclass(obj, np.generic):
+        return f"np.{name}"  # a scalar type: np.float64(x)
     module = getattr(obj, "__module__", None) or ""
     if module.startswith("numpy.linalg"):
         return f"np.linalg.{name}"
+    if module.startswith("numpy.fft"):
+        return f"np.fft.{name}"
     if module.startswith("numpy"):
         return f"np.{name}"
     if module in ("math", "builtins") or module == "":
@@ -211,19 +229,38 @@ FAMILY_TITLES = {
     "axis_ops": "Axis operations and joining",
     "shape_ops": "Shape operations",
     "creation": "Array creation",
+    "dtypes": "Dtype and shape queries (the same for every example)",
     "linalg": "Linear algebra",
+    "fft": "Discrete Fourier transforms (np.fft)",
+    "signal": "Signals, polynomials, searching and histograms",
+    "ufunc_methods": "Ufunc methods (every binary ufunc, e.g. np.add.at)",
+    "scipy_": "SciPy (when installed; never imported by astvmap itself)",
     "builtins_": "Python builtins",
+    "random": "Random draws (randomness=)",
+    "collectives": "Collectives (axis_name=)",
 }
+
+
+def entries() -> list[dict[str, str]]:
+    """Every supported function once: its name, family and notes, sorted by family then name."""
+    out = []
+    seen: set[str] = set()
+    for family in [*FAMILY_TITLES, *sorted(set(CATALOGUE) - set(FAMILY_TITLES))]:
+        for name in sorted(set(CATALOGUE.get(family, [])) - seen):
+            seen.add(name)
+            out.append({"function": name, "family": family, "notes": NOTES.get(name, "")})
+    return out
 
 
 def table() -> str:
     """The README's table of supported functions, generated from the registry."""
     lines = ["| family | count | functions |", "|---|---|---|"]
-    for family, title in FAMILY_TITLES.items():
-        names = sorted(set(CATALOGUE.get(family, [])))
+    rows = entries()
+    for family in dict.fromkeys(r["family"] for r in rows):
+        names = [r["function"] for r in rows if r["family"] == family]
+        title = FAMILY_TITLES.get(family, family)
         lines.append(f"| {title} | {len(names)} | {', '.join(f'`{n}`' for n in names)} |")
-    total = len({n for names in CATALOGUE.values() for n in names})
-    lines.append(f"| **total** | **{total}** | |")
+    lines.append(f"| **total** | **{len(rows)}** | |")
     return "\n".join(lines) + "\n"
 
 
@@ -328,14 +365,42 @@ def literal(value: Any) -> cst.BaseExpression:
 
 # The rule every ufunc without an entry of its own gets; elementwise.py sets it.
 UFUNC_DEFAULT: list[Rule] = []
+# Rules for the methods of any ufunc (np.add.at, scipy.special.xlogy.reduce): method name ->
+# rule; ufunc_methods.py fills it.
+UFUNC_METHODS: dict[str, Rule] = {}
+# Families whose targets live in optional packages: module prefix -> installer, run the
+# first time a target from that package is looked up (so astvmap never imports it).
+LAZY: dict[str, Callable[[], None]] = {}
 
 
 def lookup(target: Any) -> Rule | None:
     """The rule for a runtime callable (every ufunc has one)."""
+    owner = getattr(target, "__self__", None)
+    if isinstance(owner, (np.random.Generator, np.random.RandomState)):
+        # ``rng.normal`` and ``np.random.normal`` (a method of NumPy's global
+        # RandomState) are bound methods: their rule is keyed on the class's method.
+        target = getattr(target, "__func__", None) or getattr(type(owner), target.__name__)
     try:
         rule = RULES.get(target)
     except TypeError:  # unhashable
         return None
-    if rule is None and isinstance(target, np.ufunc) and UFUNC_DEFAULT:
+    if rule is not None:
+        return rule
+    if isinstance(target, np.ufunc) and UFUNC_DEFAULT:
         return UFUNC_DEFAULT[0]
-    return rule
+    owner = getattr(target, "__self__", None)
+    if isinstance(owner, np.ufunc):
+        return UFUNC_METHODS.get(getattr(target, "__name__", ""))
+    module = getattr(target, "__module__", None) or ""
+    for prefix in list(LAZY):
+        if module.startswith(prefix):
+            LAZY.pop(prefix)()
+            return lookup(target)
+    return None
+
+
+def no_rule(site: CallSite, message: str, hint: str) -> Exception:
+    """A form of the call the rule does not cover: vmap falls back to the per-example loop
+    (with a PerformanceWarning), as it did before the function had a rule."""
+    make = getattr(site.ctx, "no_rule", None)
+    return make(message, hint) if make is not None else site.unsupported(message, hint)

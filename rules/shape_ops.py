@@ -313,11 +313,14 @@ def squeeze_rule(site: CallSite) -> Out:
         return b.render(), Val.array(None)
     axis = b.value("axis", None)
     if axis is None:
-        raise site.unsupported(
-            "np.squeeze without axis: which axes go depends on the data, and would take "
-            "the batch axis when the batch has one example",
-            "pass axis= (the per-example axes of length 1)",
+        # The axes of length 1 of one example: read from the batch's shape at run time
+        # (the batch axis itself stays, whatever its length). The rank depends on them.
+        if x.rank == 0:
+            return x.code, x.val
+        code = site.ctx.parse(
+            "{x}.reshape({x}.shape[:1] + tuple(d for d in {x}.shape[1:] if d != 1))", x=x.code
         )
+        return code, Val.array(None, True)
     r = _need_rank(site, x)
     _check(site, axis, r)
     b.set("axis", literal(_shift(axis)))
@@ -424,3 +427,230 @@ def item_rule(site: CallSite) -> Out:
     return site.ctx.parse("{x}.reshape({b})", x=x.code, b=_batch_dim(site.ctx, x)), Val.array(
         0, True
     )
+
+
+# ---------------------------------------------------- matrices from vectors
+def _zero_of(ctx: Any, x: cst.BaseExpression) -> cst.BaseExpression:
+    return ctx.parse("np.zeros((), {x}.dtype)", x=x)
+
+
+@register(np.diag, note="a vector's diagonal matrix or a matrix's diagonal, any k")
+def diag_rule(site: CallSite) -> Out:
+    b = site.bind(np.diag)
+    v = b.get("v")
+    assert v is not None
+    k_arg = b.get("k")
+    if k_arg is not None and k_arg.batched:
+        raise site.unsupported("a batched k in np.diag (the shape would depend on the data)")
+    r = v.rank
+    if not v.batched:
+        return b.render(), Val.array(None if r is None else (2 if r == 1 else 1))
+    r = _need_rank(site, v)
+    k = b.value("k", 0)
+    if not isinstance(k, int):
+        raise site.unsupported("np.diag with a k that is not an int")
+    if r == 2:
+        return site.ctx.parse("np.diagonal({v}, %d, axis1=1, axis2=2)" % k, v=v.code), Val.array(
+            1, True
+        )
+    if r != 1:
+        raise site.unsupported("np.diag of an array that is not 1-D or 2-D (NumPy raises)")
+    return _diag_matrix(site, v.code, k), Val.array(2, True)
+
+
+def _diag_matrix(site: CallSite, v: cst.BaseExpression, k: int) -> cst.BaseExpression:
+    """A batch of np.diag(v, k): ``v`` padded to the matrix size, put on the k-th diagonal
+    by a boolean mask (never a product with the identity, which turns inf into nan)."""
+    ctx = site.ctx
+    padded = ctx.parse("np.pad({v}, [(0, 0), (0, %d)])" % abs(k), v=v) if k else v
+    size = ctx.parse("{v}.shape[1] + %d" % abs(k), v=v)
+    mask = ctx.parse("np.eye({n}, k=%d, dtype=bool)" % k, n=size)
+    along = "[:, :, None]" if k >= 0 else "[:, None, :]"
+    return ctx.parse("np.where({m}, {p}%s, {z})" % along, m=mask, p=padded, z=_zero_of(ctx, v))
+
+
+@register(np.diagflat)
+def diagflat_rule(site: CallSite) -> Out:
+    b = site.bind(np.diagflat)
+    v = b.get("v")
+    assert v is not None
+    k_arg = b.get("k")
+    if k_arg is not None and k_arg.batched:
+        raise site.unsupported("a batched k in np.diagflat")
+    if not v.batched:
+        return b.render(), Val.array(2)
+    _need_rank(site, v)
+    flat = site.ctx.parse("{v}.reshape({v}.shape[0], -1)", v=v.code)
+    return _diag_matrix(site, flat, b.value("k", 0)), Val.array(2, True)
+
+
+def _triangle(fn: Any) -> Any:
+    """triu/tril act on the last two axes, so a batch of matrices is already a stack;
+    a vector per example is first repeated into a square (as NumPy does)."""
+
+    def rule(site: CallSite) -> Out:
+        b = site.bind(fn)
+        m = b.get("m")
+        assert m is not None
+        k_arg = b.get("k")
+        if k_arg is not None and k_arg.batched:
+            raise site.unsupported(f"a batched k in np.{fn.__name__}")
+        r = m.rank
+        if not m.batched:
+            return b.render(), Val.array(None if r is None else max(r, 2))
+        r = _need_rank(site, m)
+        if r == 0:
+            raise site.unsupported(f"np.{fn.__name__} of a scalar")
+        if r == 1:
+            b.set(
+                "m",
+                site.ctx.parse(
+                    "np.broadcast_to({m}[:, None, :], {m}.shape[:1] + {m}.shape[1:] * 2)",
+                    m=m.code,
+                ),
+            )
+        return b.render(), Val.array(max(r, 2), True)
+
+    return rule
+
+
+register(np.triu)(_triangle(np.triu))
+register(np.tril)(_triangle(np.tril))
+
+
+@register(np.rot90, note="axes counted per example")
+def rot90_rule(site: CallSite) -> Out:
+    b = site.bind(np.rot90)
+    m = b.get("m")
+    assert m is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not m):
+        raise site.unsupported("a batched k or axes in np.rot90")
+    if not m.batched:
+        return b.render(), Val.array(m.rank)
+    r = _need_rank(site, m)
+    axes = tuple(b.value("axes", (0, 1)))
+    _check(site, axes, r)
+    b.set("axes", literal(tuple(a % r + 1 for a in axes)))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.broadcast_arrays, note="returns batched views, as NumPy does")
+def broadcast_arrays_rule(site: CallSite) -> Out:
+    from .elementwise import align
+
+    if site.kwargs and any(a.batched for a in site.kwargs.values()):
+        raise site.unsupported("a batched option to np.broadcast_arrays")
+    if not site.any_batched:
+        ranks = [a.rank for a in site.args]
+        rank = None if None in ranks else max(ranks, default=0)  # type: ignore[type-var]
+        return site.render(), Val.tree(tuple, [(i, Val.array(rank)) for i in range(len(ranks))])
+    codes, val = align(site.ctx, site.args)
+    code = site.render(codes)
+    return code, Val.tree(tuple, [(i, Val.array(val.rank, True)) for i in range(len(codes))])
+
+
+@register(np.meshgrid, note="indexing='xy'/'ij', sparse, copy")
+def meshgrid_rule(site: CallSite) -> Out:
+    xs = site.args
+    opts = {k: a for k, a in site.kwargs.items()}
+    if any(a.batched for a in opts.values()):
+        raise site.unsupported("a batched option to np.meshgrid")
+    n = len(xs)
+
+    def opt(name: str, default: Any) -> Any:
+        a = opts.get(name)
+        if a is None:
+            return default
+        if not a.val.is_static:
+            raise site.unsupported(f"np.meshgrid with a non-literal {name}=")
+        return a.static
+
+    sparse, indexing, copy = opt("sparse", False), opt("indexing", "xy"), opt("copy", True)
+    if not site.any_batched:
+        return site.render(), Val.tree(tuple, [(i, Val.array(n)) for i in range(n)])
+    if indexing not in ("xy", "ij"):
+        raise site.unsupported(f"np.meshgrid with indexing={indexing!r}")
+    ctx = site.ctx
+    pieces = []
+    for i, a in enumerate(xs):
+        pos = {0: 1, 1: 0}.get(i, i) if indexing == "xy" and n > 1 else i
+        shape = ["1"] * n
+        shape[pos] = "-1"
+        if a.batched:
+            _need_rank(site, a)
+            pieces.append(ctx.parse("{x}.reshape({x}.shape[0], %s)" % ", ".join(shape), x=a.code))
+        else:
+            pieces.append(ctx.parse("np.reshape({x}, (1, %s))" % ", ".join(shape), x=a.code))
+    if sparse:
+        # Each output is its own input, batched or not; unbatched ones lose the unit axis.
+        out, vals = [], []
+        for a, p in zip(xs, pieces):
+            code = p if a.batched else ctx.parse("{p}[0]", p=p)
+            out.append(ctx.parse("{p}.copy()", p=code) if copy else code)
+            vals.append(Val.array(n, a.batched))
+        return cst.Tuple([cst.Element(c) for c in out]), Val.tree(tuple, list(enumerate(vals)))
+    spread = cst.Call(func=ctx.parse("np.broadcast_arrays"), args=[cst.Arg(p) for p in pieces])
+    code = ctx.parse("tuple(g.copy() for g in {s})", s=spread) if copy else spread
+    return code, Val.tree(tuple, [(i, Val.array(n, True)) for i in range(n)])
+
+
+@register(np.unstack, note="axis counted per example")
+def unstack_rule(site: CallSite) -> Out:
+    x = site.args[0]
+    axis_arg = site.kwargs.get("axis")
+    if axis_arg is not None and axis_arg.batched:
+        raise site.unsupported("a batched axis in np.unstack")
+    if not x.batched:
+        return site.render(), Val(TREE, container=tuple, element=Val.array(None))
+    r = _need_rank(site, x)
+    axis = 0 if axis_arg is None else axis_arg.static
+    _check(site, axis, r)
+    code = site.ctx.parse("np.unstack({x}, axis=%d)" % (axis % r + 1), x=x.code)
+    return code, Val(TREE, batched=True, container=tuple, element=Val.array(r - 1, True))
+
+
+@register(np.rollaxis)
+def rollaxis_rule(site: CallSite) -> Out:
+    b = site.bind(np.rollaxis)
+    x = b.get("a")
+    assert x is not None
+    if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not x):
+        raise site.unsupported("a batched axis in np.rollaxis")
+    if not x.batched:
+        return b.render(), Val.array(x.rank)
+    r = _need_rank(site, x)
+    axis, start = b.value("axis"), b.value("start", 0)
+    _check(site, axis, r)
+    if not isinstance(start, int) or not -r <= start <= r:
+        raise site.unsupported(f"start={start!r} is out of range in np.rollaxis")
+    b.set("axis", literal(axis % r + 1))
+    b.set("start", literal(start + r + 1 if start < 0 else start + 1))
+    return b.render(), Val.array(r, True)
+
+
+@register(np.resize, note="a fixed new shape: the example's entries repeated to fill it")
+def resize_rule(site: CallSite) -> Out:
+    b = site.bind(np.resize)
+    x, shape = b.get("a"), b.get("new_shape")
+    assert x is not None and shape is not None
+    if shape.batched:
+        raise site.unsupported("np.resize to a shape that depends on the batch")
+    dims, n = _shape_elements(site, shape)
+    if not x.batched:
+        return b.render(), Val.array(n)
+    ctx = site.ctx
+    new = cst.Tuple(
+        [
+            cst.StarredElement(d.value) if isinstance(d, cst.StarredElement) else cst.Element(d)
+            for d in dims
+        ]
+    )
+    flat = ctx.parse("{x}.reshape({x}.shape[0], -1)", x=x.code)
+    code = ctx.parse(
+        "np.take({f}, np.arange(math.prod({s})) % {f}.shape[1], axis=1).reshape(({b},) + {s})",
+        f=flat,
+        s=new,
+        b=_batch_dim(ctx, x),
+    )
+    ctx.program.modules["math"] = math
+    return code, Val.array(n, True)

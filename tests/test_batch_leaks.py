@@ -287,3 +287,146 @@ def test_writes_into_a_mapped_argument_reach_the_callers_array(f, in_axes):
     got = vmap(f, in_axes=in_axes)(got_arr)
     assert_same(got, want)
     assert_same(got_arr, want_arr)
+
+
+# ---------------------------------------------------------------- functions passed in
+W = np.ones(3)
+
+
+def calls_param(x, fn):
+    return fn(x)
+
+
+def double(v):
+    return 2.0 * v
+
+
+def triple(v):
+    return 3.0 * v
+
+
+def total(v):
+    return np.sum(v * W)
+
+
+class Scaled:
+    def __init__(self, k):
+        self.k = k
+
+    def helper(self, v):
+        return np.sum(v * W) * self.k
+
+    def __call__(self, x):
+        return self.helper(x)
+
+
+def uses_method(x, m):
+    return m.helper(x)
+
+
+def test_a_function_argument_is_not_baked_in():
+    """Was silently wrong: the second call reused the code made for the first function."""
+    g = vmap(calls_param, in_axes=(0, None))
+    for fn in (double, triple, total, double):
+        assert_same(g(X, fn), loop(calls_param, (X, fn), (0, None)))
+
+
+def test_methods_of_objects_passed_in():
+    g = vmap(uses_method, in_axes=(0, None))
+    for k in (2.0, 3.0):
+        assert_same(g(X, Scaled(k)), loop(uses_method, (X, Scaled(k)), (0, None)))
+        assert_same(vmap(Scaled(k))(X), loop(Scaled(k), (X,)))
+
+
+# ---------------------------------------------------------------- real-code forms
+def one_line(x):
+    return np.tanh(x) * 2  # noqa: E704
+
+
+def one_line_suites(x):
+    y = x * 0
+    if x[0] > 0:
+        y = x + 1  # noqa: E701
+    else:
+        y = x - 1  # noqa: E701
+    for i in range(2):
+        y = y + x[i]  # noqa: E701
+    a = 1
+    y = y * a  # noqa: E702
+    return y
+
+
+def static_and(x, amax=None):
+    a = 0
+    if amax is not None and a > amax:
+        return x
+    return x * 2.0
+
+
+def validated(q):
+    if q.ndim != 1 or q.shape[0] != 3:
+        raise ValueError(
+            "Expected a vector of shape (3,), got " "an array of shape %s" % (q.shape,)
+        )
+    if not isinstance(q, np.ndarray):
+        raise TypeError(f"got {type(q)} " "instead")
+    return q / 2
+
+
+def flagged(x, use_plugin=False):
+    if use_plugin:
+        import a_module_that_is_not_installed  # noqa: F401
+    return x
+
+
+@pytest.mark.parametrize("f", [one_line, one_line_suites, static_and, validated, flagged])
+def test_forms_real_code_is_written_in(f):
+    assert not run(f, (X[:, :3],))
+
+
+# ---------------------------------------------------------------- try, static facts
+_TABLE = {"sxyz": (0, 1, 2), "rzyx": (2, 1, 0)}
+
+
+def table_lookup(x, axes="sxyz"):
+    try:
+        first_axis = _TABLE[axes][0]
+    except KeyError:
+        first_axis = 1
+    return x * first_axis + x
+
+
+def try_pass(x):
+    try:
+        import scipy  # noqa: F401
+    except ImportError:
+        pass
+    return x * 2
+
+
+def try_on_batched(x):
+    try:
+        y = x[0] * 2
+    except IndexError:
+        y = x[0]
+    return y
+
+
+def scalar_or_vector(x):
+    if np.isscalar(x):
+        return x
+    return x.sum()
+
+
+@pytest.mark.parametrize("f", [table_lookup, try_pass, scalar_or_vector])
+def test_try_and_static_facts_stay_vectorised(f):
+    assert not run(f, (X,))
+
+
+def test_table_lookup_with_another_mode():
+    for axes in ("rzyx",):
+        assert not run(table_lookup, (X, axes), (0, None))
+
+
+def test_try_whose_body_computes_with_the_batch_runs_per_example():
+    assert run(try_on_batched, (X,)), "declared fallback"

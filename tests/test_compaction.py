@@ -76,7 +76,8 @@ PROGRAMS = {
     "calls_a_helper": (p.calls_a_helper, lambda rng, b: (long_tail(rng, b),), 0),
     "reads_a_name_bound_on_some_paths": (
         p.reads_a_name_bound_on_some_paths,
-        lambda rng, b: (long_tail(rng, b), False),
+        # An int flag: a bool one is known while transforming, and `if flag:` goes.
+        lambda rng, b: (long_tail(rng, b), 0),
         (0, None),
     ),
 }

@@ -11,6 +11,7 @@ of the package) and ``from . import __version__`` to the package ``astvmap``."""
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -19,11 +20,16 @@ MAX_LINES = 1000
 
 
 def _modules() -> dict[str, Path]:
-    """Every module of the package by dotted name (a package is its ``__init__``)."""
+    """Every module of the package by dotted name (a package is its ``__init__``),
+    subpackages included; astvmap/rules is a link to rules/, walked as that."""
     out = {}
     for package, folder in PACKAGES.items():
-        for path in sorted(folder.glob("*.py")):  # astvmap/cli.py is a link to cli.py
-            out[package if path.stem == "__init__" else f"{package}.{path.stem}"] = path
+        for here, dirs, files in os.walk(folder):  # does not follow the rules link
+            dirs[:] = sorted(d for d in dirs if (Path(here) / d / "__init__.py").exists())
+            prefix = ".".join([package, *Path(here).relative_to(folder).parts])
+            for name in sorted(f for f in files if f.endswith(".py")):
+                stem = name[:-3]  # astvmap/cli.py is a link to cli.py: counted here
+                out[prefix if stem == "__init__" else f"{prefix}.{stem}"] = Path(here) / name
     return out
 
 

@@ -550,7 +550,7 @@ def test_shape_arithmetic(f, gens, setup):
     run(setup, f, gens)
 
 
-# ------------------------------------------------------------- unsupported
+# ------------------------------------------- squeeze without axis (issue 15)
 def squeeze_no_axis(x):
     return np.squeeze(x)
 
@@ -559,6 +559,23 @@ def method_squeeze_no_axis(x):
     return x.squeeze()
 
 
+@pytest.mark.parametrize(
+    "f,shape",
+    [
+        (squeeze_no_axis, (1, 3)),
+        (squeeze_no_axis, (3,)),
+        (squeeze_no_axis, (1, 1)),
+        (method_squeeze_no_axis, (3, 1)),
+    ],
+)
+@pytest.mark.parametrize("batch", [1, 4])
+def test_squeeze_without_axis_keeps_the_batch_axis(f, shape, batch):
+    """The example's unit axes go; the batch axis stays even when the batch has one."""
+    x = np.random.default_rng(0).standard_normal((batch, *shape))
+    check(f, x)
+
+
+# ------------------------------------------------------------- unsupported
 def reshape_order_f(x):
     return x.reshape(3, 2, order="F")
 
@@ -570,9 +587,6 @@ def np_reshape_order_f(x):
 @pytest.mark.parametrize(
     "f,shape",
     [
-        (squeeze_no_axis, (1, 3)),
-        (squeeze_no_axis, (3,)),
-        (method_squeeze_no_axis, (3, 1)),
         (reshape_order_f, (2, 3)),
         (np_reshape_order_f, (2, 3)),
     ],

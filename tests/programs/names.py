@@ -145,5 +145,6 @@ async def coroutine(x):
     return x
 
 
-def smooth(x, k):
-    return np.convolve(x, k, mode="same")  # no rule: runs per example, with a warning
+def binned(x, k):
+    counts, _ = np.histogram(x, bins=3, range=(-3.0, 3.0))  # no rule: runs per example
+    return counts * k

@@ -175,3 +175,15 @@ def write_through_a_view_into_its_base(x):
     b = a[:2]
     b[0] = x  # reaches a in the loop
     return a
+
+
+class Doubler:
+    def apply(self, x):
+        return x * 2.0
+
+
+DOUBLER = Doubler()
+
+
+def calls_a_global_objects_method(x):
+    return DOUBLER.apply(x) + 1.0

@@ -1,0 +1,5 @@
+"""``python -m benchmarks [--quick] [--workers N]``: the whole suite, one process."""
+
+from .suite import main
+
+main()
