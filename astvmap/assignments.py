@@ -10,7 +10,7 @@ from typing import Any
 import libcst as cst
 import libcst.matchers
 
-from . import indexing
+from . import indexing, selections
 from .core import _element_val, _LocalDef, _val_key
 from .syntax import _marked_line, _rename, _target_names, _walk_names
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val, join
@@ -26,6 +26,8 @@ class Assignments:
         if self.lambda_definition(node):
             return [node]
         code, val = self.expr(node.value)
+        if selections.contains(val) and not _one_subscript_target(node):
+            code, val = selections.bind(self, node, code, val)
         if self.mask is not None:
             return self.masked_assign(node, code, val)
         if len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript):
@@ -250,7 +252,8 @@ class Assignments:
         if buf.kind == TREE:
             self.set_container_item(target, buf, val)
             return target.with_changes(value=buf_code), code
-        elems = indexing.classify(self, target, buf)
+        elems = indexing.classify(self, target, buf, select=self.mask is None)
+        written = selections.mask_write(elems, val)
         index_batched = any(e.batched for e in elems)
         if isinstance(target.value, cst.Name):
             self.note_write(target.value.value)
@@ -267,6 +270,8 @@ class Assignments:
             buf = buf.with_batched(True)
             self.env[name] = buf
             buf_code = cst.Name(name)
+        if written:
+            return selections.write(self, target, buf_code, buf, elems, val, code)
         new_target, region_rank = indexing.scatter_target(self, target, buf_code, buf, elems)
         if val.batched:
             if region_rank is None or val.rank is None:
@@ -367,6 +372,10 @@ class Assignments:
         return kval.static if kval.is_static else NOVALUE
 
     def aug_assign(self, node: cst.AugAssign) -> list[cst.BaseSmallStatement]:
+        if isinstance(node.target, cst.Name) and selections.is_selection(
+            self.env.get(node.target.value, Val(OBJECT))
+        ):
+            raise selections.refuse(self, "updating in place")
         op = type(node.operator)
         binop = cst.BinaryOperation(left=node.target, operator=_BINOP_FOR_AUG[op](), right=node.value)  # type: ignore[arg-type]
         if self.mask is not None:
@@ -428,7 +437,7 @@ class Assignments:
                 return self.assign(cst.Assign([cst.AssignTarget(node.target)], binop))
             with self.dry():
                 _, buf = self.expr(node.target.value)
-                elems = indexing.classify(self, node.target, buf)
+                elems = indexing.classify(self, node.target, buf, select=True)
                 _, rhs = self.expr(node.value)
             if buf.batched or rhs.batched or any(e.batched for e in elems):
                 # Each example owns its row (np.arange(B)), so repeated indices within
@@ -679,3 +688,7 @@ def _has_batched_scalar(val: Val) -> bool:
         kids = [v for _, v in val.children] + ([val.element] if val.element else [])
         return any(_has_batched_scalar(v) for v in kids)
     return val.batched and val.kind in (ARRAY, SCALAR) and val.rank != 1 and not val.rank
+
+
+def _one_subscript_target(node: cst.Assign) -> bool:
+    return len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript)

@@ -17,12 +17,13 @@ import numpy as np
 import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
+from . import selections
 from .core import NESTED, _is_literal, _LocalDef, _namespace_val, _val_key
 from .errors import NeedsBatchError, UnsupportedError
 from .guards import ARGUMENT
 from .source import get_source
 from .syntax import _code, _walk_names
-from .values import ARRAY, NOVALUE, OBJECT, SCALAR, TREE, Val
+from .values import ARRAY, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val
 
 
 class Calls:
@@ -75,6 +76,12 @@ class Calls:
         receiver = None
         if isinstance(func, cst.Attribute):
             recv_code, recv = self.expr(func.value)
+            if recv.kind == SELECTION:
+                args, kwargs = self.call_args(node)
+                self.current = node
+                return selections.call(
+                    self, func, None, [Arg(recv_code, recv), *args], kwargs, func.attr.value
+                )
             if recv.kind in (ARRAY, SCALAR) and (recv.batched or not recv.is_static):
                 return self.method_call(node, func.attr.value, Arg(recv_code, recv))
             func_code, callee = self.attribute(func, recv_code, recv)
@@ -94,6 +101,10 @@ class Calls:
             # A function (or object) passed in: the code is specialised on which one.
             self.program.guard(callee.origin, target)
         owner = self.callee_owner(callee, func_code)
+        if any(selections.contains(a.val) for a in (*args, *kwargs.values())):
+            return selections.call(self, func_code, target, args, kwargs)
+        if selections.makes_positions(target, args, kwargs):
+            return selections.positions(self, target, args[0])
         # A method of a user object, or a callable object: a user function with `self` first.
         written = args  # as the call is written (a method's `self` is not among them)
         if isinstance(target, types.MethodType) and _is_user_function(target.__func__):

@@ -19,11 +19,11 @@ import numpy as np
 import astvmap.rules as rules
 from astvmap.rules import Arg
 
-from . import indexing
+from . import indexing, selections
 from .control import Frame
 from .core import _iter_element, _LocalDef, _namespace_val
 from .syntax import _code, _slice_parts, _walk_names
-from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join
+from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val, join
 
 
 class Expressions:
@@ -37,6 +37,13 @@ class Expressions:
         code, val = method(node)
         if val.batched:
             self.saw_batched = True
+        if (val.kind == TREE and not selections.positions_tuple(val)) or (
+            val.kind == SELECTION and val.selection is None
+        ):
+            # A selection in a tuple, or chosen by a condition: its length differs.
+            selections.check_escape(
+                self, val, "a selection in a container or chosen by a condition"
+            )
         return code, val
 
     def expr_Name(self, node: cst.Name) -> tuple[cst.BaseExpression, Val]:
@@ -133,6 +140,8 @@ class Expressions:
     ) -> tuple[cst.BaseExpression, Val]:
         attr = node.attr.value
         new = node.with_changes(value=base_code)
+        if base.kind == SELECTION:
+            return selections.attribute(self, new, base_code, base, attr)
         if base.kind in (ARRAY, SCALAR) and (base.batched or base.static is NOVALUE):
             return rules.shape_ops.array_attribute(self, new, base_code, base, attr)
         if base.kind == TREE:
@@ -194,6 +203,10 @@ class Expressions:
                     "use np.concatenate / np.stack, or index arrays",
                 )
             raise self.unsupported("indexing a container with a batched index")
+        if key.is_static and selections.shape_item(base_code, key.static) is not None:
+            return selections.shape_item(base_code, key.static), base.child(
+                key.static % len(base.children)
+            )
         if key.is_static:
             shape_item = rules.shape_ops.shape_item(self, base_code, key.static)
             if shape_item is not None:
@@ -228,6 +241,14 @@ class Expressions:
     def expr_BinaryOperation(self, node: cst.BinaryOperation) -> tuple[cst.BaseExpression, Val]:
         left_code, left = self.expr(node.left)
         right_code, right = self.expr(node.right)
+        if left.kind == SELECTION or right.kind == SELECTION:
+            return selections.binary(
+                self,
+                node,
+                Arg(left_code, left),
+                Arg(right_code, right),
+                BINARY_UFUNCS.get(type(node.operator)),
+            )
         if isinstance(node.operator, cst.MatrixMultiply):
             return rules.linalg.matmul_operator(
                 self, node, Arg(left_code, left), Arg(right_code, right)
@@ -256,6 +277,8 @@ class Expressions:
 
     def expr_UnaryOperation(self, node: cst.UnaryOperation) -> tuple[cst.BaseExpression, Val]:
         code, val = self.expr(node.expression)
+        if val.kind == SELECTION:
+            return selections.unary(self, node, code, val)
         if isinstance(node.operator, cst.Not):
             if val.batched:
                 if val.rank not in (0, None):
@@ -290,6 +313,8 @@ class Expressions:
         operands = [(left_code, left)]
         for target in node.comparisons:
             operands.append(self.expr(target.comparator))
+        if any(v.kind == SELECTION for _, v in operands):
+            return selections.compare(self, node, operands)
         any_batched = any(v.batched for _, v in operands)
         decided = _decided_identity(node, [v for _, v in operands])
         if decided is not None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import libcst as cst
 import numpy as np
 
-from .values import ARRAY, NONE, NOVALUE, SCALAR, TREE, Val
+from .values import ARRAY, NONE, NOVALUE, SCALAR, SELECTION, TREE, Val
 
 
 class Translator(Protocol):
@@ -78,15 +78,18 @@ def _static_kind(value: Any) -> str | None:
         return None
 
 
-def classify(tr: Translator, node: cst.Subscript, base: Val) -> list[Elem]:
-    """Translate and classify each index element."""
+def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = False) -> list[Elem]:
+    """Translate and classify each index element (``select``: a read, where a batched
+    1-D boolean mask makes a selection, see selections.py)."""
     elements = list(node.slice)
     if len(elements) == 1 and isinstance(elements[0].slice, cst.Index):
         el = elements[0]
         code, v = tr.expr(el.slice.value)  # translated once, whichever way it is used
         if not (v.kind == TREE and v.container is tuple and v.children and not v.batched):
             return [
-                _classify_value(tr, el.with_changes(slice=el.slice.with_changes(value=code)), v)
+                _classify_value(
+                    tr, el.with_changes(slice=el.slice.with_changes(value=code)), v, select
+                )
             ]
         # x[idx] with idx a tuple of index arrays (np.triu_indices) is x[idx[0], idx[1]].
         elements = [
@@ -96,6 +99,16 @@ def classify(tr: Translator, node: cst.Subscript, base: Val) -> list[Elem]:
     out = []
     for el in elements:
         sl = el.slice
+        if isinstance(sl, cst.Slice) and select and len(elements) == 1 and sl.step is None:
+            bounds = [None if b is None else tr.expr(b) for b in (sl.lower, sl.upper)]
+            if any(b is not None and b[1].batched for b in bounds):
+                # x[:n].sum() with a batched n: a selection under np.arange(len) < n.
+                elem = Elem(MASK, el, Val.array(1, True, "b"), rank=1)
+                elem.bounds = bounds  # type: ignore[attr-defined]
+                return [elem]
+            parts = {k: b[0] for k, b in zip(("lower", "upper"), bounds) if b is not None}
+            new_slice = el.with_changes(slice=sl.with_changes(**parts))
+            return [Elem(SLICE, new_slice, Val.const(slice(None)))]
         if isinstance(sl, cst.Slice):
             parts = {}
             for part in ("lower", "upper", "step"):
@@ -114,11 +127,21 @@ def classify(tr: Translator, node: cst.Subscript, base: Val) -> list[Elem]:
             continue
         code, v = tr.expr(sl.value)
         new = el.with_changes(slice=sl.with_changes(value=code))
-        out.append(_classify_value(tr, new, v))
+        out.append(_classify_value(tr, new, v, select and not out))
     return out
 
 
-def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val) -> Elem:
+def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bool = False) -> Elem:
+    if v.kind == SELECTION:
+        from . import selections
+
+        if not (select and selections.is_positions(v)):
+            raise selections.refuse(tr, "indexing with a selection")
+        # x[np.nonzero(m)[0]]: the selected positions index as the mask does.
+        mask = cst.Index(v.selection.mask)
+        elem = Elem(MASK, el.with_changes(slice=mask), Val.array(1, True, "b"), rank=1)
+        elem.positions = True  # type: ignore[attr-defined]
+        return elem
     if v.kind == NONE:
         return Elem(NEWAXIS, el, v)
     if v.static is Ellipsis:
@@ -141,6 +164,8 @@ def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val) -> Elem:
             raise tr.unsupported("an index of unknown rank that depends on the batch")
         return Elem(ARRAY_INDEX, el, v, rank=-1)  # unknown: only usable unbatched
     if dtype == "b":
+        if v.batched and select and rank == 1:
+            return Elem(MASK, el, v, rank=1)  # a selection (selections.select)
         if v.batched:
             raise tr.unsupported(
                 "boolean-mask indexing gives a result whose shape depends on the data",
@@ -208,8 +233,16 @@ def subscript(
     elems: list[Elem] | None = None,
 ) -> tuple[cst.BaseExpression, Val, list[Elem]]:
     """The batched code for ``base[index]`` and its abstract value."""
+    if base.kind == SELECTION:
+        from . import selections
+
+        raise selections.refuse(tr, "indexing a selection by position")
     if elems is None:
-        elems = classify(tr, node, base)
+        elems = classify(tr, node, base, select=True)
+        if any(e.kind == MASK and e.batched for e in elems):
+            from . import selections
+
+            return selections.select(tr, node, base_code, base, elems)
     index_batched = any(e.batched for e in elems)
     dtype = base.dtype
     if not base.batched and not index_batched:

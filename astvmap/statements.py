@@ -15,6 +15,7 @@ from typing import Any
 import libcst as cst
 import numpy as np
 
+from . import selections
 from .core import _element_val, _join_envs, _LocalDef
 from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
@@ -231,6 +232,7 @@ class Statements:
             self.returns.append(Val(NONE, static=None))
             return [node]
         code, val = self.expr(node.value)
+        selections.check_escape(self, val, "returning a selection")
         # A return that only some lanes take makes the result differ per lane.
         self.returns.append(val if self.mask is None else _as_batched(val))
         raw = (code, val)

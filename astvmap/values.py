@@ -18,6 +18,7 @@ SCALAR = "scalar"  # a Python bool/int/float/complex
 TREE = "tree"  # a tuple, list, dict, NamedTuple or dataclass of values
 OBJECT = "object"  # anything else: modules, functions, classes, user objects
 NONE = "none"
+SELECTION = "selection"  # x[mask] with a batched mask: see selections.py
 
 
 class _NoValue:
@@ -55,6 +56,8 @@ class Val:
     # NumPy dtype kind ('b', 'i', 'u', 'f', 'c') when known. Indexing needs it: a
     # boolean index is a mask, an integer one a gather.
     dtype: str | None = None
+    # A SELECTION's mask (selections.Selection); None when two selections were joined.
+    selection: Any = None
 
     # --- constructors -------------------------------------------------------
     @staticmethod
@@ -194,6 +197,8 @@ def join(a: Val, b: Val) -> Val:
     """The least upper bound of two values (at a merge point or loop head)."""
     if a == b:
         return a
+    if a.kind == SELECTION or b.kind == SELECTION:
+        return Val(SELECTION, batched=True)  # of no one mask: consumers refuse it
     if (
         a.kind == TREE
         and b.kind == TREE

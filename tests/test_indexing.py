@@ -81,9 +81,9 @@ def test_argmax_then_gather():
     check(g.argmax_value, rng.standard_normal((5, 7)))
 
 
-def test_boolean_mask_is_refused():
-    with pytest.raises(UnsupportedError, match="np.where"):
-        vmap(g.mask_sum)(rng.standard_normal((3, 4)))
+def test_boolean_mask_then_sum_is_a_masked_reduction():
+    # Once refused; now a selection (tests/test_selections.py has the rest).
+    check(g.mask_sum, rng.standard_normal((3, 4)))
 
 
 def test_float_index_of_unknown_kind_is_refused():
