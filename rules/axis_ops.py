@@ -641,6 +641,23 @@ def append_rule(site: CallSite) -> Out:
     return code, Val.array(rx, True)
 
 
+def _flat_or_along_axis(site: CallSite, b: Any, x: Arg, param: str) -> Out:
+    """The common tail of np.delete/np.compress: ``axis=None`` works on the flattened
+    example (the batch axis kept first), any other axis is shifted past the batch."""
+    axis = b.value("axis", None)
+    if not x.batched:
+        return b.render(), Val.array(1 if axis is None else x.rank)
+    r = _need_rank(site, x)
+    if axis is None:
+        if r != 1:
+            b.set(param, _flat(site, x))
+        b.set("axis", literal(1))
+        return b.render(), Val.array(1, True)
+    normalise_axes(site, axis, r)
+    b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.array(r, True)
+
+
 @register(np.delete, note="unbatched indices; axis None flattens")
 def delete_rule(site: CallSite) -> Out:
     b = site.bind(np.delete)
@@ -648,18 +665,7 @@ def delete_rule(site: CallSite) -> Out:
     assert x is not None
     if any(a.batched for a in [*site.args, *site.kwargs.values()] if a is not x):
         raise no_rule(site, "np.delete with batched indices (the shape depends on them)", "")
-    axis = b.value("axis", None)
-    if not x.batched:
-        return b.render(), Val.array(1 if axis is None else x.rank)
-    r = _need_rank(site, x)
-    if axis is None:
-        if r != 1:
-            b.set("arr", _flat(site, x))
-        b.set("axis", literal(1))
-        return b.render(), Val.array(1, True)
-    normalise_axes(site, axis, r)
-    b.set("axis", literal(_shift(axis)))
-    return b.render(), Val.array(r, True)
+    return _flat_or_along_axis(site, b, x, "arr")
 
 
 @register(np.insert, note="unbatched indices; values batched or not; 1-D examples")
@@ -780,18 +786,7 @@ def compress_rule(site: CallSite) -> Out:
         a.batched for a in [*site.args, *site.kwargs.values()] if a is not x and a is not cond
     ):
         raise no_rule(site, "np.compress with a batched condition", "use np.where")
-    axis = b.value("axis", None)
-    if not x.batched:
-        return b.render(), Val.array(1 if axis is None else x.rank)
-    r = _need_rank(site, x)
-    if axis is None:
-        if r != 1:
-            b.set("a", _flat(site, x))
-        b.set("axis", literal(1))
-        return b.render(), Val.array(1, True)
-    normalise_axes(site, axis, r)
-    b.set("axis", literal(_shift(axis)))
-    return b.render(), Val.array(r, True)
+    return _flat_or_along_axis(site, b, x, "a")
 
 
 @register(np.sort_complex)

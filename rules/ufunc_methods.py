@@ -11,6 +11,7 @@ the examples' updates in one shared array, and is left to the per-example loop.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import libcst as cst
 import numpy as np
@@ -88,12 +89,8 @@ def _axes(site: CallSite, axis: object, r: int) -> tuple[int, ...]:
     return normalise_axes(site, axis, r)
 
 
-@method("accumulate", "axis counted per example")
-def accumulate_rule(site: CallSite) -> Out:
-    b = site.bind(_signature("accumulate"))
-    x = b.get("array")
-    assert x is not None
-    _others_unbatched(site, (x,), "option")
+def _along_axis(site: CallSite, b: Any, x: Arg) -> Out:
+    """A method working along one axis (default 0) of its array: shifted past the batch."""
     if not x.batched:
         return b.render(), Val.array(x.rank)
     r = _need_rank(site, x)
@@ -101,6 +98,15 @@ def accumulate_rule(site: CallSite) -> Out:
     normalise_axes(site, axis, r)
     b.set("axis", literal(_shift(axis)))
     return b.render(), Val.array(r, True)
+
+
+@method("accumulate", "axis counted per example")
+def accumulate_rule(site: CallSite) -> Out:
+    b = site.bind(_signature("accumulate"))
+    x = b.get("array")
+    assert x is not None
+    _others_unbatched(site, (x,), "option")
+    return _along_axis(site, b, x)
 
 
 @method("reduceat", "indices unbatched")
@@ -109,13 +115,7 @@ def reduceat_rule(site: CallSite) -> Out:
     x = b.get("array")
     assert x is not None
     _others_unbatched(site, (x,), "indices or option")
-    if not x.batched:
-        return b.render(), Val.array(x.rank)
-    r = _need_rank(site, x)
-    axis = b.value("axis", 0)
-    normalise_axes(site, axis, r)
-    b.set("axis", literal(_shift(axis)))
-    return b.render(), Val.array(r, True)
+    return _along_axis(site, b, x)
 
 
 def _rank(site: CallSite, a: Arg) -> int:
