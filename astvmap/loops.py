@@ -33,6 +33,13 @@ class Loops:
             out.append(_marked_line(stmt, marker))
             if val.kind == SCALAR:
                 self.weak.add(name)
+        for name, key, child in _widened_items(env, merged):
+            # An item of a dict or list that the other path made batched (`d["n"] = ...`
+            # under a batched condition): it gets its batch axis here too.
+            item = self.parse("{d}[%r]" % (key,), d=cst.Name(name))
+            target = cst.AssignTarget(item)
+            stmt = cst.Assign([target], self.materialise(item, child))
+            out.append(_marked_line(stmt, marker))
         return out
 
     def loop_fixpoint(self, run_body: Any, loop: cst.CSTNode) -> dict[str, Val]:
@@ -377,6 +384,27 @@ class Loops:
         self.ctl.terminated = False  # the loop may run zero times
         self.env = _join_envs(head, self.env)
         return [*pre, node.with_changes(test=test_code, body=node.body.with_changes(body=body))]
+
+
+def _widened_items(env: dict[str, Val], merged: dict[str, Val]) -> list[tuple[str, Any, Val]]:
+    """(name, key, item) for the items of dicts and lists ``widen`` gives a batch axis."""
+    out = []
+    for name, val in env.items():
+        other = merged.get(name)
+        if val.kind != TREE or other is None or other.kind != TREE:
+            continue
+        if val.container not in (dict, list) or val.element is not None:
+            continue
+        for key, child in val.children:
+            joined = other.child(key)
+            if (
+                joined is not None
+                and joined.batched
+                and not child.batched
+                and child.kind in (ARRAY, SCALAR)
+            ):
+                out.append((name, key, child))
+    return out
 
 
 def _widened_names(env: dict[str, Val], merged: dict[str, Val]) -> list[str]:

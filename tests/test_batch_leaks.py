@@ -492,3 +492,20 @@ def test_a_loop_over_an_array_it_writes_and_batches_is_refused():
     own writes into the array it iterates; the batched loop iterated the old array."""
     with pytest.raises(UnsupportedError, match="writes into"):
         vmap(iterate_while_writing)(X[:, :3])
+
+
+def dict_item_in_one_branch(x0, x1):
+    d = {"q": x0 * 1.0, "n": 0}
+    if x1.shape[0] > 3:
+        if x1[0] > 1.0:
+            d["n"] = d["n"] + 1
+    return d["q"] * (d["n"] + 1)
+
+
+@pytest.mark.parametrize("n", [4, 3])
+def test_a_dict_item_batched_on_one_path_is_widened_on_the_other(n):
+    """Found by the differential run with the new forms (a crash: the plain `if` path
+    that did not write the item left it without its batch axis)."""
+    x1 = np.full((4, n), 2.0)
+    x1[1, 0] = 0.0
+    assert not run(dict_item_in_one_branch, (X, x1))
