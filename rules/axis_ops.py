@@ -96,20 +96,26 @@ register(methods=("argsort",))(_method(np.argsort))
 register(methods=("repeat",))(_method(np.repeat))
 
 
+def _in_place_along_axis(site: CallSite, b: Any, x: Arg, method: str) -> Out:
+    """``x.sort()`` / ``x.partition(k)``: in place along a per-example axis (default -1,
+    shifted past the batch); they return None."""
+    if x.batched:
+        r = _need_rank(site, x)
+        axis = b.value("axis", -1)
+        if axis is None:
+            raise site.unsupported(f"x.{method}(axis=None)")
+        normalise_axes(site, axis, r)
+        if "axis" in b:
+            b.set("axis", literal(_shift(axis)))
+    return b.render(), Val.const(None)
+
+
 @register(methods=("sort",))
 def sort_method(site: CallSite) -> Out:
     """``x.sort(axis=-1)`` sorts in place and returns None."""
     x = site.args[0]
     b = site.bind(np.sort)
-    if x.batched:
-        r = _need_rank(site, x)
-        axis = b.value("axis", -1)
-        if axis is None:
-            raise site.unsupported("x.sort(axis=None)")
-        normalise_axes(site, axis, r)
-        if "axis" in b:
-            b.set("axis", literal(_shift(axis)))
-    return b.render(), Val.const(None)
+    return _in_place_along_axis(site, b, x, "sort")
 
 
 @register(np.flip)
@@ -735,15 +741,7 @@ def partition_method(site: CallSite) -> Out:
     kth = b.get("kth")
     if kth is not None and kth.batched:
         raise no_rule(site, "x.partition with a batched kth", "")
-    if x.batched:
-        r = _need_rank(site, x)
-        axis = b.value("axis", -1)
-        if axis is None:
-            raise site.unsupported("x.partition(axis=None)")
-        normalise_axes(site, axis, r)
-        if "axis" in b:
-            b.set("axis", literal(_shift(axis)))
-    return b.render(), Val.const(None)
+    return _in_place_along_axis(site, b, x, "partition")
 
 
 register(methods=("argpartition",))(_method(np.argpartition))
