@@ -34,6 +34,7 @@ class Translator(Protocol):
     ) -> cst.BaseExpression: ...
     def batch_size(self) -> cst.BaseExpression: ...
     def unsupported(self, message: str, hint: str | None = None) -> Exception: ...
+    def refuse(self, message: str, hint: str | None = None) -> Exception: ...
 
 
 SLICE, NEWAXIS, ELLIPSIS, INT, ARRAY_INDEX, MASK = (
@@ -116,7 +117,7 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
                 if sub is not None:
                     code, v = tr.expr(sub)
                     if v.batched:
-                        raise tr.unsupported(
+                        raise tr.refuse(
                             "a slice bound that depends on the batch (the result's shape would differ per example)",
                             "slice to a fixed bound and mask with np.where",
                         )
@@ -167,7 +168,7 @@ def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bo
         if v.batched and select and rank == 1:
             return Elem(MASK, el, v, rank=1)  # a selection (selections.select)
         if v.batched:
-            raise tr.unsupported(
+            raise tr.refuse(
                 "boolean-mask indexing gives a result whose shape depends on the data",
                 "use np.where(mask, x, 0) (or another fill value) instead",
             )
@@ -194,7 +195,7 @@ def expand_ellipsis(tr: Translator, elems: list[Elem], base_rank: int | None) ->
         return elems
     consumed = sum(e.consumes for e in elems)
     if consumed > base_rank:
-        raise tr.unsupported(f"too many indices for a per-example array of rank {base_rank}")
+        raise tr.refuse(f"too many indices for a per-example array of rank {base_rank}")
     fill = [
         Elem(SLICE, cst.SubscriptElement(cst.Slice(lower=None, upper=None)), Val.const(slice(None)))
         for _ in range(base_rank - consumed)

@@ -56,7 +56,7 @@ def contains(val: Val) -> bool:
 
 
 def refuse(tr: Any, what: str) -> Exception:
-    return tr.unsupported(
+    return tr.refuse(
         f"{what}: x[mask] with a mask that depends on the batch is a selection, {LENGTH}",
         "reduce it (sum, mean, max, len, ...) or use np.where(mask, x, fill) for a fixed shape",
     )
@@ -86,7 +86,7 @@ def select(
     mask_elem = elems[0]
     rest = elems[1:]
     if mask_elem.kind != MASK or mask_elem.val.rank != 1 or any(not _full_slice(e) for e in rest):
-        raise tr.unsupported(
+        raise tr.refuse(
             "boolean-mask indexing other than x[mask] with a 1-D mask, where the mask "
             f"depends on the batch ({LENGTH})",
             "use np.where(mask, x, 0) (or another fill value) instead",
