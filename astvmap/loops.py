@@ -14,7 +14,7 @@ import libcst.matchers
 from .assignments import _view_roots
 from .control import LoopInfo
 from .core import _iter_element, _join_envs
-from .syntax import _line, _marked_line, _target_names, _walk_names
+from .syntax import _has_return, _line, _marked_line, _target_names, _walk_names
 from .values import ARRAY, SCALAR, TREE, Val
 
 # Work done translating loops, for tests/test_loop_depth.py: "loop statements" counts
@@ -104,6 +104,11 @@ class Loops:
         Loops holding a `return` are not replayed (a return changes the loops and
         frames around them); nor, keyed on the whole state, is any loop of a function
         whose local defs, lambdas or locals() read names that the loop does not mention."""
+        returns = ("returns", id(stmt))
+        if returns not in self.stmt_memo:
+            self.stmt_memo[returns] = _has_return(stmt)
+        if self.stmt_memo[returns]:
+            return self.translate_statement(stmt)
         names = self.loop_names(stmt)
         key = (id(stmt), self.loop_entry_state(names))
         hit = self.stmt_memo.get(key)

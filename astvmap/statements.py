@@ -16,7 +16,7 @@ import numpy as np
 
 from . import selections
 from .core import _element_val, _join_envs, _LocalDef
-from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
+from .syntax import _mark_header, _marked_line, _strip_semicolon, _with_marker
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -47,7 +47,7 @@ class Statements:
         )
 
     def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
-        if self.dry_depth and isinstance(stmt, (cst.For, cst.While)) and not _has_return(stmt):
+        if self.dry_depth and isinstance(stmt, (cst.For, cst.While)):
             return self.dry_loop_statement(stmt)
         return self.translate_statement(stmt)
 
