@@ -102,8 +102,8 @@ class Loops:
         it runs under a mask): keyed on that, it is run once per distinct entry state
         of its own names, and translation time grows linearly with the depth.
         Loops holding a `return` are not replayed (a return changes the loops and
-        frames around them); nor, keyed on the whole state, is any loop of a function
-        whose local defs, lambdas or locals() read names that the loop does not mention."""
+        frames around them); in a function that calls locals(), vars(), eval or exec
+        the key is the whole state."""
         returns = ("returns", id(stmt))
         if returns not in self.stmt_memo:
             self.stmt_memo[returns] = _has_return(stmt)
@@ -121,19 +121,23 @@ class Loops:
         return out
 
     def loop_names(self, stmt: cst.CSTNode) -> frozenset[str] | None:
-        """The names ``stmt`` mentions; None where its translation may read others."""
+        """The names ``stmt``'s translation may read: those it mentions, and those of
+        every local def, lambda and class of the function (a call of one reads the names
+        of its body); None where it may read any (locals(), vars(), eval, exec)."""
         key = ("names", id(stmt))
         if key not in self.stmt_memo:
-            if ("opaque",) not in self.stmt_memo:
+            if ("closures",) not in self.stmt_memo:
                 nested = libcst.matchers.findall(
                     self.node.body,
                     libcst.matchers.FunctionDef()
                     | libcst.matchers.Lambda()
                     | libcst.matchers.ClassDef(),
                 )
-                self.stmt_memo[("opaque",)] = bool(nested) or bool(self.local_names & _ALL_LOCALS)
-            names = None if self.stmt_memo[("opaque",)] else frozenset(_walk_names(stmt))
-            self.stmt_memo[key] = names
+                closures = frozenset(name for node in nested for name in _walk_names(node))
+                self.stmt_memo[("closures",)] = closures
+            opaque = self.local_names & _ALL_LOCALS
+            names = frozenset(_walk_names(stmt)) | self.stmt_memo[("closures",)]
+            self.stmt_memo[key] = None if opaque else names
         return self.stmt_memo[key]
 
     def loop_entry_state(self, names: frozenset[str] | None) -> tuple:
@@ -143,10 +147,10 @@ class Loops:
         masked assignment keeps the old value of a name bound on entry), the names
         some frame may leave unbound, and whether there is a mask at all; the loops
         around it only through the names bound before all of them (maybe_bound)."""
+        if names is None:
+            return self.analysis_state()
         ctl = self.ctl
         loops_before = tuple(loop.before for loop in ctl.loops)
-        if names is None:
-            return (self.analysis_state(), loops_before)
         frames = ctl.frames
         inner = None
         if frames:

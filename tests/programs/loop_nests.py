@@ -9,7 +9,9 @@ loops whose examples stop at different times, so each is a masked loop:
 - ``for``: ``for i in range(n)`` at every level;
 - ``mixed``: ``for`` and ``while`` alternate, each level adds the next level's total
   to its own, so the names become batched one level per pass of the fixpoints;
-- ``break``: plain ``range(3)`` loops, the innermost left by a batched ``break``.
+- ``break``: plain ``range(3)`` loops, the innermost left by a batched ``break``;
+- ``closure``: ``for`` loops over a batched range, the innermost calling a lambda
+  written in the function that reads ``x`` through its closure.
 """
 
 from __future__ import annotations
@@ -18,14 +20,16 @@ import importlib.util
 from collections.abc import Callable
 from pathlib import Path
 
-FAMILIES = ("while", "for", "mixed", "break")
+FAMILIES = ("while", "for", "mixed", "break", "closure")
 
 
 def source(family: str, k: int) -> str:
     """The module text of ``f(x, n)`` with ``k`` nested loops of ``family``."""
     if k < 1:
         raise ValueError(f"k must be at least 1, got {k}")
-    body = {"while": _while, "for": _for, "mixed": _mixed, "break": _break}[family](k)
+    body = {"while": _while, "for": _for, "mixed": _mixed, "break": _break, "closure": _closure}[
+        family
+    ](k)
     return "import numpy as np\n\n\ndef f(x, n):\n" + "".join(f"    {line}\n" for line in body)
 
 
@@ -86,4 +90,13 @@ def _break(k: int) -> list[str]:
         lines.append(f"{pad}for i{d} in range(3):")
         pad += "    "
     lines += [f"{pad}s = s + x", f"{pad}if s > n:", f"{pad}    break"]
+    return [*lines, "return s"]
+
+
+def _closure(k: int) -> list[str]:
+    lines, pad = ["step = lambda v, i: v + x * i", "s = 0.0"], ""
+    for d in range(k):
+        lines.append(f"{pad}for i{d} in range(n):")
+        pad += "    "
+    lines.append(f"{pad}s = step(s, i{k - 1})")
     return [*lines, "return s"]
