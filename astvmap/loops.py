@@ -102,7 +102,7 @@ class Loops:
         it runs under a mask): keyed on that, it is run once per distinct entry state
         of its own names, and translation time grows linearly with the depth.
         Loops holding a `return` are not replayed (a return changes the loops and
-        frames around them); in a function that calls locals(), vars(), eval or exec
+        frames around them); in a function that calls locals(), vars(), dir(), eval or exec
         the key is the whole state."""
         returns = ("returns", id(stmt))
         if returns not in self.stmt_memo:
@@ -123,7 +123,7 @@ class Loops:
     def loop_names(self, stmt: cst.CSTNode) -> frozenset[str] | None:
         """The names ``stmt``'s translation may read: those it mentions, and those of
         every local def, lambda and class of the function (a call of one reads the names
-        of its body); None where it may read any (locals(), vars(), eval, exec)."""
+        of its body); None where it may read any (locals(), vars(), dir(), eval, exec)."""
         key = ("names", id(stmt))
         if key not in self.stmt_memo:
             if ("closures",) not in self.stmt_memo:
