@@ -5,6 +5,7 @@ batched ``range`` bound. Masked (batched) loops are in ``control.py``.
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import libcst as cst
@@ -13,8 +14,17 @@ import libcst.matchers
 from .assignments import _view_roots
 from .control import LoopInfo
 from .core import _iter_element, _join_envs
-from .syntax import _line, _marked_line, _target_names, _walk_names
+from .syntax import _has_return, _line, _marked_line, _target_names, _walk_names
 from .values import ARRAY, SCALAR, TREE, Val
+
+# Work done translating loops, for tests/test_loop_depth.py: "loop statements" counts
+# every translation of a loop statement (dry or real, its body included), "fixpoint
+# passes" every dry pass over a loop body. Both must grow linearly with the depth of
+# nested loops (each used to grow 2-5x per level).
+COUNTS: collections.Counter[str] = collections.Counter()
+
+# Calls that read every local variable: a loop that makes them sees names it does not mention.
+_ALL_LOCALS = frozenset({"locals", "vars", "eval", "exec", "dir"})
 
 
 class Loops:
@@ -70,9 +80,171 @@ class Loops:
             (ctl.result_set, ctl.alive_all, ctl.plain_depth, len(ctl.loops), self.mask is None),
         )
 
+    # ------------------------------------------------------- dry loop statements
+    # The scalar control flags a loop statement may change (a memo hit replays them).
+    _FLAGS = (
+        "terminated",
+        "result_set",
+        "alive_all",
+        "placeholder",
+        "init_at_top",
+        "result_pending",
+    )
+
+    def dry_loop_statement(self, stmt: cst.For | cst.While) -> list[cst.BaseStatement]:
+        """A loop met again in a dry run, from a state that agrees on what it reads,
+        changes the state in the same way: the change is replayed, its body not run.
+
+        The loops around it reach it on every pass of their fixpoints and of their dry
+        runs as plain and as masked loops, each time from a different state, so keying
+        on the whole state made translation time grow 2-5x per level of nesting. What
+        a loop's translation reads is the state of the names it mentions (and whether
+        it runs under a mask): keyed on that, it is run once per distinct entry state
+        of its own names, and translation time grows linearly with the depth.
+        Loops holding a `return` are not replayed (a return changes the loops and
+        frames around them); in a function that calls locals(), vars(), dir(), eval or exec
+        the key is the whole state."""
+        returns = ("returns", id(stmt))
+        if returns not in self.stmt_memo:
+            self.stmt_memo[returns] = _has_return(stmt)
+        if self.stmt_memo[returns]:
+            return self.translate_statement(stmt)
+        names = self.loop_names(stmt)
+        key = (id(stmt), self.loop_entry_state(names))
+        hit = self.stmt_memo.get(key)
+        if hit is not None:
+            self.replay_loop(hit)
+            return []
+        out, change = self.capture_loop(stmt, names)
+        if change is not None:
+            self.stmt_memo[key] = change
+        return out
+
+    def loop_names(self, stmt: cst.CSTNode) -> frozenset[str] | None:
+        """The names ``stmt``'s translation may read: those it mentions, and those of
+        every local def, lambda and class of the function (a call of one reads the names
+        of its body); None where it may read any (locals(), vars(), dir(), eval, exec)."""
+        key = ("names", id(stmt))
+        if key not in self.stmt_memo:
+            if ("closures",) not in self.stmt_memo:
+                nested = libcst.matchers.findall(
+                    self.node.body,
+                    libcst.matchers.FunctionDef()
+                    | libcst.matchers.Lambda()
+                    | libcst.matchers.ClassDef(),
+                )
+                closures = frozenset(name for node in nested for name in _walk_names(node))
+                self.stmt_memo[("closures",)] = closures
+            opaque = self.local_names & _ALL_LOCALS
+            names = frozenset(_walk_names(stmt)) | self.stmt_memo[("closures",)]
+            self.stmt_memo[key] = None if opaque else names
+        return self.stmt_memo[key]
+
+    def loop_entry_state(self, names: frozenset[str] | None) -> tuple:
+        """What a dry run of a loop mentioning ``names`` reads of the state, as a key.
+
+        Frames outside the loop are read only through the innermost one's entry (a
+        masked assignment keeps the old value of a name bound on entry), the names
+        some frame may leave unbound, and whether there is a mask at all; the loops
+        around it only through the names bound before all of them (maybe_bound)."""
+        if names is None:
+            return self.analysis_state()
+        ctl = self.ctl
+        loops_before = tuple(loop.before for loop in ctl.loops)
+        frames = ctl.frames
+        inner = None
+        if frames:
+            maybe = frozenset().union(*(f.maybe for f in frames)) & names
+            inner = (frames[-1].kind, frames[-1].entry & names, maybe)
+        before_all = frozenset(
+            n for n in names if all(before is not None and n in before for before in loops_before)
+        )
+        aliases = frozenset(
+            (k, frozenset(v)) for k, v in self.aliases.items() if k in names or v & names
+        )
+        return (
+            tuple((k, self.env[k]) for k in sorted(names) if k in self.env),
+            inner,
+            before_all,
+            frozenset(ctl.bound) & names,
+            frozenset(ctl.partial) & names,
+            frozenset(ctl.loop_born) & names,
+            frozenset(self.weak) & names,
+            aliases,
+            (ctl.result_set, ctl.alive_all),
+        )
+
+    def capture_loop(
+        self, stmt: cst.For | cst.While, names: frozenset[str] | None
+    ) -> tuple[list[cst.BaseStatement], dict | None]:
+        """Translate ``stmt``; also how it changed the state (None: not replayable)."""
+        ctl = self.ctl
+        env, weak = dict(self.env), set(self.weak)
+        sets = {"bound": set(ctl.bound), "temps": set(ctl.temps)}
+        maps = {"partial": dict(ctl.partial), "loop_born": dict(ctl.loop_born)}
+        flags = {name: getattr(ctl, name) for name in self._FLAGS}
+        aliases, written, grown = dict(self.aliases), set(self.written), set(self.grown)
+        loops = [(loop, _loop_flags(loop)) for loop in ctl.loops]
+        # The names the loop assigns under a mask are added to every frame around it:
+        # collected apart, so that a replay adds them whatever the frames held before.
+        frames = list(ctl.frames)
+        held = [f.assigned for f in frames]
+        for f in frames:
+            f.assigned = set()
+        try:
+            out = self.translate_statement(stmt)
+        finally:
+            added = [f.assigned for f in frames]
+            for f, old in zip(frames, held):
+                old |= f.assigned
+                f.assigned = old
+        ctl = self.ctl
+        change = {
+            "env": _changed(env, self.env),
+            "weak": _changed_set(weak, self.weak),
+            "bound": _changed_set(sets["bound"], ctl.bound),
+            "temps": _changed_set(sets["temps"], ctl.temps),
+            "partial": _changed(maps["partial"], ctl.partial),
+            "loop_born": _changed(maps["loop_born"], ctl.loop_born),
+            "aliases": _changed(aliases, self.aliases),
+            "written": _changed_set(written, self.written),
+            "grown": _changed_set(grown, self.grown),
+            "flags": {k: getattr(ctl, k) for k, v in flags.items() if getattr(ctl, k) != v},
+            "assigned": added[0] if added else set(),
+        }
+        if any(a != change["assigned"] for a in added) or any(
+            _loop_flags(loop) != was for loop, was in loops
+        ):
+            return out, None
+        if names is not None:
+            touched = set(change["assigned"])
+            for part in ("env", "weak", "bound", "partial", "loop_born", "aliases"):
+                touched |= _keys(change[part])
+            if touched - names - ctl.temps:
+                return out, None  # it changed a name it does not mention: not replayable
+        return out, change
+
+    def replay_loop(self, change: dict) -> None:
+        """Apply a change recorded by capture_loop."""
+        ctl = self.ctl
+        self.env = _apply(self.env, change["env"])
+        self.weak = _apply_set(self.weak, change["weak"])
+        ctl.bound = _apply_set(ctl.bound, change["bound"])
+        ctl.temps = _apply_set(ctl.temps, change["temps"])
+        ctl.partial = _apply(ctl.partial, change["partial"])
+        ctl.loop_born = _apply(ctl.loop_born, change["loop_born"])
+        self.aliases = _apply(self.aliases, change["aliases"])
+        self.written = _apply_set(self.written, change["written"])
+        self.grown = _apply_set(self.grown, change["grown"])
+        for name, value in change["flags"].items():
+            setattr(ctl, name, value)
+        for frame in ctl.frames:
+            frame.assigned |= change["assigned"]
+
     def fixpoint(self, run_body: Any, loop: cst.CSTNode) -> dict[str, Val]:
         head = dict(self.env)
         for _ in range(20):
+            COUNTS["fixpoint passes"] += 1
             self.env = dict(head)
             with self.dry():
                 run_body()
@@ -106,6 +278,7 @@ class Loops:
 
     def stmt_For(self, node: cst.For, marker: str) -> list[cst.BaseStatement]:
         self.current = node
+        COUNTS["loop statements"] += 1
         if node.asynchronous is not None:
             raise self.unsupported_at(node, "async for is not supported")
         bound = self.batched_range_bound(node)
@@ -338,6 +511,7 @@ class Loops:
 
     def stmt_While(self, node: cst.While, marker: str) -> list[cst.BaseStatement]:
         self.current = node
+        COUNTS["loop statements"] += 1
 
         def run_body(info: LoopInfo) -> None:
             _, test = self.expr(node.test)
@@ -414,3 +588,41 @@ def _widened_names(env: dict[str, Val], merged: dict[str, Val]) -> list[str]:
         for k, v in env.items()
         if k in merged and merged[k].batched and not v.batched and v.kind in (ARRAY, SCALAR)
     ]
+
+
+def _loop_flags(loop: LoopInfo) -> tuple:
+    return (loop.masked_break, loop.masked_continue, loop.masked_return, loop.batched_test)
+
+
+def _changed(before: dict, after: dict) -> tuple[set, dict]:
+    """(keys removed, keys set to a new value) from ``before`` to ``after``."""
+    removed = {k for k in before if k not in after}
+    changed = {k: v for k, v in after.items() if k not in before or not _same_val(before[k], v)}
+    return removed, changed
+
+
+def _same_val(a: Any, b: Any) -> bool:
+    return a is b or type(a) is type(b) and a == b
+
+
+def _keys(change: tuple[set, Any]) -> set:
+    """The names a change recorded by _changed or _changed_set touches."""
+    removed, changed = change
+    return removed | set(changed)
+
+
+def _changed_set(before: set, after: set) -> tuple[set, set]:
+    """(items removed, items added) from ``before`` to ``after``."""
+    return before - after, after - before
+
+
+def _apply(d: dict, change: tuple[set, dict]) -> dict:
+    removed, changed = change
+    out = {k: v for k, v in d.items() if k not in removed}
+    out.update(changed)
+    return out
+
+
+def _apply_set(s: set, change: tuple[set, set]) -> set:
+    removed, added = change
+    return (s - removed) | added

@@ -8,7 +8,6 @@ line (``# @astvmap:LINE``). Assignments are in ``assignments.py``, loops in
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from typing import Any
 
@@ -17,7 +16,7 @@ import numpy as np
 
 from . import selections
 from .core import _element_val, _join_envs, _LocalDef
-from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
+from .syntax import _mark_header, _marked_line, _strip_semicolon, _with_marker
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -48,47 +47,9 @@ class Statements:
         )
 
     def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
-        if self.dry_depth and isinstance(stmt, (cst.For, cst.While)) and not _has_return(stmt):
+        if self.dry_depth and isinstance(stmt, (cst.For, cst.While)):
             return self.dry_loop_statement(stmt)
         return self.translate_statement(stmt)
-
-    # The control state a loop statement leaves behind, replayed by a memo hit.
-    _REPLAYED = (
-        "bound",
-        "partial",
-        "loop_born",
-        "temps",
-        "terminated",
-        "result_set",
-        "alive_all",
-        "placeholder",
-        "init_at_top",
-        "result_pending",
-    )
-
-    def dry_loop_statement(self, stmt: cst.For | cst.While) -> list[cst.BaseStatement]:
-        """A loop met again in a dry run from the same state leaves the same state.
-
-        The loops around it reach it on every pass of their own fixpoints and dry runs;
-        replaying its effect keeps translation time linear in the depth of nesting
-        (re-translating it made it grow about 5x per level). Loops holding a `return`
-        are not replayed: a return changes the enclosing loops and frames."""
-        key = (id(stmt), self.analysis_state())
-        hit = self.stmt_memo.get(key)
-        if hit is not None:
-            env, weak, fields, added = hit
-            self.env, self.weak = dict(env), set(weak)
-            for name, value in fields.items():
-                setattr(self.ctl, name, copy.copy(value))
-            for frame, names in zip(self.ctl.frames, added):
-                frame.assigned |= names
-            return []
-        before = [set(f.assigned) for f in self.ctl.frames]
-        out = self.translate_statement(stmt)
-        fields = {name: copy.copy(getattr(self.ctl, name)) for name in self._REPLAYED}
-        added = [f.assigned - b for f, b in zip(self.ctl.frames, before)]
-        self.stmt_memo[key] = (dict(self.env), set(self.weak), fields, added)
-        return out
 
     def translate_statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
         self.current_stmt = stmt
