@@ -70,4 +70,5 @@ def specialisation(
         prepared.key,
         options,
         accept=lambda c: guards_hold(c, fn, prepared.arguments),
+        example=prepared.example if vf.randomness == "error" and vf.axis_name is None else None,
     )
