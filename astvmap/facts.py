@@ -192,17 +192,14 @@ def run_probe(call: Callable[[], Any], requests: Requests) -> dict[tuple, Summar
             return local
         return None
 
-    previous = sys.gettrace()
-    try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            sys.settrace(calls)
-            try:
-                call()
-            except Exception:  # noqa: BLE001, S110 - see the docstring
-                pass
-            finally:
-                sys.settrace(previous)
-    finally:
-        sys.settrace(previous)
+    previous = sys.gettrace()  # a debugger's or coverage's: back in place afterwards
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        sys.settrace(calls)
+        try:
+            call()
+        except Exception:  # noqa: BLE001, S110 - see the docstring
+            pass
+        finally:
+            sys.settrace(previous)
     return seen

@@ -206,7 +206,9 @@ def _check(tr: Any, node: cst.BaseExpression, summary: tuple) -> None:
         return
     tr.checked.add(key)
     tr.program.modules[_FACTS_MODULE] = facts
-    where = f"{tr.source.filename}:{tr.file_line(tr.current_stmt)}"
+    from .pipeline import display_path  # loaded: the pipeline is what runs the translator
+
+    where = f"{display_path(tr.source.filename)}:{tr.file_line(tr.current_stmt)}"
     call = cst.parse_expression(
         f"{_FACTS_MODULE}.expect(lambda: {text}, {summary!r}, {text!r}, {where!r})"
     )
