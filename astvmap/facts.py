@@ -103,12 +103,11 @@ class _Unreadable(Exception):
     """A path the probe will not read: it would run code (a property) or is missing."""
 
 
-def read(frame: types.FrameType, path: Path) -> Any:
-    """The value of ``path`` in ``frame``, without running user code: plain names,
-    instance and class attributes that are not Python descriptors, and items of
-    tuples, lists and dicts."""
+def read(scopes: tuple[dict, ...], path: Path) -> Any:
+    """The value of ``path`` in a frame's ``scopes`` (locals, globals, builtins), without
+    running user code: plain names, instance and class attributes that are not Python
+    descriptors, and items of tuples, lists and dicts."""
     _, name = path[0]
-    scopes = (frame.f_locals, frame.f_globals, frame.f_builtins)
     for scope in scopes:
         if name in scope:
             obj = scope[name]
@@ -126,6 +125,8 @@ _C_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
 
 def _attribute(obj: Any, name: str) -> Any:
     """``obj.name`` when reading it runs no Python code (a property could do anything)."""
+    if isinstance(getattr(type(obj), "__getattribute__", None), types.FunctionType):
+        raise _Unreadable(name)  # every attribute read runs the class's own code
     if isinstance(obj, type):
         for klass in obj.__mro__:
             if name in vars(klass):
@@ -167,20 +168,21 @@ def run_probe(call: Callable[[], Any], requests: Requests) -> dict[tuple, Summar
     """Run ``call`` (the per-example function on example 0) once and read ``requests``.
 
     Returns ``{(code, line, path): summary}`` for every path reached, ``("conflict",)``
-    where two visits disagreed or reading raised. Exceptions of the function are swallowed: the
-    facts gathered before them stand (the generated code checks each one anyway), and
-    the batched call raises them itself. Warnings and floating-point messages of this
-    extra run are silenced, since the user's own call shows them.
+    where two visits disagreed or reading raised. Exceptions of the function are
+    swallowed: the facts gathered before them stand (the generated code checks each one
+    anyway), and the batched call raises them itself. Warnings and floating-point
+    messages of this extra run are silenced, since the user's own call shows them.
     """
     seen: dict[tuple, Summary] = {}
 
     def local(frame: types.FrameType, event: str, arg: Any) -> Any:
         if event == "line":
             wanted = requests[frame.f_code].get(frame.f_lineno)
+            scopes = (frame.f_locals, frame.f_globals, frame.f_builtins) if wanted else ()
             for path in wanted or ():
                 key = (frame.f_code, frame.f_lineno, path)
                 try:
-                    got = summarise(read(frame, path))
+                    got = summarise(read(scopes, path))
                 except Exception:  # noqa: BLE001 - unreadable here: no fact
                     got = _CONFLICT
                 if seen.setdefault(key, got) != got:

@@ -19,7 +19,6 @@ abstract value.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import weakref
 from typing import Any
@@ -28,6 +27,7 @@ from . import cache, source
 from .cache import Compiled
 from .errors import TransformBug, VmapError
 from .guards import Guard, localise, portable, resolve_owner
+from .source import display_path
 from .values import NONE, TREE, Val
 
 
@@ -256,15 +256,6 @@ def _wrapped(fn: types.FunctionType) -> str | None:
     if code is None:
         return None
     return f"{inner.__qualname__} ({display_path(code.co_filename)}:{code.co_firstlineno})"
-
-
-def display_path(filename: str) -> str:
-    """The user's file as shown in headers: relative to the working directory when inside it."""
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if rel.startswith("..") or filename.startswith("<") else rel
 
 
 def output_structure(val: Val, tr: Any) -> Any:

@@ -28,6 +28,7 @@ import libcst as cst
 
 from . import facts
 from .errors import UnsupportedError
+from .source import display_path
 from .syntax import _code, _marked_line
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
@@ -206,8 +207,6 @@ def _check(tr: Any, node: cst.BaseExpression, summary: tuple) -> None:
         return
     tr.checked.add(key)
     tr.program.modules[_FACTS_MODULE] = facts
-    from .pipeline import display_path  # loaded: the pipeline is what runs the translator
-
     where = f"{display_path(tr.source.filename)}:{tr.file_line(tr.current_stmt)}"
     call = cst.parse_expression(
         f"{_FACTS_MODULE}.expect(lambda: {text}, {summary!r}, {text!r}, {where!r})"
