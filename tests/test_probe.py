@@ -301,3 +301,19 @@ def test_a_disk_cache_hit_runs_no_probe_and_loads_no_rewrite_machinery(tmp_path)
     assert first["made"] == 2  # the probe, then the batched call
     assert second["made"] == 1 and second["heavy"] == []
     assert second["out"] == first["out"]
+
+
+def test_astvmap_emit_on_the_command_line_runs_nothing():
+    from astvmap.emit import specialisation
+
+    def wgs_height(lat):
+        Calls.tick()
+        ell = Spheroid.named("wgs84")
+        return ell.b * np.sin(lat)
+
+    Calls.count = 0
+    with pytest.raises(UnsupportedError, match="object of unknown type"):
+        specialisation(wgs_height, np.ones(3), run_example=False)
+    assert Calls.count == 0
+    assert "ell.b" in vmap(wgs_height).emit(np.ones(3))  # the library's emit may run it
+    assert Calls.count == 1
