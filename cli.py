@@ -292,7 +292,9 @@ def cmd_emit(args: argparse.Namespace) -> int:
         job = _emit_job(args.target)
         vf = _batched(job, args)
         made = _example_arguments(job, vf, args)
-        compiled = specialisation(vf, *made.args, annotate=args.annotate, **made.kwargs)
+        compiled = specialisation(
+            vf, *made.args, annotate=args.annotate, run_example=False, **made.kwargs
+        )
     except (EmitProblem, RankError, VmapError) as exc:
         print(f"astvmap emit: {exc}", file=sys.stderr)
         if isinstance(exc, FallbackError):

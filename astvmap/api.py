@@ -397,6 +397,11 @@ class VmappedFunction:
                 p.key,
                 options,
                 accept=lambda c: guards_hold(c, self.target.fn, p.arguments),
+                # Not with collectives (they cannot run on one example) or random draws
+                # (the extra run would draw, and "same" shares one draw per call).
+                example=(
+                    p.example if self.randomness == "error" and self.axis_name is None else None
+                ),
             )
             if not guards_hold(compiled, self.target.fn, p.arguments):
                 raise VmapError(
@@ -521,6 +526,9 @@ class Prepared:
     key: Any
     spec_lines: list[str]
     size: int
+    # Calls the per-example function on example 0 (the probe, facts.py); None when
+    # there is no example 0.
+    example: Callable[[], Any] | None = None
 
 
 def _axes_for(in_axes: Any, n_args: int) -> list[Any]:
@@ -602,6 +610,7 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
     sizes: list[tuple[int, int | None, int]] = []  # (argument, leaf or None, size)
     moved_args = []
     marker_args = []  # the same trees with mapped leaves replaced by _Mapped markers
+    pieces = []  # (treedef, leaves, axes): what example 0 is sliced from
     arg_keys = []
     for i, (arg, prefix) in enumerate(zip(args, axes)):
         leaves, treedef = _flatten(arg)
@@ -623,6 +632,7 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
             sig.append(("mapped", arr.ndim - 1, arr.dtype.kind))
             markers.append(_Mapped(arr.ndim - 1, arr.dtype.kind))
         moved_args.append(optree.tree_unflatten(treedef, new_leaves))
+        pieces.append((treedef, new_leaves, [ax is not None for ax in leaf_axes]))
         marker_args.append(optree.tree_unflatten(treedef, markers))
         arg_keys.append((treedef, tuple(sig)))
     size = _batch_size(vf, args, sizes)
@@ -662,7 +672,30 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
         key=key,
         spec_lines=spec,
         size=size,
+        example=(lambda: _call_example0(t, pieces, kwargs)) if size > 0 else None,
     )
+
+
+def _call_example0(t: Target, pieces: list, kwargs: dict) -> Any:
+    """The per-example function on example 0, sliced as the loop oracle slices it (a
+    copy); unbatched arrays are passed as read-only views, so that the extra run cannot
+    change the caller's data (a write there stops the probe, which then learns less)."""
+    args = []
+    for treedef, leaves, mapped in pieces:
+        sliced = [
+            np.take(leaf, 0, axis=0) if is_mapped else _read_only(leaf)
+            for leaf, is_mapped in zip(leaves, mapped)
+        ]
+        args.append(optree.tree_unflatten(treedef, sliced))
+    return t.fn(*t.prefix_args, *args, **{**t.prefix_kwargs, **kwargs})
+
+
+def _read_only(leaf: Any) -> Any:
+    if type(leaf) is not np.ndarray:
+        return leaf
+    view = leaf.view()
+    view.flags.writeable = False
+    return view
 
 
 def _batch_size(vf: VmappedFunction, args: tuple, sizes: list[tuple[int, int | None, int]]) -> int:

@@ -45,6 +45,10 @@ class Program:
         self.writes: dict[tuple, frozenset[str]] = {}
         # Modules the generated code names: imported at the top of the emitted module.
         self.modules: dict[str, types.ModuleType] = {self.np: np}
+        # Types learned by running example 0 (facts.py, probing.py): (code object, line,
+        # path) -> summary; and the paths the translation asked for, by code and line.
+        self.facts: dict[tuple, tuple] = {}
+        self.requests: dict[types.CodeType, dict[int, set[tuple]]] = {}
 
     def snapshot(self) -> tuple:
         """What ``restore`` needs to forget the functions generated after this point."""
@@ -111,6 +115,7 @@ class Core:
         self.weak: set[str] = set()  # batched names that stand for Python scalars
         self.dry_depth = 0
         self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
+        self.probe_blocked = 0  # inside a `try` or `with`: no learned types (probing.py)
         self.ctl = ControlState(bound=set(params))  # masks of batched control flow
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()

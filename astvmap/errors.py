@@ -88,3 +88,9 @@ class TransformBug(VmapError):
 
 class PerformanceWarning(UserWarning):
     """A call runs per example in a Python loop because no rule covers it."""
+
+
+class ProbeMismatch(VmapError):
+    """An unbatched value whose type vmap learned by running example 0 of an earlier call
+    (see ``astvmap.facts``) has another type in this call, so the generated code, which
+    relies on it, refuses to run rather than compute something else."""

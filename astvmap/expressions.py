@@ -19,7 +19,7 @@ import numpy as np
 import astvmap.rules as rules
 from astvmap.rules import Arg
 
-from . import indexing, selections
+from . import indexing, probing, selections
 from .control import Frame
 from .core import _iter_element, _LocalDef, _namespace_val
 from .syntax import _code, _slice_parts, _walk_names
@@ -37,6 +37,8 @@ class Expressions:
         code, val = method(node)
         if val.batched:
             self.saw_batched = True
+        elif isinstance(node, (cst.Name, cst.Attribute, cst.Subscript)) and probing.unknown(val):
+            val = probing.learn(self, node, val)
         if (val.kind == TREE and not selections.positions_tuple(val)) or (
             val.kind == SELECTION and val.selection is None
         ):
@@ -261,10 +263,12 @@ class Expressions:
                         "build an array with np.array([...]) first",
                     )
                 # An object of unknown type next to a batched array could be a number
-                # or a list that broadcasts: its rank is unknown, so refuse.
-                raise self.unsupported(
+                # or a list that broadcasts: its rank is unknown, so refuse (or probe).
+                raise probing.refuse(
+                    self,
                     "an operator between a batched array and an object of unknown type",
                     "convert the object first (float(...), int(...) or np.asarray(...))",
+                    [left, right],
                 )
             return node.with_changes(left=left_code, right=right_code), _opaque_result(left, right)
         folded = _fold_binary(node, left, right)

@@ -252,8 +252,11 @@ def subscript(
         return new, Val.array(rank, dtype=dtype), elems
     if base.rank is None:
         raise tr.unsupported("cannot infer the rank of the indexed array")
-    if any(e.kind == ARRAY_INDEX and e.rank < 0 for e in elems):
-        raise tr.unsupported("an index array of unknown rank in a batched subscript")
+    unknown = [e.val for e in elems if e.kind == ARRAY_INDEX and e.rank < 0]
+    if unknown:
+        from .probing import refuse
+
+        raise refuse(tr, "an index array of unknown rank in a batched subscript", None, unknown)
     if not index_batched and _contiguous(_advanced(elems)):
         # A leading `:` keeps the batch axis (and adjacent advanced indices in place).
         rank = _plain_rank(elems, base.rank)

@@ -10,6 +10,7 @@ and produces code with two (or more) leading batch axes; no Python loop.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import types
 from typing import Any
@@ -60,7 +61,8 @@ def adapter(vf: VmappedFunction, examples: tuple) -> types.FunctionType:
             "a nested vmap whose in_axes are pytree prefixes",
             hint="use an int or None per argument in the inner vmap",
         )
-    prepared = vf.prepare(examples, {})
+    # No probe (facts.py) here: these examples are made-up arrays, not the caller's data.
+    prepared = dataclasses.replace(vf.prepare(examples, {}), example=None)
     compiled = vf.specialise(prepared)
     # The adapter bakes in the bound arguments: they are part of its identity.
     bound_key = tuple((type(x), x) if _is_literal(x) else id(x) for x in vf.target.prefix_args)

@@ -19,7 +19,6 @@ abstract value.
 from __future__ import annotations
 
 import dataclasses
-import os
 import types
 import weakref
 from typing import Any
@@ -28,6 +27,7 @@ from . import cache, source
 from .cache import Compiled
 from .errors import TransformBug, VmapError
 from .guards import Guard, localise, portable, resolve_owner
+from .source import display_path
 from .values import NONE, TREE, Val
 
 
@@ -49,10 +49,13 @@ def transform(
     key: Any,
     options: Options,
     accept: Any = None,
+    example: Any = None,
 ) -> Compiled:
     """Generate, compile and cache one specialisation of ``fn``.
 
     ``accept(compiled)`` says whether a disk entry's guards hold for the call.
+    ``example()`` calls the per-example function on example 0 (for the probe, see
+    ``_translate``); None where that cannot be done.
 
     Every failure is a ``VmapError``: ``UnsupportedError`` (with the user's line) for
     code that cannot be vectorised, and ``TransformBug`` for any other exception, which
@@ -61,7 +64,7 @@ def transform(
     ``astvmap emit`` all transform through here.
     """
     try:
-        return _transform(fn, params, spec, key, options, accept)
+        return _transform(fn, params, spec, key, options, accept, example)
     except VmapError:
         raise
     except Exception as exc:  # noqa: BLE001 - re-raised as a bug report, cause chained
@@ -119,6 +122,7 @@ def _transform(
     key: Any,
     options: Options,
     accept: Any = None,
+    example: Any = None,
 ) -> Compiled:
     src = source.get_source(fn)  # the raw text; parsed only if something must be generated
     shown = display_path(src.filename)
@@ -129,7 +133,75 @@ def _transform(
         hit = _from_disk(dkey, payload, src)
         if hit is not None and (accept is None or accept(hit)):
             return hit
-    return _generate(src, shown, dkey, params, spec, options)
+    return _generate(src, shown, dkey, params, spec, options, example)
+
+
+# Each round of the probe runs the user's function once more on example 0.
+PROBE_ROUNDS = 3
+
+
+def _translate(
+    src: source.FunctionSource, params: dict[str, Val], options: Options, example: Any
+) -> tuple[Any, Any, Any, Val]:
+    """Translate; where that fails for want of the type of an unbatched value, learn the
+    types asked for by running example 0 (``facts.run_probe``) and translate again.
+
+    The facts come from one call's example 0 but the code is kept for every call of the
+    specialisation (and on disk under a key that does not name them): that is sound
+    because the generated code checks each learned type before relying on it
+    (``facts.expect``), so code made from any call's facts is right for any call.
+    """
+    from .errors import UnsupportedError
+    from .facts import run_probe
+    from .rewrite import Program, Translator
+
+    learned: dict[tuple, tuple] = {}
+    asked: set[tuple] = set()
+    for round_ in range(PROBE_ROUNDS + 1):
+        program = Program(src)
+        program.options = options  # the rules read randomness and axis_name from here
+        program.facts = learned
+        main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
+        try:
+            fdef, ret = main.translate()
+            return program, main, fdef, ret
+        except UnsupportedError as exc:
+            if example is None or round_ == PROBE_ROUNDS or not getattr(exc, "probe", False):
+                raise
+            new = _unasked(program.requests, asked)
+            if not new:
+                if asked:
+                    raise _unlearned(exc) from None
+                raise
+            asked |= {(c, n, p) for c, lines in new.items() for n, ps in lines.items() for p in ps}
+            learned = {**learned, **run_probe(example, new)}
+    raise AssertionError("unreachable")
+
+
+def _unlearned(exc: Any) -> Any:
+    """``exc`` (a refusal for want of a type) saying that the probe could not help."""
+    note = (
+        "vmap ran example 0 to learn the types of unbatched values and could not learn "
+        "this one: example 0 does not reach the line, the value differs between visits, or "
+        "it is not a name, attribute or constant subscript"
+    )
+    hint = f"{exc.hint}; {note}" if exc.hint else note
+    new = type(exc)(
+        exc.reason, filename=exc.filename, lineno=exc.lineno, source=exc.source, hint=hint
+    )
+    new.probe = True
+    return new
+
+
+def _unasked(requests: dict, asked: set[tuple]) -> dict:
+    """The requests not probed yet, by code and line."""
+    out: dict = {}
+    for code, lines in requests.items():
+        for line, paths in lines.items():
+            fresh = {p for p in paths if (code, line, p) not in asked}
+            if fresh:
+                out.setdefault(code, {})[line] = fresh
+    return out
 
 
 def _generate(
@@ -139,16 +211,13 @@ def _generate(
     params: dict[str, Val],
     spec: list[str],
     options: Options,
+    example: Any = None,
 ) -> Compiled:
     """Parse, translate, format and load: the slow path, which alone needs libcst and black."""
     from . import codegen
-    from .rewrite import Program, Translator
 
     fn = src.fn
-    program = Program(src)
-    program.options = options  # the rules read randomness and axis_name from here
-    main = Translator(program, src, params, name=src.name)  # resolve + analyse + rewrite
-    fdef, ret = main.translate()
+    program, main, fdef, ret = _translate(src, params, options, example)
     program.functions.append(fdef)
     out = output_structure(ret, main)
     head = codegen.header(
@@ -187,15 +256,6 @@ def _wrapped(fn: types.FunctionType) -> str | None:
     if code is None:
         return None
     return f"{inner.__qualname__} ({display_path(code.co_filename)}:{code.co_firstlineno})"
-
-
-def display_path(filename: str) -> str:
-    """The user's file as shown in headers: relative to the working directory when inside it."""
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if rel.startswith("..") or filename.startswith("<") else rel
 
 
 def output_structure(val: Val, tr: Any) -> Any:

@@ -14,6 +14,7 @@ import dataclasses
 import hashlib
 import inspect
 import linecache
+import os
 import textwrap
 import types
 from typing import Any
@@ -224,3 +225,12 @@ def _find_lambda(tree: ast.AST, code: types.CodeType) -> ast.Lambda | None:
         candidates,
         key=lambda n: (n.end_lineno - n.lineno, n.end_col_offset - n.col_offset),  # type: ignore[operator]
     )
+
+
+def display_path(filename: str) -> str:
+    """The user's file as shown in headers: relative to the working directory when inside it."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith("..") or filename.startswith("<") else rel

@@ -14,7 +14,7 @@ from typing import Any
 import libcst as cst
 import numpy as np
 
-from . import selections
+from . import probing, selections
 from .core import _element_val, _join_envs, _LocalDef
 from .syntax import _mark_header, _marked_line, _strip_semicolon, _with_marker
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
@@ -56,6 +56,7 @@ class Statements:
         self.current = stmt
         self.checked = set()
         self.quiet_statement = False
+        probing.seed_statement(self, stmt)
         marker = self._marker(stmt)
         if isinstance(stmt, cst.SimpleStatementLine):
             out: list[cst.BaseStatement] = []
@@ -88,7 +89,14 @@ class Statements:
         handler = getattr(self, "stmt_" + type(stmt).__name__, None)
         if handler is None:
             raise self.unsupported_at(stmt, f"the statement {type(stmt).__name__} is not supported")
-        out = handler(stmt, marker)
+        # Inside a `try` or `with`, a failed check of a learned type could be swallowed by
+        # an `except` (or a context manager): no learned types there (probing.py).
+        blocks = isinstance(stmt, (cst.Try, cst.TryStar, cst.With))
+        self.probe_blocked += blocks
+        try:
+            out = handler(stmt, marker)
+        finally:
+            self.probe_blocked -= blocks
         return [_mark_header(s, marker) if type(s) is type(stmt) else s for s in out]
 
     def _marker(self, stmt: cst.CSTNode) -> str:

@@ -60,9 +60,13 @@ def align(ctx, args: list[Arg], fn: Any = None) -> tuple[list[cst.BaseExpression
             return [a.code for a in args], Val(SCALAR, rank=0, dtype=dtype)
         return [a.code for a in args], Val.array(rank, dtype=dtype)
     if any(r is None for r in ranks):
-        raise ctx.unsupported(
+        from astvmap.probing import refuse
+
+        raise refuse(
+            ctx,
             "cannot infer the per-example rank of an operand",
             "make its rank visible (for example pass it as an argument, or use np.asarray)",
+            [a.val for a, r in zip(args, ranks) if r is None],
         )
     rank = max(r for r in ranks if r is not None)
     codes = []

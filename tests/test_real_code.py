@@ -77,7 +77,7 @@ def test_a_transform_bug_is_a_bug(monkeypatch):
     monkeypatch.setattr(rewrite.Translator, "translate", broken)
     outcome = realcode.run_case(_some_case())
     assert outcome.kind == "bug"
-    assert outcome.group == "KeyError at astvmap/pipeline.py in _generate"
+    assert outcome.group == "KeyError at astvmap/pipeline.py in _translate"
 
 
 def test_a_slow_transform_is_reported(monkeypatch):

@@ -21,6 +21,7 @@ libcst or reads astvmap's disk cache.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import types
 import weakref
@@ -277,7 +278,8 @@ def build(
         flat = nesting.resolve(vf0, probe_args)
     else:
         flat = vf0
-    prepared = flat.prepare(probe_args, probe_kwargs)
+    # Stand-ins, not the caller's data: the function is not run on them (facts.py).
+    prepared = dataclasses.replace(flat.prepare(probe_args, probe_kwargs), example=None)
     reason = flat._fallbacks.get(prepared.key)
     compiled = None
     if reason is None:
