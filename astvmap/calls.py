@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import inspect
 import sys
@@ -91,6 +92,9 @@ class Calls:
             if lam is not None:
                 return self.inline_lambda(node, lam)
             func_code, callee = self.expr(func)
+            spread = _map_over_literals(node, callee)
+            if spread is not None:
+                return self.expr(spread)
         try:
             args, kwargs = self.call_args(node)
         except _Opaque:
@@ -481,6 +485,43 @@ def _bind_args(sig: inspect.Signature, args: list[Arg], kwargs: dict[str, Arg]) 
 
 class _Opaque(Exception):
     """A call whose arguments cannot be enumerated (``*args`` of unknown length)."""
+
+
+def _map_over_literals(node: cst.Call, callee: Val) -> cst.List | None:
+    """``map(f, [a, b], ...)`` over literal lists or tuples of one length, written out as
+    the list ``[f(a), f(b)]`` it yields, so each call is batched by its own rule
+    (``a, b = map(np.asarray, [a, b])``). Only when ``f`` is a name or an attribute
+    chain: looking it up once per item then reads the same object as ``map`` does."""
+    if not (callee.is_static and callee.static is builtins.map) or len(node.args) < 2:
+        return None
+    if any(a.star or a.keyword is not None for a in node.args):
+        return None
+    fn, *iterables = (a.value for a in node.args)
+    if not _is_lookup(fn):
+        return None
+    rows = []
+    for it in iterables:
+        if not isinstance(it, (cst.List, cst.Tuple)):
+            return None
+        if any(not isinstance(e, cst.Element) for e in it.elements):
+            return None  # a starred item: the length is not written out
+        if not all(_is_lookup(e.value) or isinstance(e.value, _CONSTANTS) for e in it.elements):
+            return None  # map evaluates every item before the first call; keep that order
+        rows.append([e.value for e in it.elements])
+    if len({len(r) for r in rows}) != 1:
+        return None  # map stops at the shortest: leave it to the general path
+    return cst.List(
+        [cst.Element(cst.Call(func=fn, args=[cst.Arg(v) for v in items])) for items in zip(*rows)]
+    )
+
+
+_CONSTANTS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
+
+
+def _is_lookup(node: cst.BaseExpression) -> bool:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)
 
 
 def _unknown_result(target: Any) -> Val:

@@ -7,6 +7,7 @@ example, so the batched code flattens all but the batch axis first.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from astvmap.values import ARRAY, SCALAR, TREE, Val
 
+from .creation import _literal_rank, _stacked
 from .reductions import normalise_axes
 from .registry import Arg, CallSite, Out, first_param, literal, maybe, no_rule, register
 from .shape_ops import _batch_dim, _need_rank, _shift
@@ -377,10 +379,37 @@ def _pieces(site: CallSite, seq: Arg) -> tuple[list[Arg], cst.BaseExpression | N
     """The arrays being joined, when written as a list/tuple literal."""
     code = seq.code
     if isinstance(code, (cst.List, cst.Tuple)) and seq.val.kind == TREE and seq.val.children:
-        if any(isinstance(e, cst.StarredElement) for e in code.elements):
+        values = _spread_elements(site, code.elements)
+        if values is None or len(values) != len(seq.val.children):
             return [], None
-        return [Arg(e.value, v) for e, (_, v) in zip(code.elements, seq.val.children)], code
+        pieces = [Arg(v, child) for v, (_, child) in zip(values, seq.val.children)]
+        return pieces, code.with_changes(elements=[cst.Element(v) for v in values])
     return [], None
+
+
+def _spread_elements(site: CallSite, elements: Any) -> list[cst.BaseExpression] | None:
+    """A literal's items with ``*[a, b]`` and ``*name`` (a list or tuple of known length
+    held in a name) written out one by one; None when a starred item's length is not
+    known."""
+    out: list[cst.BaseExpression] = []
+    for e in elements:
+        if not isinstance(e, cst.StarredElement):
+            out.append(e.value)
+            continue
+        inner = e.value
+        if isinstance(inner, (cst.List, cst.Tuple)):
+            more = _spread_elements(site, inner.elements)
+            if more is None:
+                return None
+            out.extend(more)
+            continue
+        if not isinstance(inner, (cst.Name, cst.Attribute)):
+            return None
+        _, val = site.ctx.expr(inner)  # type: ignore[attr-defined]
+        if val.kind != TREE or val.element is not None:
+            return None
+        out.extend(site.ctx.parse("{x}[%d]" % i, x=inner) for i in range(len(val.children)))
+    return out
 
 
 def _piece_rank(a: Arg) -> int | None:
@@ -417,7 +446,7 @@ def _join(
         )
     elems = []
     ranks = []
-    for p in pieces:
+    for p in map(functools.partial(_literal_piece, site), pieces):
         r = _piece_rank(p)
         if r is None:
             raise site.unsupported("cannot infer the rank of a joined array")
@@ -427,6 +456,19 @@ def _join(
         else:
             elems.append(site.ctx.broadcast(prepare_unbatched(p, r), Val.array(None)))
     return cst.List([cst.Element(e) for e in elems]), ranks
+
+
+def _literal_piece(site: CallSite, p: Arg) -> Arg:
+    """A piece written as a list or tuple holding batched values (``[np.cos(t)]``) is
+    the array np.array would make of it, so it joins like any batched array."""
+    if p.val.kind == TREE and p.val.container in (list, tuple) and not p.val.is_static:
+        if p.batched:
+            code, rank = _stacked(site, p)
+            return Arg(code, Val.array(rank, True))
+        rank = _literal_rank(p.val)
+        if rank is not None:
+            return Arg(site.ctx.parse("np.asarray({x})", x=p.code), Val.array(rank))
+    return p
 
 
 def _identity(p: Arg, r: int) -> cst.BaseExpression:
@@ -938,3 +980,62 @@ def _is_module_function(obj: object) -> bool:
         and obj.__name__ != "<lambda>"
         and (obj.__module__ or "").split(".")[0] not in ("numpy", "scipy", "astvmap")
     )
+
+
+# ---- np.r_[...] and np.c_[...] ----------------------------------------------------------
+def index_concatenate(ctx: Any, which: Any, items: list[Arg]) -> Out:
+    """``np.r_[a, b]`` / ``np.c_[a, b]`` with batched items, for items that are arrays
+    (or lists) of rank >= 1: ``np.r_`` joins them along their first axis, ``np.c_`` makes
+    vectors columns and joins along the last axis. Scalars, slices and directive strings
+    (whose dtype and shape rules differ) run per example."""
+    name = "np.r_" if which is np.r_ else "np.c_"
+    pieces: list[tuple[cst.BaseExpression, int, bool]] = []
+    for item in items:
+        code, rank, batched = _index_piece(ctx, item)
+        if rank is None or rank == 0:
+            raise ctx.no_rule(
+                f"{name}[...] of a scalar or of an item of unknown rank, with batched values",
+                "use np.concatenate / np.stack",
+            )
+        if which is np.c_ and rank == 1:
+            code = ctx.parse("{x}[:, :, None]" if batched else "{x}[:, None]", x=code)
+            rank = 2
+        pieces.append((code, rank, batched))
+    if len({r for _, r, _ in pieces}) != 1:
+        raise ctx.unsupported(f"{name}[...] of arrays of different ranks (NumPy raises)")
+    rank = pieces[0][1]
+    codes = [c if b else ctx.broadcast(c, Val.array(rank)) for c, _, b in pieces]
+    axis = "1" if which is np.r_ else "-1"
+    joined = cst.List([cst.Element(c) for c in codes])
+    return ctx.parse("np.concatenate({xs}, axis=%s)" % axis, xs=joined), Val.array(rank, True)
+
+
+def index_concatenate_rank(ctx: Any, which: Any, items: list[Arg]) -> int | None:
+    """The rank of ``np.r_[...]``/``np.c_[...]`` of unbatched items, when every item is
+    an array of one known rank >= 1 (else None: not known)."""
+    ranks = set()
+    for item in items:
+        val = item.val
+        if val.kind == TREE and val.container in (list, tuple) and not val.batched:
+            rank: int | None = _literal_rank(val)
+        elif val.kind == ARRAY:
+            rank = val.rank
+        else:
+            return None
+        if rank is None or rank == 0:
+            return None
+        ranks.add(2 if which is np.c_ and rank == 1 else rank)
+    return ranks.pop() if len(ranks) == 1 else None
+
+
+def _index_piece(ctx: Any, item: Arg) -> tuple[cst.BaseExpression, int | None, bool]:
+    """An item of ``np.r_``/``np.c_`` as an array: its code, per-example rank, batching."""
+    val = item.val
+    if val.kind == TREE and val.container in (list, tuple):
+        if val.batched:
+            code, rank = _stacked(CallSite(ctx, cst.Name("np"), None, [], {}), item)
+            return code, rank, True
+        return ctx.parse("np.asarray({x})", x=item.code), _literal_rank(val), False
+    if val.kind == ARRAY:
+        return item.code, val.rank, val.batched
+    return item.code, None, val.batched

@@ -60,10 +60,15 @@ def align(ctx, args: list[Arg], fn: Any = None) -> tuple[list[cst.BaseExpression
             return [a.code for a in args], Val(SCALAR, rank=0, dtype=dtype)
         return [a.code for a in args], Val.array(rank, dtype=dtype)
     if any(r is None for r in ranks):
-        raise ctx.unsupported(
-            "cannot infer the per-example rank of an operand",
-            "make its rank visible (for example pass it as an argument, or use np.asarray)",
-        )
+        message = "cannot infer the per-example rank of an operand"
+        hint = "make its rank visible (for example pass it as an argument, or use np.asarray)"
+        if all(not a.batched for a, r in zip(args, ranks) if r is None):
+            # Only unbatched operands are of unknown rank: each example's call has
+            # them whole, so the per-example loop computes it (with its warning).
+            make = getattr(ctx, "no_rule", None)
+            if make is not None:
+                raise make(message, hint)
+        raise ctx.unsupported(message, hint)
     rank = max(r for r in ranks if r is not None)
     codes = []
     for a, r in zip(args, ranks):

@@ -596,10 +596,6 @@ def print_batched(x):
     return x
 
 
-def isinstance_batched(x):
-    return isinstance(x, float)
-
-
 S3, V3 = np.arange(3.0), np.ones((3, 4))
 UNSUPPORTED = [
     (if_on_batched, (V3 - 1,), 0),  # the truth of a vector: the loop raises
@@ -614,7 +610,6 @@ UNSUPPORTED = [
     (round_digits_of_array, (V3,), 0),
     (round_batched_digits, (S3, np.arange(3)), 0),
     (print_batched, (S3,), 0),
-    (isinstance_batched, (S3,), 0),
 ]
 
 
