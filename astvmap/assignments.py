@@ -231,7 +231,14 @@ class Assignments:
                 "item assignment inside an unpacking target", "assign the item on its own line"
             )
         if isinstance(target, cst.Attribute):
-            obj_code, _ = self.expr(target.value)
+            obj_code, obj = self.expr(target.value)
+            if obj.batched and obj.kind == ARRAY and target.attr.value not in ("real", "imag"):
+                # x.flat = seq cycles seq over the whole batch, x.shape = s reshapes it:
+                # neither is what each example's assignment does.
+                raise self.unsupported(
+                    f"assigning to .{target.attr.value} of a batched array",
+                    "build the new array (np.reshape, np.full, x[...] = v) instead",
+                )
             if val.batched:
                 raise self.unsupported(
                     "assigning a batched value to an attribute would leak it out of the function",

@@ -181,9 +181,25 @@ def test_flat_reads_each_example_in_c_order():
     vectorised(flat_index, lambda b: (RNG.normal(size=(b, 2, 3)),), [(0,)])
 
 
-def test_writing_through_flat_is_refused():
-    with pytest.raises(UnsupportedError, match="through .flat") as info:
-        vmap(flat_write)(RNG.normal(size=(2, 2, 2)))
+def flat_assign(M):
+    M = M.copy()
+    M.flat = [1.0, 2.0]  # cycled over each example; over the batch it would not be
+    return M
+
+
+def shape_assign(M):
+    M = M.copy()
+    M.shape = (4,)
+    return M
+
+
+@pytest.mark.parametrize(
+    "f, match",
+    [(flat_write, "through .flat"), (flat_assign, "to .flat"), (shape_assign, "to .shape")],
+)
+def test_writing_through_flat_or_shape_is_refused(f, match):
+    with pytest.raises(UnsupportedError, match=match) as info:
+        vmap(f)(RNG.normal(size=(3, 3, 3)) if f is flat_assign else RNG.normal(size=(2, 2, 2)))
     assert "test_idioms2.py" in str(info.value)
 
 
