@@ -335,3 +335,52 @@ def test_unbatched_operand_of_unknown_rank_runs_per_example(flag):
     # cannot size (refused before, though nothing batched was unknown).
     falls_back(unknown_rank_operand, (vec(3), flag), (0, None), match="rank")
     falls_back(unknown_rank_matmul, (vec(3), flag), (0, None), match="rank")
+
+
+# ------------------------------------------------------------ a selection's k-th item
+def last_unit_eigenvalue(x):  # transforms3d.axangles.mat2axangle: W[:, i[-1]]
+    _tick()
+    i = np.where(np.abs(x - 1.0) < 0.5)[0]
+    return i[-1] * 10 + i[0]
+
+
+def second_and_second_last(x, y):
+    _tick()
+    s = y[x > 0]
+    return s[1] * s[-2]
+
+
+def item_under_condition(x):
+    s = x[x > 0]
+    if x[0] > 0:
+        return s[1]
+    return x[0]
+
+
+def _near_one(b: int) -> np.ndarray:
+    x = RNG.uniform(-3.0, 3.0, size=(b, 6))
+    x[:, 1] = x[:, 4] = 1.0  # at least two places selected in every example
+    return x
+
+
+def _positive_pairs(b: int) -> np.ndarray:
+    x = RNG.normal(size=(b, 6))
+    x[:, 2] = x[:, 5] = 1.0
+    return x
+
+
+def test_a_selections_item_at_a_static_position():
+    vectorised(last_unit_eigenvalue, lambda b: (_near_one(b),), [(0,)])
+    make = lambda b: (_positive_pairs(b), RNG.normal(size=(b, 6)))  # noqa: E731
+    vectorised(second_and_second_last, make, [(0, 0), (0, None)])
+
+
+def test_a_selection_too_short_raises_the_loops_index_error_where_it_runs():
+    # The second example skips the branch, so its single selected value is never indexed.
+    x = np.array([[1.0, 2, -2, -3], [-1, 2, -3, -4]])
+    assert_same(vmap(item_under_condition)(x), loop(item_under_condition, (x,)))
+    x[0, 1] = -2.0  # now the first example runs the branch with one selected value
+    with pytest.raises(IndexError):
+        loop(item_under_condition, (x,))
+    with pytest.raises(IndexError, match="index 1 is out of bounds"):
+        vmap(item_under_condition)(x)
