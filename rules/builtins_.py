@@ -5,6 +5,7 @@ range, enumerate, zip.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 
 import libcst as cst
@@ -423,6 +424,26 @@ def _is_instance_of(c: type, wanted: tuple[type, ...]) -> bool | None:
     if c is np.ndarray and any(issubclass(t, np.ndarray) for t in wanted):
         return None
     return False
+
+
+@register(dataclasses.astuple, note="a dataclass of arrays and numbers")
+def astuple_rule(site: CallSite) -> Out:
+    """``dataclasses.astuple(obj)`` of a dataclass built in the function: the tuple of
+    its fields, in field order. A field holding a container would be copied into a new
+    one (astuple recurses), so only arrays and numbers are covered."""
+    obj = site.args[0] if len(site.args) == 1 and not site.kwargs else None
+    cls = obj.val.container if obj is not None and obj.val.kind == TREE else None
+    if obj is None or cls is None or not dataclasses.is_dataclass(cls):
+        if site.any_batched:
+            raise no_rule(site, "dataclasses.astuple of this value with batched fields", "")
+        return site.render(), Val(OBJECT)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    kids = [obj.val.child(name) for name in fields]
+    if any(v is None or v.kind not in (ARRAY, SCALAR) for v in kids):
+        if site.any_batched:
+            raise no_rule(site, "dataclasses.astuple of fields that are not arrays or numbers", "")
+        return site.render(), Val(OBJECT)
+    return site.render(), Val.tree(tuple, list(enumerate(kids)))  # type: ignore[arg-type]
 
 
 @register(np.isscalar)

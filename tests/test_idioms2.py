@@ -11,6 +11,7 @@ warning naming this file.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import warnings
 from collections.abc import KeysView, ValuesView
 from decimal import Decimal
@@ -384,3 +385,25 @@ def test_a_selection_too_short_raises_the_loops_index_error_where_it_runs():
         loop(item_under_condition, (x,))
     with pytest.raises(IndexError, match="index 1 is out of bounds"):
         vmap(item_under_condition)(x)
+
+
+# ------------------------------------------------------------ dataclasses.astuple
+@dataclasses.dataclass
+class _Terms:
+    scale: np.ndarray
+    shift: float
+    power: np.ndarray
+
+
+def _terms(x, y):
+    return _Terms(x * 2.0, 0.5, y)
+
+
+def astuple_fields(x, y):  # colour.difference.delta_E_CIE2000
+    _tick()
+    s, t, p = dataclasses.astuple(_terms(x, y))
+    return s**2 + t * p
+
+
+def test_astuple_of_a_dataclass_of_arrays():
+    vectorised(astuple_fields, lambda b: (vec(b), vec(b)), [(0, 0), (0, None), (None, 0)])
