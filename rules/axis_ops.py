@@ -438,7 +438,23 @@ def _join(
         r = seq.val.element.rank
         if r is None:
             raise site.unsupported("cannot infer the rank of the joined arrays")
-        return seq.code, [r]
+        if prepare is _identity:
+            return seq.code, [r]
+        # Each piece prepared (np.concatenate(..., axis=None) flattens every example).
+        name = site.ctx.program.fresh("_piece")  # type: ignore[attr-defined]
+        each = prepare(Arg(cst.Name(name), seq.val.element), r)
+        code = site.ctx.parse(f"[{{p}} for {name} in {{xs}}]", p=each, xs=seq.code)
+        return code, [r]
+    kids = [v for _, v in seq.val.children] if seq.val.kind == TREE else []
+    if (
+        literal_code is None
+        and prepare is _identity
+        and kids
+        and all(v.kind == ARRAY and v.batched for v in kids)
+    ):
+        ranks = {v.rank for v in kids}
+        if len(ranks) == 1 and None not in ranks:
+            return seq.code, [ranks.pop()] * len(kids)  # batched arrays of one rank, as is
     if literal_code is None:
         raise site.unsupported(
             "joining a sequence of arrays that is not a literal list or tuple",

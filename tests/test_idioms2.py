@@ -407,3 +407,47 @@ def astuple_fields(x, y):  # colour.difference.delta_E_CIE2000
 
 def test_astuple_of_a_dataclass_of_arrays():
     vectorised(astuple_fields, lambda b: (vec(b), vec(b)), [(0, 0), (0, None), (None, 0)])
+
+
+# ------------------------------------------------------------ joining comprehensions
+def vstack_rows(M):
+    _tick()
+    return np.vstack([r for r in M])  # astvmap once gave (B, 20) here, not (B, 4, 5)
+
+
+def hstack_items(M):
+    _tick()
+    return np.hstack([r[0] for r in M])
+
+
+def column_rows(M):
+    _tick()
+    return np.column_stack([r for r in M])
+
+
+def concat_flat(M):
+    _tick()
+    return np.concatenate([r * 2 for r in M], axis=None)
+
+
+def stack_mapped(a, b):
+    _tick()
+    x, y = list(map(np.sin, [a, b]))
+    return np.stack(tuple(map(np.cos, (x, y))))
+
+
+def test_joining_pieces_from_a_comprehension_prepares_each():
+    for f in (vstack_rows, hstack_items, column_rows, concat_flat):
+        vectorised(f, lambda b: (RNG.normal(size=(b, 4, 5)),), [(0,)])
+    vectorised(stack_mapped, lambda b: (vec(b), vec(b)), [(0, 0)])
+
+
+def map_read_twice(a, b):
+    m = map(np.asarray, [a, b])
+    first = list(m)
+    second = list(m)  # empty: the iterator is spent (a written-out list would not be)
+    return first[0] + len(second)
+
+
+def test_a_map_kept_in_a_name_is_not_written_out():
+    falls_back(map_read_twice, (vec(3), vec(3)), match="map")
