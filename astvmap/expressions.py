@@ -98,11 +98,13 @@ class Expressions:
         elems: list = []
         kids: list[tuple[int, Val]] | None = []
         items: list[tuple[Val, bool]] = []  # each item's value (and if starred), any length
+        plain: list[bool | None] = []  # per element: None if starred, else if it is batched
         for e in node.elements:
             if isinstance(e, cst.StarredElement):
                 code, val = self.expr(e.value)
                 code, spread = self.starred_items(code, val)
                 elems.append(e.with_changes(value=code))
+                plain.append(None)
                 if kids is not None and spread.kind == TREE and spread.element is None:
                     kids.extend((len(kids), v) for _, v in spread.children)  # (2, *x.shape)
                     items.extend((v, True) for _, v in spread.children)
@@ -113,6 +115,7 @@ class Expressions:
                 continue
             code, val = self.expr(e.value)
             elems.append(e.with_changes(value=code))
+            plain.append(val.batched)
             items.append((val, False))
             if kids is not None:
                 kids.append((len(kids), val))
@@ -137,9 +140,11 @@ class Expressions:
                 "build the array with np.concatenate",
             )
         rank = ranks.pop()
-        for i, (e, (v, starred)) in enumerate(zip(elems, items)):
-            if not starred and not v.batched:
-                elems[i] = e.with_changes(value=self.broadcast(e.value, Val.array(rank)))
+        for i, batched in enumerate(plain):
+            if batched is False:  # an unbatched item written out (not starred)
+                elems[i] = elems[i].with_changes(
+                    value=self.broadcast(elems[i].value, Val.array(rank))
+                )
         elem = join_all([v.with_batched(True) for v, _ in items])
         return node.with_changes(elements=elems), Val(
             TREE, batched=True, container=container, element=elem

@@ -168,7 +168,12 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
         if elem.rank is None:
             raise site.unsupported("cannot infer the rank of the comprehension's elements")
         return site.ctx.parse("np.stack({xs}, axis=1)", xs=code), elem.rank + 1
-    if val.kind == TREE and not isinstance(code, (cst.List, cst.Tuple)) and val.children:
+    if (
+        val.kind == TREE
+        and not isinstance(code, (cst.List, cst.Tuple))
+        and val.children
+        and val.container in (list, tuple)
+    ):
         kids = [v for _, v in val.children]
         if all(v.kind == ARRAY and v.batched for v in kids) and len({v.rank for v in kids}) == 1:
             rank = kids[0].rank
@@ -228,7 +233,9 @@ def array_rule(site: CallSite) -> Out:
     if obj.val.kind in (ARRAY, SCALAR):
         if "ndmin" in b:
             raise site.unsupported("np.array(..., ndmin=) of a batched value", "use np.atleast_2d")
-        return b.render(), Val.array(obj.rank, True, _result_kind(b.get("dtype"), obj.val.dtype))
+        return b.render(), Val.array(
+            obj.rank, True, _result_kind(site, b.get("dtype"), obj.val.dtype)
+        )
     code, rank = _stacked(site, obj)
     dtype = b.get("dtype")
     if dtype is not None:
@@ -236,7 +243,7 @@ def array_rule(site: CallSite) -> Out:
     return code, _fresh(rank, True)
 
 
-def _result_kind(dtype: Arg | None, kind: str | None) -> str | None:
+def _result_kind(site: CallSite, dtype: Arg | None, kind: str | None) -> str | None:
     """The dtype kind of ``np.array(x, dtype)``: the kind of ``dtype`` when it is known
     while transforming, ``x``'s own kind when there is no ``dtype``, else unknown."""
     if dtype is None:
@@ -247,9 +254,12 @@ def _result_kind(dtype: Arg | None, kind: str | None) -> str | None:
     if known is None:
         return kind
     try:
-        return np.dtype(known).kind
+        out = np.dtype(known).kind
     except TypeError:
         return None
+    if not dtype.val.is_static and dtype.val.origin is not None:
+        site.ctx.program.guard(dtype.val.origin, known)  # type: ignore[attr-defined]
+    return out
 
 
 def _written_out(site: CallSite, code: cst.BaseExpression, val: Val) -> cst.List | None:

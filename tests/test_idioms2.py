@@ -229,7 +229,15 @@ def list_repeat(x):
     return np.array([x] * 3) + np.array(2 * [x, -x]).sum(axis=0)
 
 
+def starred_after_a_known_tuple(a, n, e):
+    _tick()
+    t = (a, a * 2)
+    return np.array([*t, n, *e])  # n (unbatched) gets the batch axis, not *e
+
+
 def test_starred_and_joined_sequences_of_batched_items():
+    make = lambda b: (scal(b), scal(b), vec(b, 4))  # noqa: E731
+    vectorised(starred_after_a_known_tuple, make, [(0, None, 0), (0, 0, 0)])
     vectorised(starred_vector, lambda b: (scal(b), vec(b)), [(0, 0), (None, 0)])
     vectorised(starred_tuple, lambda b: (vec(b), vec(b)), [(0, 0), (0, None), (None, 0)])
     vectorised(list_concat, lambda b: (vec(b), scal(b)), [(0, 0), (0, None), (None, 0)])
