@@ -224,7 +224,7 @@ class Expressions:
             return None  # np.r_[0:3, x]: a range, left to the general path
         items = [Arg(*self.expr(e.slice.value)) for e in node.slice]
         if not any(a.batched for a in items):
-            rank = rules.axis_ops.index_concatenate_rank(self, which, items)
+            rank = rules.index_tricks.index_concatenate_rank(self, which, items)
             if rank is None:
                 return None
             written = node.with_changes(
@@ -232,7 +232,7 @@ class Expressions:
             )
             return written, Val.array(rank)
         self.current = node
-        return rules.axis_ops.index_concatenate(self, which, items)
+        return rules.index_tricks.index_concatenate(self, which, items)
 
     def starred_items(self, code: cst.BaseExpression, val: Val) -> tuple[cst.BaseExpression, Val]:
         """``*x`` inside a literal: the code to star and the sequence it spreads (a tree;

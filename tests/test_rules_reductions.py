@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astvmap import UnsupportedError, vmap
+from astvmap import PerformanceWarning, UnsupportedError, vmap
 
 from .harness import pattern_params
 from .oracle import check
@@ -698,9 +698,17 @@ def sum_of_list(a, b):
 
 
 def sum_of_literal_list_times_batched(x):
-    # The reduction of an unbatched list has no known rank here (the hint says to
-    # use np.asarray, which works: reduce_unbatched_array).
+    # The reduction of an unbatched list has no known rank here (np.asarray of the list
+    # works: reduce_unbatched_array); only an unbatched operand is unknown, so the
+    # per-example loop computes it.
     return np.sum([1.0, 2.0, 4.0]) * x
+
+
+def test_an_unbatched_operand_of_unknown_rank_runs_per_example():
+    x = np.ones((3, 4))
+    with pytest.warns(PerformanceWarning, match="test_rules_reductions.py"):
+        got = vmap(sum_of_literal_list_times_batched)(x)
+    np.testing.assert_array_equal(got, [np.sum([1.0, 2.0, 4.0]) * r for r in x])
 
 
 def mean_axis_of_scalar(x):
@@ -719,7 +727,6 @@ UNSUPPORTED = [
     (sum_axis_argument, (np.ones((3, 2, 2)), 1), (0, None)),
     (norm_rank3_ord, (np.ones((3, 2, 2, 2)),), 0),
     (sum_of_list, (np.ones((3, 4)), np.ones((3, 4))), 0),
-    (sum_of_literal_list_times_batched, (np.ones((3, 4)),), 0),
     (mean_axis_of_scalar, (np.ones(3),), 0),
     (batched_where_mask, (np.ones((3, 4)), np.ones((3, 4), bool)), 0),
     (batched_where_mask, (np.ones(4), np.ones((3, 4), bool)), (None, 0)),
