@@ -198,7 +198,7 @@ class Assignments:
         if val.kind == ARRAY and val.batched:
             if not val.rank:
                 raise self.unsupported("cannot unpack a batched scalar")
-            elem = Val.array(val.rank - 1, True)
+            elem = Val.array(val.rank - 1, True, val.dtype)
             return self.parse("np.moveaxis({x}, 1, 0)", x=code), Val(
                 TREE, batched=True, children=tuple((i, elem) for i in range(n)), container=tuple
             )
@@ -231,7 +231,14 @@ class Assignments:
                 "item assignment inside an unpacking target", "assign the item on its own line"
             )
         if isinstance(target, cst.Attribute):
-            obj_code, _ = self.expr(target.value)
+            obj_code, obj = self.expr(target.value)
+            if obj.batched and obj.kind == ARRAY and target.attr.value not in ("real", "imag"):
+                # x.flat = seq cycles seq over the whole batch, x.shape = s reshapes it:
+                # neither is what each example's assignment does.
+                raise self.unsupported(
+                    f"assigning to .{target.attr.value} of a batched array",
+                    "build the new array (np.reshape, np.full, x[...] = v) instead",
+                )
             if val.batched:
                 raise self.refuse(
                     "assigning a batched value to an attribute would leak it out of the function",
@@ -249,6 +256,11 @@ class Assignments:
     ) -> tuple[cst.Subscript, cst.BaseExpression]:
         """``buf[index] = value``; a batched index makes it a scatter."""
         buf_code, buf = self.expr(target.value)
+        if buf.batched and _is_flat(target.value):
+            # x.flat of a batched x is read as a reshaped array, which may be a copy.
+            raise self.unsupported(
+                "writing through .flat of a batched array", "index the array itself: x[i, j] = v"
+            )
         if buf.kind == TREE:
             self.set_container_item(target, buf, val)
             return target.with_changes(value=buf_code), code
@@ -692,3 +704,7 @@ def _has_batched_scalar(val: Val) -> bool:
 
 def _one_subscript_target(node: cst.Assign) -> bool:
     return len(node.targets) == 1 and isinstance(node.targets[0].target, cst.Subscript)
+
+
+def _is_flat(node: cst.BaseExpression) -> bool:
+    return isinstance(node, cst.Attribute) and node.attr.value == "flat"

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import inspect
 import sys
@@ -91,6 +92,16 @@ class Calls:
             if lam is not None:
                 return self.inline_lambda(node, lam)
             func_code, callee = self.expr(func)
+            if self.iterated_once(node):
+                spread = _map_over_literals(node, callee)
+                if spread is not None:
+                    return self.expr(spread)
+            if callee.is_static and callee.static in (list, tuple) and len(node.args) == 1:
+                inner = node.args[0].value
+                if isinstance(inner, cst.Call) and not node.args[0].star:
+                    spread = _map_over_literals(inner, self.expr(inner.func)[1])
+                    if spread is not None:  # list(map(f, [a, b])): the list it makes
+                        node = node.with_changes(args=[node.args[0].with_changes(value=spread)])
         try:
             args, kwargs = self.call_args(node)
         except _Opaque:
@@ -153,6 +164,21 @@ class Calls:
             f"no batching rule for `{name}` ({_describe_callee(target)})",
             "use NumPy functions that astvmap knows (see the README's table), "
             "or move the call out of the vmapped function",
+        )
+
+    def iterated_once(self, node: cst.Call) -> bool:
+        """Is ``node`` the whole right side of an unpacking (``a, b = node``)? The map
+        iterator it makes is then consumed at once, so the list written out in its place
+        is read exactly as the iterator would be (a map kept in a name and read twice
+        would be empty the second time; a list would not)."""
+        stmt = getattr(self, "current_stmt", None)
+        if not isinstance(stmt, cst.SimpleStatementLine) or len(stmt.body) != 1:
+            return False
+        assign = stmt.body[0]
+        return (
+            isinstance(assign, cst.Assign)
+            and assign.value is node
+            and all(isinstance(t.target, (cst.Tuple, cst.List)) for t in assign.targets)
         )
 
     def local_lambda(self, call: cst.Call) -> cst.Lambda | None:
@@ -481,6 +507,44 @@ def _bind_args(sig: inspect.Signature, args: list[Arg], kwargs: dict[str, Arg]) 
 
 class _Opaque(Exception):
     """A call whose arguments cannot be enumerated (``*args`` of unknown length)."""
+
+
+def _map_over_literals(node: cst.Call, callee: Val) -> cst.List | None:
+    """``map(f, [a, b], ...)`` over literal lists or tuples of one length, written out as
+    the list ``[f(a), f(b)]`` it yields, so each call is batched by its own rule
+    (``a, b = map(np.asarray, [a, b])``; the caller checks the iterator is consumed at
+    once). Only when ``f`` is a name or an attribute chain: looking it up once per item
+    then reads the same object as ``map`` does."""
+    if not (callee.is_static and callee.static is builtins.map) or len(node.args) < 2:
+        return None
+    if any(a.star or a.keyword is not None for a in node.args):
+        return None
+    fn, *iterables = (a.value for a in node.args)
+    if not _is_lookup(fn):
+        return None
+    rows = []
+    for it in iterables:
+        if not isinstance(it, (cst.List, cst.Tuple)):
+            return None
+        if any(not isinstance(e, cst.Element) for e in it.elements):
+            return None  # a starred item: the length is not written out
+        if not all(_is_lookup(e.value) or isinstance(e.value, _CONSTANTS) for e in it.elements):
+            return None  # map evaluates every item before the first call; keep that order
+        rows.append([e.value for e in it.elements])
+    if len({len(r) for r in rows}) != 1:
+        return None  # map stops at the shortest: leave it to the general path
+    return cst.List(
+        [cst.Element(cst.Call(func=fn, args=[cst.Arg(v) for v in items])) for items in zip(*rows)]
+    )
+
+
+_CONSTANTS = (cst.Integer, cst.Float, cst.Imaginary, cst.SimpleString)
+
+
+def _is_lookup(node: cst.BaseExpression) -> bool:
+    while isinstance(node, cst.Attribute):
+        node = node.value
+    return isinstance(node, cst.Name)
 
 
 def _unknown_result(target: Any) -> Val:

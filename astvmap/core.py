@@ -339,6 +339,9 @@ def _element_val(val: Val, i: int) -> Val:
             return Val.const(val.static[i])
         except Exception:  # noqa: BLE001
             return Val(OBJECT)
+    if val.kind == ARRAY and val.rank:
+        # An item along the first axis of an unbatched array of known rank.
+        return Val.array(val.rank - 1, dtype=val.dtype)
     return Val(OBJECT)
 
 

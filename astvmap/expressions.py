@@ -23,7 +23,7 @@ from . import indexing, probing, selections
 from .control import Frame
 from .core import _iter_element, _LocalDef, _namespace_val
 from .syntax import _code, _slice_parts, _walk_names
-from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val, join
+from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val, join, join_all
 
 
 class Expressions:
@@ -97,26 +97,159 @@ class Expressions:
         return node, Val.const(Ellipsis)
 
     def expr_Tuple(self, node: cst.Tuple | cst.List) -> tuple[cst.BaseExpression, Val]:
-        elems, kids = [], []
-        for i, e in enumerate(node.elements):
+        elems: list = []
+        kids: list[tuple[int, Val]] | None = []
+        items: list[tuple[Val, bool]] = []  # each item's value (and if starred), any length
+        plain: list[bool | None] = []  # per element: None if starred, else if it is batched
+        for e in node.elements:
             if isinstance(e, cst.StarredElement):
                 code, val = self.expr(e.value)
-                if val.batched:
-                    raise self.unsupported("starred batched values in a literal")
+                code, spread = self.starred_items(code, val)
                 elems.append(e.with_changes(value=code))
-                if kids is not None and val.kind == TREE and val.children and val.element is None:
-                    kids.extend((len(kids), v) for _, v in val.children)  # (2, *x.shape)
+                plain.append(None)
+                if kids is not None and spread.kind == TREE and spread.element is None:
+                    kids.extend((len(kids), v) for _, v in spread.children)  # (2, *x.shape)
+                    items.extend((v, True) for _, v in spread.children)
                 else:
                     kids = None  # unknown length
+                    elem = spread.element if spread.element is not None else Val(OBJECT)
+                    items.append((elem, True))
                 continue
             code, val = self.expr(e.value)
             elems.append(e.with_changes(value=code))
+            plain.append(val.batched)
+            items.append((val, False))
             if kids is not None:
-                kids.append((i, val))
+                kids.append((len(kids), val))
         container = tuple if isinstance(node, cst.Tuple) else list
-        if kids is None:
+        if kids is not None:
+            return node.with_changes(elements=elems), Val.tree(container, kids)
+        if not any(v.batched for v, _ in items):
             return node.with_changes(elements=elems), Val(TREE, container=container)
-        return node.with_changes(elements=elems), Val.tree(container, kids)
+        # Of unknown length with batched items ([w, *v] of a batched vector v): a
+        # homogeneous sequence of batched arrays of one rank, unbatched items (not starred)
+        # given the batch axis; anything else is refused.
+        ranks = {0 if v.kind == SCALAR else v.rank for v, _ in items}
+        if (
+            len(ranks) != 1
+            or None in ranks
+            or any(
+                v.kind not in (ARRAY, SCALAR) or (starred and not v.batched) for v, starred in items
+            )
+        ):
+            raise self.unsupported(
+                "starred batched values in a literal whose items differ in rank or batching",
+                "build the array with np.concatenate",
+            )
+        rank = ranks.pop()
+        for i, batched in enumerate(plain):
+            if batched is False:  # an unbatched item written out (not starred)
+                elems[i] = elems[i].with_changes(
+                    value=self.broadcast(elems[i].value, Val.array(rank))
+                )
+        elem = join_all([v.with_batched(True) for v, _ in items])
+        return node.with_changes(elements=elems), Val(
+            TREE, batched=True, container=container, element=elem
+        )
+
+    def sequence_operator(self, op: cst.BaseBinaryOp, left: Val, right: Val) -> Val | None:
+        """``a + b`` of two lists (or two tuples) holding batched values and ``a * n`` /
+        ``n * a`` with a static int ``n``: Python joins or repeats the sequences, the same
+        code does it to the batched items. None for any other operator or operands."""
+        if isinstance(op, cst.Multiply):
+            seq, times = (left, right) if left.kind == TREE else (right, left)
+            n = times.static if times.is_static else None
+            if seq.kind != TREE or type(n) is not int or seq.container not in (list, tuple):
+                return None
+            if seq.element is not None:
+                return seq
+            kids = [v for _ in range(max(n, 0)) for _, v in seq.children]
+            return Val.tree(seq.container, list(enumerate(kids)))
+        if not isinstance(op, cst.Add):
+            return None
+        if left.kind != TREE or right.kind != TREE or left.container is not right.container:
+            return None
+        if left.container not in (list, tuple):
+            return None
+        if left.element is None and right.element is None:
+            kids = [v for _, v in (*left.children, *right.children)]
+            return Val.tree(left.container, list(enumerate(kids)))
+        items = [v for side in (left, right) for v in _sequence_items(side)]
+        if items and all(v.kind == ARRAY and v.batched for v in items):
+            if len({v.rank for v in items}) == 1:
+                elem = join_all(items)
+                return Val(TREE, batched=True, container=left.container, element=elem)
+        return None
+
+    def join_broadcast(
+        self,
+        op: cst.BaseBinaryOp,
+        left_code: cst.BaseExpression,
+        left: Val,
+        right_code: cst.BaseExpression,
+        right: Val,
+    ) -> tuple[cst.BaseExpression, cst.BaseExpression, Val] | None:
+        """``[a] + list(v)`` where the literal side holds unbatched items of the batched
+        side's rank: those items get the batch axis, then the lists join as usual."""
+        if not isinstance(op, cst.Add):
+            return None
+        codes = [left_code, right_code]
+        for i, (code, val) in enumerate(((left_code, left), (right_code, right))):
+            if isinstance(code, (cst.List, cst.Tuple)) and val.kind == TREE and val.children:
+                if any(isinstance(e, cst.StarredElement) for e in code.elements):
+                    return None
+                codes[i] = code.with_changes(
+                    elements=[
+                        (
+                            e
+                            if v.batched or v.kind not in (ARRAY, SCALAR)
+                            else e.with_changes(value=self.broadcast(e.value, v))
+                        )
+                        for e, (_, v) in zip(code.elements, val.children)
+                    ]
+                )
+        new = [
+            _given_batch(v) if isinstance(c, (cst.List, cst.Tuple)) else v
+            for c, v in zip(codes, (left, right))
+        ]
+        if codes[0] is left_code and codes[1] is right_code:
+            return None
+        joined = self.sequence_operator(op, new[0], new[1])
+        return None if joined is None else (codes[0], codes[1], joined)
+
+    def index_concatenate(
+        self, node: cst.Subscript, which: Any
+    ) -> tuple[cst.BaseExpression, Val] | None:
+        """``np.r_[a, b]`` / ``np.c_[a, b]`` holding batched values; None when none is
+        (the subscript then stays as written)."""
+        if not all(isinstance(e.slice, cst.Index) for e in node.slice):
+            return None  # np.r_[0:3, x]: a range, left to the general path
+        items = [Arg(*self.expr(e.slice.value)) for e in node.slice]
+        if not any(a.batched for a in items):
+            rank = rules.index_tricks.index_concatenate_rank(self, which, items)
+            if rank is None:
+                return None
+            written = node.with_changes(
+                slice=[e.with_changes(slice=cst.Index(a.code)) for e, a in zip(node.slice, items)]
+            )
+            return written, Val.array(rank)
+        self.current = node
+        return rules.index_tricks.index_concatenate(self, which, items)
+
+    def starred_items(self, code: cst.BaseExpression, val: Val) -> tuple[cst.BaseExpression, Val]:
+        """``*x`` inside a literal: the code to star and the sequence it spreads (a tree;
+        one with ``element`` set when its length is unknown). A batched array spreads
+        along its first per-example axis, as the loop iterates it."""
+        if not val.batched or val.kind == TREE:
+            if val.kind == TREE and val.element is None and not val.children and val.batched:
+                raise self.unsupported("starred batched values in a literal")
+            return code, val
+        if val.kind != ARRAY or not val.rank:
+            raise self.unsupported("starred batched values in a literal")
+        elem = Val.array(val.rank - 1, True, val.dtype)
+        return self.parse("np.moveaxis({x}, 1, 0)", x=code), Val(
+            TREE, batched=True, container=tuple, element=elem
+        )
 
     expr_List = expr_Tuple
 
@@ -178,6 +311,11 @@ class Expressions:
     def subscript_container(
         self, node: cst.Subscript, base_code: cst.BaseExpression, base: Val
     ) -> tuple[cst.BaseExpression, Val]:
+        holder = base.static if base.is_static else base.sample
+        if holder is np.r_ or holder is np.c_:
+            joined = self.index_concatenate(node, holder)
+            if joined is not None:
+                return joined
         if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
             if base.batched:
                 raise self.unsupported("slicing a batched container")
@@ -257,6 +395,13 @@ class Expressions:
             )
         if left.kind == TREE or right.kind == TREE or left.kind == OBJECT or right.kind == OBJECT:
             if left.batched or right.batched:
+                joined = self.sequence_operator(node.operator, left, right)
+                if joined is None:
+                    joined = self.join_broadcast(node.operator, left_code, left, right_code, right)
+                    if joined is not None:
+                        left_code, right_code, joined = joined
+                if joined is not None:
+                    return node.with_changes(left=left_code, right=right_code), joined
                 if left.kind == TREE or right.kind == TREE:
                     raise self.unsupported(
                         "an operator on a tuple or list holding batched values",
@@ -595,6 +740,27 @@ def _max_rank(vals: list[Val]) -> int | None:
     if any(r is None for r in ranks):
         return None
     return max(ranks, default=0)
+
+
+def _given_batch(seq: Val) -> Val:
+    """A literal list's value once its unbatched number and array items were given the
+    batch axis (each is then a batched array of its rank)."""
+    kids = [
+        (
+            (k, Val.array(0 if v.kind == SCALAR else v.rank, True, v.dtype))
+            if v.kind in (ARRAY, SCALAR)
+            else (k, v)
+        )
+        for k, v in seq.children
+    ]
+    return Val.tree(seq.container or list, kids)
+
+
+def _sequence_items(seq: Val) -> list[Val]:
+    """The values a sequence's items can have: its element, or each of its children."""
+    if seq.element is not None:
+        return [seq.element]
+    return [v for _, v in seq.children]
 
 
 def _opaque_result(a: Val, b: Val) -> Val:

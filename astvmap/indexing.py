@@ -218,6 +218,15 @@ def _advanced(elems: list[Elem]) -> list[int]:
     return [i for i, e in enumerate(elems) if e.kind in (ARRAY_INDEX, MASK, INT)]
 
 
+def _static_int_index(tr: Translator, node: cst.Subscript) -> int | None:
+    """``k`` in ``s[k]`` when it is one int known while transforming, else None."""
+    if len(node.slice) != 1 or not isinstance(node.slice[0].slice, cst.Index):
+        return None
+    _, key = tr.expr(node.slice[0].slice.value)
+    k = key.static if key.is_static else None
+    return k if type(k) is int else None
+
+
 def _contiguous(positions: list[int]) -> bool:
     return not positions or positions[-1] - positions[0] + 1 == len(positions)
 
@@ -237,7 +246,10 @@ def subscript(
     if base.kind == SELECTION:
         from . import selections
 
-        raise selections.refuse(tr, "indexing a selection by position")
+        k = _static_int_index(tr, node)
+        if k is None:
+            raise selections.refuse(tr, "indexing a selection by position")
+        return (*selections.item(tr, base_code, base, k), [])
     if elems is None:
         elems = classify(tr, node, base, select=True)
         if any(e.kind == MASK and e.batched for e in elems):

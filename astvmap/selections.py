@@ -412,6 +412,37 @@ def _extreme(
     return code, Val.array(out_rank, True, dtype)
 
 
+def item(tr: Any, code: cst.BaseExpression, val: Val, k: int) -> tuple[cst.BaseExpression, Val]:
+    """``s[k]`` with a static int ``k`` of a 1-D selection: the value at the position of
+    the (k+1)-th selected place (counted from the end when k < 0), found with a cumulative
+    count of the mask; the loop's IndexError in a lane that runs it and selects too few."""
+    sel: Selection | None = val.selection
+    if sel is None or val.rank != 1:
+        raise refuse(tr, "indexing a selection by position (of more than one dimension)")
+    count = tr.hoist("count", tr.parse("np.count_nonzero({m}, axis=1)", m=sel.mask))
+    nth = cst.Integer(str(k)) if k >= 0 else tr.parse("{c} - %d" % -k, c=count)
+    short = tr.parse("({n} < 0) | ({n} >= {c})", n=nth, c=count)
+    runtime_check(
+        tr,
+        (
+            tr.parse("np.any({s})", s=short)
+            if tr.mask is None
+            else tr.parse("np.any({c} & ({s}))", c=tr.mask, s=short)
+        ),
+        "IndexError",
+        f"index {k} is out of bounds for axis 0 (the selection is too short)",
+    )
+    nth_col = cst.Integer(str(k + 1)) if k >= 0 else tr.parse("({n} + 1)[:, None]", n=nth)
+    pos = tr.parse("np.argmax(np.cumsum({m}, axis=1) == {j}, axis=1)", m=sel.mask, j=nth_col)
+    if sel.positions:
+        return pos, Val.array(0, True, "i")
+    if sel.data_batched:
+        code = tr.parse("np.take_along_axis({x}, {p}[:, None], axis=1)[:, 0]", x=code, p=pos)
+    else:
+        code = tr.parse("{x}[{p}]", x=code, p=pos)
+    return code, Val.array(0, True, val.dtype)
+
+
 def attribute(
     tr: Any, node: cst.Attribute, base_code: cst.BaseExpression, base: Val, attr: str
 ) -> tuple[cst.BaseExpression, Val]:

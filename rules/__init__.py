@@ -25,6 +25,7 @@ from . import (  # noqa: E402,F401
     dtypes,
     elementwise,
     fft,
+    index_tricks,
     linalg,
     random,
     reductions,

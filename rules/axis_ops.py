@@ -7,6 +7,7 @@ example, so the batched code flattens all but the batch axis first.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ import numpy as np
 
 from astvmap.values import ARRAY, SCALAR, TREE, Val
 
+from .creation import _literal_rank, _stacked
 from .reductions import normalise_axes
 from .registry import Arg, CallSite, Out, first_param, literal, maybe, no_rule, register
 from .shape_ops import _batch_dim, _need_rank, _shift
@@ -377,10 +379,37 @@ def _pieces(site: CallSite, seq: Arg) -> tuple[list[Arg], cst.BaseExpression | N
     """The arrays being joined, when written as a list/tuple literal."""
     code = seq.code
     if isinstance(code, (cst.List, cst.Tuple)) and seq.val.kind == TREE and seq.val.children:
-        if any(isinstance(e, cst.StarredElement) for e in code.elements):
+        values = _spread_elements(site, code.elements)
+        if values is None or len(values) != len(seq.val.children):
             return [], None
-        return [Arg(e.value, v) for e, (_, v) in zip(code.elements, seq.val.children)], code
+        pieces = [Arg(v, child) for v, (_, child) in zip(values, seq.val.children)]
+        return pieces, code.with_changes(elements=[cst.Element(v) for v in values])
     return [], None
+
+
+def _spread_elements(site: CallSite, elements: Any) -> list[cst.BaseExpression] | None:
+    """A literal's items with ``*[a, b]`` and ``*name`` (a list or tuple of known length
+    held in a name) written out one by one; None when a starred item's length is not
+    known."""
+    out: list[cst.BaseExpression] = []
+    for e in elements:
+        if not isinstance(e, cst.StarredElement):
+            out.append(e.value)
+            continue
+        inner = e.value
+        if isinstance(inner, (cst.List, cst.Tuple)):
+            more = _spread_elements(site, inner.elements)
+            if more is None:
+                return None
+            out.extend(more)
+            continue
+        if not isinstance(inner, (cst.Name, cst.Attribute)):
+            return None
+        _, val = site.ctx.expr(inner)  # type: ignore[attr-defined]
+        if val.kind != TREE or val.element is not None:
+            return None
+        out.extend(site.ctx.parse("{x}[%d]" % i, x=inner) for i in range(len(val.children)))
+    return out
 
 
 def _piece_rank(a: Arg) -> int | None:
@@ -409,7 +438,23 @@ def _join(
         r = seq.val.element.rank
         if r is None:
             raise site.unsupported("cannot infer the rank of the joined arrays")
-        return seq.code, [r]
+        if prepare is _identity:
+            return seq.code, [r]
+        # Each piece prepared (np.concatenate(..., axis=None) flattens every example).
+        name = site.ctx.program.fresh("_piece")  # type: ignore[attr-defined]
+        each = prepare(Arg(cst.Name(name), seq.val.element), r)
+        code = site.ctx.parse(f"[{{p}} for {name} in {{xs}}]", p=each, xs=seq.code)
+        return code, [r]
+    kids = [v for _, v in seq.val.children] if seq.val.kind == TREE else []
+    if (
+        literal_code is None
+        and prepare is _identity
+        and kids
+        and all(v.kind == ARRAY and v.batched for v in kids)
+    ):
+        ranks = {v.rank for v in kids}
+        if len(ranks) == 1 and None not in ranks:
+            return seq.code, [ranks.pop()] * len(kids)  # batched arrays of one rank, as is
     if literal_code is None:
         raise site.unsupported(
             "joining a sequence of arrays that is not a literal list or tuple",
@@ -417,7 +462,7 @@ def _join(
         )
     elems = []
     ranks = []
-    for p in pieces:
+    for p in map(functools.partial(_literal_piece, site), pieces):
         r = _piece_rank(p)
         if r is None:
             raise site.unsupported("cannot infer the rank of a joined array")
@@ -427,6 +472,19 @@ def _join(
         else:
             elems.append(site.ctx.broadcast(prepare_unbatched(p, r), Val.array(None)))
     return cst.List([cst.Element(e) for e in elems]), ranks
+
+
+def _literal_piece(site: CallSite, p: Arg) -> Arg:
+    """A piece written as a list or tuple holding batched values (``[np.cos(t)]``) is
+    the array np.array would make of it, so it joins like any batched array."""
+    if p.val.kind == TREE and p.val.container in (list, tuple) and not p.val.is_static:
+        if p.batched:
+            code, rank = _stacked(site, p)
+            return Arg(code, Val.array(rank, True))
+        rank = _literal_rank(p.val)
+        if rank is not None:
+            return Arg(site.ctx.parse("np.asarray({x})", x=p.code), Val.array(rank))
+    return p
 
 
 def _identity(p: Arg, r: int) -> cst.BaseExpression:

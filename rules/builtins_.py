@@ -5,6 +5,7 @@ range, enumerate, zip.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import functools
 
 import libcst as cst
@@ -13,7 +14,7 @@ import numpy as np
 from astvmap.values import ARRAY, OBJECT, SCALAR, TREE, Val, join_all
 
 from .elementwise import align, align_binary
-from .registry import Arg, CallSite, Out, register
+from .registry import Arg, CallSite, Out, no_rule, register
 
 
 def _is_array(val: Val) -> bool:
@@ -343,13 +344,26 @@ def print_rule(site: CallSite) -> Out:
 
 @register(builtins.isinstance, builtins.type, builtins.callable, builtins.getattr, builtins.hasattr)
 def introspection_rule(site: CallSite) -> Out:
+    if site.callee is builtins.isinstance and site.args:
+        x = site.args[0]
+        types_ = site.args[1].val if len(site.args) > 1 else None
+        if x.batched or x.val.kind in (ARRAY, SCALAR):
+            # Decided here when the rank and dtype kind (guarded facts of unbatched
+            # values) fix the answer, so only the branch the loop takes is translated.
+            decided = _isinstance_per_example(x.val, types_)
+            if decided is not None:
+                return cst.Name(str(decided)), Val.const(decided)
     if site.any_batched and site.callee is builtins.isinstance:
         x = site.args[0]
-        decided = _isinstance_per_example(x.val, site.args[1].val if len(site.args) > 1 else None)
-        if decided is not None:
-            return cst.Name(str(decided)), Val.const(decided)
         if x.val.kind in (ARRAY, SCALAR):
-            raise site.unsupported("isinstance() of a batched value (it is an array under vmap)")
+            # The examples' types are not all known here (a NumPy scalar of which
+            # precision, a Python number or a 0-d array): the loop answers it.
+            raise no_rule(
+                site,
+                "isinstance() of a batched value whose per-example type is not known "
+                "while transforming",
+                "test x.ndim or x.dtype.kind instead",
+            )
     if site.any_batched and site.callee is not builtins.isinstance:
         raise site.unsupported(f"{site.callee.__name__}() of a batched value")
     return site.render(), Val(OBJECT)
@@ -378,34 +392,76 @@ def sequence_rule(site: CallSite) -> Out:
     return code, Val(TREE, batched=True, container=container, element=elem)
 
 
-# What a per-example slice of a batched array can be: an array, or a NumPy scalar.
-_PER_EXAMPLE_TYPES = (
-    np.ndarray,
-    *{np.dtype(c).type for c in "?bhilqBHILQefdgFDG"},
-)
+# What one example of a batched rank-0 value can be, by dtype kind: a NumPy scalar of
+# any precision of that kind (a slice of a mapped argument, the result of NumPy
+# arithmetic), the Python number of that kind (``float(x)``, ``any(...)``) or a 0-d
+# array (``np.asarray(x)``). The transform knows the kind, not the precision or which of
+# these it is, so ``isinstance`` is decided only when every candidate gives one answer.
+_SCALAR_CANDIDATES: dict[str, tuple[type, ...]] = {
+    kind: (
+        np.ndarray,
+        *{np.dtype(c).type for c in "?bhilqBHILQefdgFDG" if np.dtype(c).kind == kind},
+        *{"b": (bool,), "i": (int,), "u": (int,), "f": (float,), "c": (complex,)}[kind],
+    )
+    for kind in "biufc"
+}
+
+
+def _per_example_types(x: Val) -> tuple[type, ...] | None:
+    """Every type one example of ``x`` (a batched array, or an unbatched array or number)
+    can have, or None when the transform cannot bound it (an unknown dtype kind could be
+    an object array, whose items are anything)."""
+    if x.rank is not None and x.rank >= 1:
+        return (np.ndarray,)  # a slice of rank >= 1 is always an array
+    if x.dtype not in _SCALAR_CANDIDATES:
+        return None
+    return _SCALAR_CANDIDATES[x.dtype]
 
 
 def _isinstance_per_example(x: Val, types_: Val | None) -> bool | None:
-    """``isinstance(x, T)`` for a batched ``x``, when every example gives the same answer:
-    a per-example slice of rank >= 1 is an ``np.ndarray``; of rank 0, a NumPy scalar
-    (``np.generic``) whose exact type is not known here, so only ``np.ndarray`` and
-    ``np.generic`` (and classes above them) are decided for it."""
-    if x.kind != ARRAY or types_ is None or not types_.is_static:
+    """``isinstance(x, T)`` for a batched ``x``, when every example gives the same answer
+    (the same for all of ``_per_example_types(x)``); None when it is not decided."""
+    if x.kind not in (ARRAY, SCALAR) or types_ is None or not types_.is_static:
         return None
     wanted = types_.static if isinstance(types_.static, tuple) else (types_.static,)
     if not all(isinstance(t, type) for t in wanted):
         return None
-    if x.rank is None:
-        # Of unknown rank: an array or a NumPy scalar; decided when all agree.
-        answers = {any(issubclass(c, t) for t in wanted) for c in _PER_EXAMPLE_TYPES}
-        return answers.pop() if len(answers) == 1 else None
-    if x.rank >= 1:
-        return any(issubclass(np.ndarray, t) for t in wanted)
-    if any(issubclass(np.generic, t) for t in wanted):
+    candidates = _per_example_types(x)
+    if candidates is None:
+        return None
+    answers = {_is_instance_of(c, wanted) for c in candidates}
+    return answers.pop() if len(answers) == 1 else None
+
+
+def _is_instance_of(c: type, wanted: tuple[type, ...]) -> bool | None:
+    """Whether an instance of ``c`` is an instance of one of ``wanted``. An array may be
+    of a subclass of ``np.ndarray`` (``np.matrix``, a masked array), so for it the answer
+    is None when some wanted class is itself a subclass of ``np.ndarray``."""
+    if any(issubclass(c, t) for t in wanted):
         return True
-    if all(t is np.ndarray or issubclass(t, np.ndarray) for t in wanted):
-        return False
-    return None
+    if c is np.ndarray and any(issubclass(t, np.ndarray) for t in wanted):
+        return None
+    return False
+
+
+@register(dataclasses.astuple, note="a dataclass of arrays and numbers")
+def astuple_rule(site: CallSite) -> Out:
+    """``dataclasses.astuple(obj)`` of a dataclass built in the function: the tuple of
+    its fields, in field order. A field holding a container would be copied into a new
+    one (astuple recurses), so only arrays and numbers are covered."""
+    obj = site.args[0] if len(site.args) == 1 and not site.kwargs else None
+    cls = obj.val.container if obj is not None and obj.val.kind == TREE else None
+    if obj is None or cls is None or not dataclasses.is_dataclass(cls):
+        if site.any_batched:
+            raise no_rule(site, "dataclasses.astuple of this value with batched fields", "")
+        return site.render(), Val(OBJECT)
+    fields = [f.name for f in dataclasses.fields(cls)]
+    kids = [obj.val.child(name) for name in fields]
+    if any(v is None or v.kind not in (ARRAY, SCALAR) for v in kids):
+        if site.any_batched:
+            raise no_rule(site, "dataclasses.astuple of fields that are not arrays or numbers", "")
+        return site.render(), Val(OBJECT)
+    return site.render(), Val.tree(tuple, list(enumerate(kids)))  # type: ignore[arg-type]
 
 
 @register(np.isscalar)

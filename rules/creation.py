@@ -8,7 +8,7 @@ from __future__ import annotations
 import libcst as cst
 import numpy as np
 
-from astvmap.values import ARRAY, SCALAR, TREE, Val
+from astvmap.values import ARRAY, NOVALUE, SCALAR, TREE, Val
 
 from .elementwise import align
 from .registry import Arg, CallSite, Out, register
@@ -168,6 +168,20 @@ def _stacked(site: CallSite, arg: Arg) -> tuple[cst.BaseExpression, int]:
         if elem.rank is None:
             raise site.unsupported("cannot infer the rank of the comprehension's elements")
         return site.ctx.parse("np.stack({xs}, axis=1)", xs=code), elem.rank + 1
+    if (
+        val.kind == TREE
+        and not isinstance(code, (cst.List, cst.Tuple))
+        and val.children
+        and val.container in (list, tuple)
+    ):
+        kids = [v for _, v in val.children]
+        if all(v.kind == ARRAY and v.batched for v in kids) and len({v.rank for v in kids}) == 1:
+            rank = kids[0].rank
+            if rank is not None:  # a sequence of batched arrays of one rank, as it is
+                return site.ctx.parse("np.stack({xs}, axis=1)", xs=code), rank + 1
+        items = _written_out(site, code, val)
+        if items is not None:
+            return _stacked(site, Arg(items, val))
     if val.kind == TREE and isinstance(code, (cst.List, cst.Tuple)):
         parts = []
         ranks = set()
@@ -219,12 +233,47 @@ def array_rule(site: CallSite) -> Out:
     if obj.val.kind in (ARRAY, SCALAR):
         if "ndmin" in b:
             raise site.unsupported("np.array(..., ndmin=) of a batched value", "use np.atleast_2d")
-        return b.render(), _fresh(obj.rank, True)
+        return b.render(), Val.array(
+            obj.rank, True, _result_kind(site, b.get("dtype"), obj.val.dtype)
+        )
     code, rank = _stacked(site, obj)
     dtype = b.get("dtype")
     if dtype is not None:
         code = site.ctx.parse("{c}.astype({d}, copy=False)", c=code, d=dtype.code)
     return code, _fresh(rank, True)
+
+
+def _result_kind(site: CallSite, dtype: Arg | None, kind: str | None) -> str | None:
+    """The dtype kind of ``np.array(x, dtype)``: the kind of ``dtype`` when it is known
+    while transforming, ``x``'s own kind when there is no ``dtype``, else unknown."""
+    if dtype is None:
+        return kind
+    known = dtype.val.static if dtype.val.is_static else dtype.val.sample
+    if known is NOVALUE:
+        return None
+    if known is None:
+        return kind
+    try:
+        out = np.dtype(known).kind
+    except TypeError:
+        return None
+    if not dtype.val.is_static and dtype.val.origin is not None:
+        site.ctx.program.guard(dtype.val.origin, known)  # type: ignore[attr-defined]
+    return out
+
+
+def _written_out(site: CallSite, code: cst.BaseExpression, val: Val) -> cst.List | None:
+    """A list or tuple of known length held in a name (``a`` after ``a = [x, y]``, or a
+    helper's parameter) written out item by item: ``[a[0], a[1]]``."""
+    if val.element is not None or val.container not in (list, tuple) or not val.children:
+        return None
+    if not isinstance(code, (cst.Name, cst.Attribute)):
+        return None  # an expression would be evaluated once per item
+    if [k for k, _ in val.children] != list(range(len(val.children))):
+        return None
+    return cst.List(
+        [cst.Element(site.ctx.parse("{x}[%d]" % i, x=code)) for i in range(len(val.children))]
+    )
 
 
 def _literal_rank(val: Val) -> int | None:

@@ -63,6 +63,10 @@ def array_attribute(
         return ctx.parse("{x}.transpose%s" % (axes,), x=code), Val.array(r, True)
     if attr == "dtype":
         return node, dtype_val(val)
+    if attr == "flat":
+        # Read through: each example's elements in C order, as a vector (unpacking,
+        # iterating, x.flat[i]). Writes through .flat are refused where they are made.
+        return ctx.parse("{x}.reshape({x}.shape[0], -1)", x=code), Val.array(1, True, val.dtype)
     raise ctx.unsupported(f"the attribute .{attr} of a batched array")
 
 

@@ -439,7 +439,8 @@ def test_lambda_called_directly(batch):
 
 def lambda_through_map(x):
     k = lambda v: v * x  # noqa: E731
-    return list(map(k, [1.0, 2.0]))
+    scales = [1.0, 2.0]  # a name, not a literal: map itself is handed the lambda
+    return list(map(k, scales))
 
 
 def test_lambda_handed_to_untransformed_code_runs_per_example():

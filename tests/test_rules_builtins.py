@@ -595,10 +595,6 @@ def print_batched(x):
     return x
 
 
-def isinstance_batched(x):
-    return isinstance(x, float)
-
-
 S3, V3 = np.arange(3.0), np.ones((3, 4))
 # The loop itself raises in every example: refused with the reason, nothing runs.
 REFUSED = [

@@ -18,6 +18,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from astvmap import PerformanceWarning, vmap
+
 from .harness import assert_runs_per_example, pattern_params
 from .oracle import check
 
@@ -696,9 +698,17 @@ def sum_of_list(a, b):
 
 
 def sum_of_literal_list_times_batched(x):
-    # The reduction of an unbatched list has no known rank here (the hint says to
-    # use np.asarray, which works: reduce_unbatched_array).
+    # The reduction of an unbatched list has no known rank here (np.asarray of the list
+    # works: reduce_unbatched_array); only an unbatched operand is unknown, so the
+    # per-example loop computes it.
     return np.sum([1.0, 2.0, 4.0]) * x
+
+
+def test_an_unbatched_operand_of_unknown_rank_runs_per_example():
+    x = np.ones((3, 4))
+    with pytest.warns(PerformanceWarning, match="test_rules_reductions.py"):
+        got = vmap(sum_of_literal_list_times_batched)(x)
+    np.testing.assert_array_equal(got, [np.sum([1.0, 2.0, 4.0]) * r for r in x])
 
 
 def mean_axis_of_scalar(x):
@@ -719,7 +729,6 @@ PER_EXAMPLE = [
     (sum_axis_argument, (np.ones((3, 2, 2)), 1), (0, None), None),
     (norm_rank3_ord, (np.ones((3, 2, 2, 2)),), 0, ValueError),
     (sum_of_list, (np.ones((3, 4)), np.ones((3, 4))), 0, None),
-    (sum_of_literal_list_times_batched, (np.ones((3, 4)),), 0, None),
     (mean_axis_of_scalar, (np.ones(3),), 0, np.exceptions.AxisError),
     (batched_where_mask, (np.ones((3, 4)), np.ones((3, 4), bool)), 0, None),
     (batched_where_mask, (np.ones(4), np.ones((3, 4), bool)), (None, 0), None),
