@@ -226,7 +226,8 @@ def source_fingerprint(roots: list[str]) -> str:
                 if name.endswith(".py"):
                     path = os.path.join(folder, name)
                     st = os.stat(path)
-                    line = f"{os.path.relpath(path, root)}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                    where = path[len(root) :]  # not os.path.relpath: ~10 us a call, 50 calls
+                    line = f"{where}\0{st.st_size}\0{st.st_mtime_ns}\n"
                     digest.update(line.encode())
     return digest.hexdigest()[:16]
 
