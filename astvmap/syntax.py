@@ -179,6 +179,12 @@ def _parsed_template(template: str, names: frozenset[str]) -> cst.BaseExpression
 _checked: set[tuple] = set()
 
 
+def clear_caches() -> None:
+    """Forget the parsed templates (for measuring a process's first transform)."""
+    _parsed_template.cache_clear()
+    _checked.clear()
+
+
 def template_expression(template: str, subs: dict[str, Any]) -> cst.BaseExpression:
     """``libcst.helpers.parse_template_expression(template, **subs)``, cached."""
     try:

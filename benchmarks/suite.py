@@ -255,7 +255,7 @@ def _summary(rows: list[dict]) -> None:
 # --------------------------------------------------------------- cold calls
 def cold_calls(args: argparse.Namespace, rng: np.random.Generator) -> None:
     """First call with nothing cached (libraries imported) over the fixtures/ demos."""
-    from astvmap import codegen, pipeline, rewrite, source
+    from astvmap import codegen, pipeline, rewrite, source, syntax
     from cli import load_module
 
     phases: dict[str, float] = {}
@@ -302,6 +302,7 @@ def cold_calls(args: argparse.Namespace, rng: np.random.Generator) -> None:
                 fn = getattr(module, spec["fn"])
                 small = module.example(rng, 4)
                 cache.memory_clear()
+                syntax.clear_caches()  # each demo as the first function of its process
                 phases.clear()
                 start = time.perf_counter()
                 with warnings.catch_warnings():
