@@ -20,15 +20,15 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import optree
 
 from . import backends, cache, chunking
 from .cache import Compiled
 from .errors import FallbackError, PerformanceWarning, VmapError
-from .pytrees import NAMESPACE
+from .pytrees import NAMESPACE, is_plain_leaf
 from .pytrees import flatten as _flatten
 from .pytrees import leaf_axes as _leaf_axes
 from .pytrees import out_leaf_axes as _leaf_axes_out
+from .pytrees import unflatten as _unflatten
 from .values import Val
 
 # PyTorch's modes: refuse random draws, draw independently per example, or share one draw.
@@ -38,13 +38,25 @@ _transform_lock = threading.RLock()
 
 
 def _check_axes_spec(spec: Any, what: str) -> None:
-    leaves, _ = _flatten(spec)
-    for leaf in leaves:
+    for leaf in _spec_leaves(spec):
         if leaf is not None and (not isinstance(leaf, int) or isinstance(leaf, bool)):
             raise ValueError(
                 f"vmap {what} must be an int, None, or a (nested) tuple/list/dict of those; "
                 f"got {leaf!r} of type {type(leaf).__name__}"
             )
+
+
+def _spec_leaves(spec: Any) -> list[Any]:
+    """The leaves of an in_axes/out_axes spec. Plain tuples, lists and dicts are walked
+    here, so that ``@vmap`` at a module's import does not import optree; anything else
+    (a NamedTuple, a dataclass) goes through it."""
+    if type(spec) is tuple or type(spec) is list:
+        return [leaf for part in spec for leaf in _spec_leaves(part)]
+    if type(spec) is dict:
+        return [leaf for part in spec.values() for leaf in _spec_leaves(part)]
+    if is_plain_leaf(spec):
+        return [spec]
+    return _flatten(spec)[0]
 
 
 # ---------------------------------------------------------------- targets
@@ -563,6 +575,8 @@ def _arg_name(vf: VmappedFunction, args: tuple, i: int, j: int | None = None) ->
     else:
         name = f"extra: {vf.target.fn.__qualname__} takes {len(params)} parameter(s)"
     if j is not None:
+        import optree
+
         accessors, _, _ = optree.tree_flatten_with_accessor(
             args[i], none_is_leaf=True, namespace=NAMESPACE
         )
@@ -613,8 +627,13 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
     pieces = []  # (treedef, leaves, axes): what example 0 is sliced from
     arg_keys = []
     for i, (arg, prefix) in enumerate(zip(args, axes)):
-        leaves, treedef = _flatten(arg)
-        leaf_axes = _leaf_axes(prefix, arg, i)
+        if is_plain_leaf(arg) and (prefix is None or type(prefix) is int):
+            # One leaf, as optree would see it (its treedef None here: the key only
+            # needs to tell it from containers, and optree loads only when one is met).
+            leaves, treedef, leaf_axes = [arg], None, [prefix]
+        else:
+            leaves, treedef = _flatten(arg)
+            leaf_axes = _leaf_axes(prefix, arg, i)
         new_leaves = []
         markers: list[Any] = []
         sig = []
@@ -631,15 +650,15 @@ def prepare(vf: VmappedFunction, args: tuple, kwargs: dict) -> Prepared:
             new_leaves.append(np.moveaxis(arr, ax, 0) if ax % arr.ndim else arr)
             sig.append(("mapped", arr.ndim - 1, arr.dtype.kind))
             markers.append(_Mapped(arr.ndim - 1, arr.dtype.kind))
-        moved_args.append(optree.tree_unflatten(treedef, new_leaves))
+        moved_args.append(new_leaves[0] if treedef is None else _unflatten(treedef, new_leaves))
         pieces.append((treedef, new_leaves, [ax is not None for ax in leaf_axes]))
-        marker_args.append(optree.tree_unflatten(treedef, markers))
+        marker_args.append(markers[0] if treedef is None else _unflatten(treedef, markers))
         arg_keys.append((treedef, tuple(sig)))
     size = _batch_size(vf, args, sizes)
     kw_keys = []
     for k, v in sorted(kwargs.items()):
-        leaves, treedef = _flatten(v)
-        kw_keys.append((k, treedef, tuple(_leaf_sig(x) for x in leaves)))
+        treedef, sig = _leaf_sig_tree(v)
+        kw_keys.append((k, treedef, sig))
     full_args = (*t.prefix_args, *moved_args)
     full_kwargs = {**t.prefix_kwargs, **kwargs}
     try:
@@ -686,7 +705,7 @@ def _call_example0(t: Target, pieces: list, kwargs: dict) -> Any:
             np.take(leaf, 0, axis=0) if is_mapped else _read_only(leaf)
             for leaf, is_mapped in zip(leaves, mapped)
         ]
-        args.append(optree.tree_unflatten(treedef, sliced))
+        args.append(sliced[0] if treedef is None else _unflatten(treedef, sliced))
     return t.fn(*t.prefix_args, *args, **{**t.prefix_kwargs, **kwargs})
 
 
@@ -730,6 +749,8 @@ def _leaf_sig(leaf: Any) -> tuple:
 
 
 def _leaf_sig_tree(x: Any) -> Any:
+    if is_plain_leaf(x):
+        return (None, (_leaf_sig(x),))  # as in prepare: None stands for one leaf's treedef
     leaves, treedef = _flatten(x)
     return (treedef, tuple(_leaf_sig(v) for v in leaves))
 
@@ -787,15 +808,15 @@ def _finish(value: Any, structure: Any, spec: Any, size: int, where: str) -> Any
     if isinstance(spec, (tuple, list, dict)):
         leaves, treedef = _flatten(value)
         axes = _leaf_axes_out(spec, value, where)
-        return optree.tree_unflatten(
+        return _unflatten(
             treedef, [_finish_leaf(v, batched, a, size, where) for v, a in zip(leaves, axes)]
         )
     if batched or spec is None:
         return _finish_leaf(value, batched, spec, size, where)
+    if is_plain_leaf(value):
+        return _finish_leaf(value, False, spec, size, where)
     leaves, treedef = _flatten(value)
-    return optree.tree_unflatten(
-        treedef, [_finish_leaf(v, False, spec, size, where) for v in leaves]
-    )
+    return _unflatten(treedef, [_finish_leaf(v, False, spec, size, where) for v in leaves])
 
 
 def _sub_spec(spec: Any, key: Any, where: str) -> Any:

@@ -161,10 +161,34 @@ def assemble(
     return module.code
 
 
+# A comma that ends a line (before any comment): black's own trailing commas, or a
+# collection it exploded one item per line.
+_LINE_END_COMMA = re.compile(r",[ \t]*(#[^\n]*)?$", re.MULTILINE)
+
+
 def format_code(code: str) -> str:
+    """``black.format_str(code, mode=black.Mode(line_length=88))``, in one pass where
+    that gives the same text.
+
+    ``format_str`` formats twice whenever its input changes, which ours always does:
+    the second pass is there for the trailing commas the first one adds ("optional
+    trailing commas becoming forced trailing commas on pass 2", black's comment), which
+    make a collection stay exploded. A first pass whose output has no comma at the end
+    of a line added none and exploded nothing, and black is idempotent on its own
+    output, so the second pass would return its input: skipped, which halves black's
+    time on most generated modules (tests/test_startup.py checks the text is
+    ``format_str``'s on every demo).
+    """
     import black
 
-    return black.format_str(code, mode=black.Mode(line_length=88))
+    mode = black.Mode(line_length=88)
+    once = getattr(black, "_format_str_once", None)
+    if once is None:  # a black without the private one-pass function: both passes
+        return black.format_str(code, mode=mode)
+    out = once(code, mode=mode)
+    if out != code and _LINE_END_COMMA.search(out):
+        out = once(out, mode=mode)
+    return out
 
 
 def finish(code: str, annotate: bool = False) -> tuple[str, dict[int, int]]:

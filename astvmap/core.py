@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import libcst as cst
-import libcst.helpers
-import libcst.matchers
 import numpy as np
 from libcst.metadata import MetadataWrapper, PositionProvider
 
@@ -22,7 +20,7 @@ from .control import ControlState, LoopInfo
 from .errors import FallbackError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource
-from .syntax import _code, _index, _line, _slice_all, _walk_names
+from .syntax import _code, _index, _line, _slice_all, _walk_names, find, template_expression
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val, join, join_all
 
 
@@ -197,9 +195,7 @@ class Core:
 
     # ------------------------------------------------------------ rule context
     def parse(self, template: str, **subs: cst.BaseExpression) -> cst.BaseExpression:
-        return libcst.helpers.parse_template_expression(
-            template.replace("np.", f"{self.np}."), **subs
-        )
+        return template_expression(template.replace("np.", f"{self.np}."), subs)
 
     def expand(self, code: cst.BaseExpression, count: int, after: int = 1) -> cst.BaseExpression:
         """Insert ``count`` new axes after the first ``after`` axes (the batch axis)."""
@@ -401,7 +397,7 @@ def _first_batched_path(val: Val) -> str | None:
 def _suites_as_blocks(node: cst.FunctionDef, positions: Any) -> tuple[cst.FunctionDef, Any]:
     """``node`` with every one-line suite written as an indented block (one statement a
     line), and the source positions carried over to the nodes that replace them."""
-    if not libcst.matchers.findall(node, libcst.matchers.SimpleStatementSuite()):
+    if not find(node, cst.SimpleStatementSuite):
         return node, positions
     moved: dict[cst.CSTNode, Any] = dict(positions)
 

@@ -21,7 +21,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import libcst as cst
-import libcst.matchers as m
+
+from .syntax import find, iter_nodes
 
 # Calls that compute the same value from the same operands and can neither warn nor
 # write: moving one of them (into or out of an ``np.errstate`` block) changes nothing.
@@ -50,7 +51,7 @@ def _code(node: cst.CSTNode) -> str:
 
 
 def _names(node: cst.CSTNode) -> set[str]:
-    return {n.value for n in m.findall(node, m.Name())}
+    return {n.value for n in find(node, cst.Name)}
 
 
 def _written(stmt: cst.BaseStatement) -> set[str]:
@@ -65,7 +66,7 @@ def _written(stmt: cst.BaseStatement) -> set[str]:
                 out |= _names(target.target)
         elif isinstance(small, (cst.AugAssign, cst.AnnAssign)):
             out |= _names(small.target)
-        for call in m.findall(small, m.Call()):
+        for call in find(small, cst.Call):
             if _code(call.func) not in _PURE_CALLS and not _code(call.func).startswith("np."):
                 out |= _names(call)  # a helper or a method may write into its operands
             elif _code(call.func) in ("np.copyto", "np.put", "np.place", "np.putmask"):
@@ -82,23 +83,36 @@ def _drop_negated_masks(fn: cst.FunctionDef) -> cst.FunctionDef:
             continue
         name, mask = negation
         # Bound here and read once (the name counts twice: the target and the read).
-        if len(m.findall(fn, m.Name(name))) != 2:
+        if sum(_is_name(n, name) for n in iter_nodes(fn)) != 2:
             continue
         where = [
             c
-            for c in m.findall(fn, m.Call(func=m.Attribute(m.Name("np"), m.Name("where"))))
-            if len(c.args) == 3 and m.matches(c.args[0].value, m.Name(name))
+            for c in find(fn, cst.Call)
+            if _is_np_where(c) and len(c.args) == 3 and _is_name(c.args[0].value, name)
         ]
         if len(where) != 1:
             continue
         later = stmts[pos + 1 :]
-        reader = next((s for s in later if m.findall(s, m.Name(name))), None)
+        reader = next((s for s in later if any(_is_name(n, name) for n in iter_nodes(s))), None)
         if reader is None or any(
             mask in _targets(s) or name in _targets(s) for s in later[: later.index(reader) + 1]
         ):
             continue
         return _drop_negated_masks(fn.visit(_Replace(stmt, where[0], mask)))  # type: ignore[arg-type]
     return fn
+
+
+def _is_name(node: cst.CSTNode, name: str) -> bool:
+    return isinstance(node, cst.Name) and node.value == name
+
+
+def _is_np_where(call: cst.Call) -> bool:
+    func = call.func
+    return (
+        isinstance(func, cst.Attribute)
+        and _is_name(func.value, "np")
+        and func.attr.value == "where"
+    )
 
 
 def _negation(stmt: cst.BaseStatement) -> tuple[str, str] | None:
@@ -120,7 +134,7 @@ def _negation(stmt: cst.BaseStatement) -> tuple[str, str] | None:
 
 def _targets(stmt: cst.BaseStatement) -> set[str]:
     out: set[str] = set()
-    for assign in m.findall(stmt, m.Assign()):
+    for assign in find(stmt, cst.Assign):
         for target in assign.targets:
             out |= _names(target.target)
     return out
@@ -154,7 +168,7 @@ def _share_pure_calls(fn: cst.FunctionDef) -> cst.FunctionDef:
     live: dict[str, list[int]] = {}  # call text -> the statements it appears in, in order
     for pos, stmt in enumerate(stmts):
         if isinstance(stmt, cst.SimpleStatementLine):
-            for call in m.findall(stmt, m.Call()):
+            for call in find(stmt, cst.Call):
                 if _shareable(call):
                     live.setdefault(_code(call), []).append(pos)
         if isinstance(stmt, cst.With):

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Iterator
 from typing import Any
 
 import libcst as cst
-import libcst.matchers
 
 
 def _target_names(target: cst.BaseExpression) -> list[str]:
@@ -18,17 +19,77 @@ def _target_names(target: cst.BaseExpression) -> list[str]:
     return []
 
 
+# libcst's visitors rebuild every node they pass (a read-only CSTVisitor and
+# ``matchers.findall`` too), which made walks for names most of the optimiser's time
+# and a large part of the translator's; walking the dataclass fields is ~25x faster.
+# Expressions and statements come in libcst's visiting order (source order): a node's
+# fields are read in dataclass order, except that the fields listed come first, in the
+# order libcst visits them. Whitespace and punctuation nodes may come in another order
+# than libcst's (tests/test_startup.py compares the two orders).
+_FIRST_FIELDS = {
+    "Arg": "keyword value",
+    "ClassDef": "decorators name type_parameters bases keywords body",
+    "ExceptHandler": "type name body",
+    "ExceptStarHandler": "type name body",
+    "FunctionDef": "decorators name type_parameters params returns body",
+    "IfExp": "body test orelse",
+    "ImportFrom": "relative module names",
+    "MatchCase": "pattern guard body",
+    "Parameters": "posonly_params params star_arg kwonly_params star_kwarg",
+    "TypeAlias": "name type_parameters value",
+}
+_VISIT_ORDER: dict[type, tuple[str, ...]] = {
+    getattr(cst, name): tuple(fields.split())
+    for name, fields in _FIRST_FIELDS.items()
+    if hasattr(cst, name)
+}
+_fields: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type) -> tuple[str, ...]:
+    names = _fields.get(cls)
+    if names is None:
+        every = [f.name for f in dataclasses.fields(cls)]
+        first = [n for n in _VISIT_ORDER.get(cls, ()) if n in every]
+        names = _fields[cls] = (*first, *[n for n in every if n not in first])
+    return names
+
+
+_node_types: dict[type, bool] = {}
+
+
+def _is_node(value: Any) -> bool:
+    # isinstance against CSTNode, an ABC, costs ~1 us; a dict of seen types ~50 ns.
+    cls = type(value)
+    known = _node_types.get(cls)
+    if known is None:
+        known = _node_types[cls] = issubclass(cls, cst.CSTNode)
+    return known
+
+
+def iter_nodes(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """``node`` and every node under it, depth first, parents before children."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        yield n
+        kids: list[cst.CSTNode] = []
+        for name in _child_fields(type(n)):
+            value = getattr(n, name)
+            if type(value) is tuple or type(value) is list:
+                kids.extend(v for v in value if _is_node(v))
+            elif _is_node(value):
+                kids.append(value)
+        stack.extend(reversed(kids))
+
+
+def find(node: cst.CSTNode, kind: type) -> list[Any]:
+    """The nodes of type ``kind`` under ``node`` (itself included), in libcst's order."""
+    return [n for n in iter_nodes(node) if isinstance(n, kind)]
+
+
 def _walk_names(node: cst.CSTNode) -> Iterator[str]:
-    class V(cst.CSTVisitor):
-        def __init__(self) -> None:
-            self.names: list[str] = []
-
-        def visit_Name(self, n: cst.Name) -> None:
-            self.names.append(n.value)
-
-    v = V()
-    node.visit(v)
-    return iter(v.names)
+    return iter([n.value for n in iter_nodes(node) if type(n) is cst.Name])
 
 
 def _rename(node: cst.CSTNode, old: str, new: str) -> Any:
@@ -58,7 +119,7 @@ def _slice_parts(node: cst.Subscript) -> list[cst.BaseExpression]:
 
 
 def _has_return(node: cst.CSTNode) -> bool:
-    return bool(libcst.matchers.findall(node, libcst.matchers.Return()))
+    return any(isinstance(n, cst.Return) for n in iter_nodes(node))
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -101,3 +162,43 @@ def _mark_header(stmt: cst.BaseStatement, marker: str) -> cst.BaseStatement:
     if isinstance(body, cst.IndentedBlock) and not isinstance(stmt, cst.FunctionDef):
         return stmt.with_changes(body=body.with_changes(header=_with_marker(body.header, marker)))
     return stmt
+
+
+# The rules build code from a few hundred templates (``np.where({m}, {a}, {b})``);
+# ``libcst.helpers.parse_template_expression`` parses the template on every use and
+# then walks the result to check it, which was ~15% of a cold transform. The parsed
+# template is kept (libcst trees are immutable, so one tree serves every use) and
+# checked once per template and kinds of replacement.
+@functools.lru_cache(maxsize=4096)
+def _parsed_template(template: str, names: frozenset[str]) -> cst.BaseExpression:
+    from libcst.helpers._template import mangle_template
+
+    return cst.parse_expression(mangle_template(template, set(names)))
+
+
+_checked: set[tuple] = set()
+
+
+def clear_caches() -> None:
+    """Forget the parsed templates (for measuring a process's first transform)."""
+    _parsed_template.cache_clear()
+    _checked.clear()
+
+
+def template_expression(template: str, subs: dict[str, Any]) -> cst.BaseExpression:
+    """``libcst.helpers.parse_template_expression(template, **subs)``, cached."""
+    try:
+        from libcst.helpers._template import TemplateChecker, unmangle_nodes
+    except ImportError:  # a libcst without the private helpers: the public function
+        import libcst.helpers
+
+        return libcst.helpers.parse_template_expression(template, **subs)
+    names = frozenset(subs)
+    out = unmangle_nodes(_parsed_template(template, names), subs)
+    if not isinstance(out, cst.BaseExpression):
+        raise TypeError(f"template {template!r} is not an expression")
+    kinds = (template, tuple(sorted((k, type(v)) for k, v in subs.items())))
+    if kinds not in _checked:
+        out.visit(TemplateChecker(set(names)))  # raises if a placeholder was not replaced
+        _checked.add(kinds)
+    return out

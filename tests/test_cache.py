@@ -496,3 +496,27 @@ def test_many_threads_on_a_function_without_a_rule(cache_dir, generations):
     want = loop(names.binned, (X, k), (0, None))
     for got in results:
         np.testing.assert_allclose(got, want)
+
+
+def test_the_build_fingerprint_changes_when_a_source_file_changes(tmp_path):
+    """An edited astvmap (or rule) never reads entries an older one wrote: the build id
+    hashes each source file's path, size and modification time (as .pyc files do)."""
+    (tmp_path / "sub").mkdir()
+    rule = tmp_path / "sub" / "rule.py"
+    rule.write_text("x = 1\n")
+    (tmp_path / "notes.txt").write_text("not source")
+    os.utime(rule, ns=(1_000_000_000, 1_000_000_000))
+    before = cache.source_fingerprint([str(tmp_path)])
+    assert cache.source_fingerprint([str(tmp_path)]) == before
+    (tmp_path / "notes.txt").write_text("other text")  # not a .py file: no change
+    assert cache.source_fingerprint([str(tmp_path)]) == before
+    rule.write_text("x = 2\n")  # same size, new content: its time moves
+    os.utime(rule, ns=(2_000_000_000, 2_000_000_000))
+    edited = cache.source_fingerprint([str(tmp_path)])
+    assert edited != before
+    rule.write_text("x = 22\n")  # same time, another size
+    os.utime(rule, ns=(2_000_000_000, 2_000_000_000))
+    resized = cache.source_fingerprint([str(tmp_path)])
+    assert resized not in (before, edited)
+    (tmp_path / "sub" / "new.py").write_text("")  # a new module
+    assert cache.source_fingerprint([str(tmp_path)]) != resized

@@ -15,8 +15,6 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-import optree
-
 # library (top-level package of the array type) -> the extra that installs what its backend needs
 EXTRAS = {"dask": "dask", "cupy": "cupy"}
 
@@ -46,8 +44,15 @@ def find(args: tuple, kwargs: dict) -> Callable[[Any, tuple, dict], Any] | None:
 def _leaves(tree: Any) -> Any:
     """The leaves of ``tree`` as vmap sees them; on the path of every call that is not
     all plain arrays, so dataclasses are registered only when one is met."""
-    from ..pytrees import NAMESPACE
+    from ..pytrees import NAMESPACE, is_plain_leaf
     from ..pytrees import flatten as _flatten
+
+    if type(tree) is tuple and len(tree) == 2 and not tree[1]:  # (args, {}): the common call
+        args = tree[0]
+        if all(is_plain_leaf(a) for a in args):  # no optree import for plain arrays
+            yield from args
+            return
+    import optree
 
     for leaf in optree.tree_leaves(tree, none_is_leaf=True, namespace=NAMESPACE):
         if dataclasses.is_dataclass(leaf) and not isinstance(leaf, type):
