@@ -10,14 +10,23 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import warnings
 from typing import Any
 
 import libcst as cst
+import libcst.matchers as m
 import numpy as np
 
 from . import selections
 from .core import _element_val, _join_envs, _LocalDef
-from .syntax import _has_return, _mark_header, _marked_line, _strip_semicolon, _with_marker
+from .syntax import (
+    _has_return,
+    _mark_header,
+    _marked_line,
+    _strip_semicolon,
+    _walk_names,
+    _with_marker,
+)
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -40,7 +49,10 @@ class Statements:
         if self.ctl.terminated:
             if not self.ctl.result_pending:
                 return []
-            return [cst.SimpleStatementLine([cst.Return(self.result)])]
+            if not self.ctl.result_set:
+                # Every lane returned None in some example's branch: none_check decides.
+                return self.none_check()
+            return [*self.none_check(), cst.SimpleStatementLine([cst.Return(self.result)])]
         raise self.unsupported_at(
             self.node,
             "some examples return a value and others reach the end of the function",
@@ -153,6 +165,8 @@ class Statements:
         if isinstance(node, cst.Return):
             return self.return_(node)
         if isinstance(node, cst.Expr):
+            if isinstance(node.value, cst.Call) and self.is_warning_call(node.value):
+                return self.warn(node)
             if self.mask is not None and isinstance(node.value, cst.Call):
                 raise self.unsupported(
                     "a call made for its side effects under a batched condition",
@@ -173,13 +187,16 @@ class Statements:
         if isinstance(node, cst.Assert):
             return [self.assert_statement(node)]
         if isinstance(node, cst.Raise):
-            if node.exc is not None:
+            if self.batched_names(node):
+                node = self.first_lane(node)
+            elif node.exc is not None:
                 _, val = self.expr(node.exc)
                 if val.batched:
                     raise self.unsupported("an exception built from batched values")
             if self.mask is not None:
                 # Raised if any lane gets here, as the loop raises at the first one.
-                self.checks.append(self.when_any(self.mask, [node]))
+                pending, self.pending = self.pending, []
+                self.checks.append(self.when_any(self.mask, [*pending, node]))
                 self.ctl.terminated = True
                 return []
             return [node]
@@ -194,6 +211,70 @@ class Statements:
         if isinstance(node, cst.Del):
             return [node]
         raise self.unsupported(f"the statement {type(node).__name__} is not supported")
+
+    # ------------------------------------------- messages of raise and warnings.warn
+    def batched_names(self, node: cst.CSTNode) -> set[str]:
+        """The function's batched names that ``node`` reads."""
+        return {
+            n
+            for n in _walk_names(node)
+            if n in self.env and self.env[n].batched and n not in _attribute_names(node)
+        }
+
+    def first_lane(self, node: cst.CSTNode) -> Any:
+        """``node`` (a ``raise`` or a ``warnings.warn(...)`` call, which the loop runs at
+        the first example that gets here) reading that example's values: each batched
+        name ``n`` becomes ``n[lane]``, the per-example expression is kept as written
+        (an f-string, ``%`` formatting, a helper call). Under a batched condition
+        ``lane`` is bound in self.pending to the first lane of the mask; else it is 0."""
+        names = self.batched_names(node)
+        for n in sorted(names):
+            self.expr(cst.Name(n))  # a name bound in some lanes only is checked
+            val = self.env[n]
+            if val.kind not in (ARRAY, SCALAR):
+                raise self.unsupported(
+                    f"a message built from `{n}`, a batched value that is not an array",
+                    "build the message from arrays and numbers",
+                )
+        if _has_scope(node):
+            raise self.unsupported(
+                "a lambda or comprehension in a message built from batched values",
+                "compute the message's parts on lines of their own first",
+            )
+        if self.mask is None:
+            return node.visit(_PerLane(names, cst.Integer("0")))
+        lane = self.temp("lane")
+        first = self.parse("np.argmax({m})", m=self.mask)
+        self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(lane))], first))
+        return node.visit(_PerLane(names, cst.Name(lane)))
+
+    def is_warning_call(self, call: cst.Call) -> bool:
+        with self.dry():
+            _, fn = self.expr(call.func)
+        return fn.is_static and fn.static is warnings.warn
+
+    def warn(self, node: cst.Expr) -> list[cst.BaseSmallStatement]:
+        """``warnings.warn(...)``: issued if some example gets here, once, with the
+        message of the first that does (the loop issues it per example; with the
+        default filter it shows once per distinct message)."""
+        call = node.value
+        assert isinstance(call, cst.Call)
+        if self.batched_names(call):
+            new = self.first_lane(node)
+        else:
+            code, _ = self.expr(call)
+            new = node.with_changes(value=code)
+        if self.mask is None:
+            return [new]
+        line = self.current_stmt
+        if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+            raise self.unsupported(
+                "a warning under a batched condition that shares its line",
+                "put it on a line of its own",
+            )
+        pending, self.pending = self.pending, []
+        self.checks.append(self.when_any(self.mask, [*pending, new]))
+        return []
 
     def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
         # Run in the function's module, so a relative import resolves as it does there.
@@ -232,6 +313,14 @@ class Statements:
             self.returns.append(Val(NONE, static=None))
             return [node]
         code, val = self.expr(node.value)
+        if (
+            val.kind == NONE
+            and self.mask is not None
+            and not self.ctl.loops
+            and (self.return_val is None or self.return_val.kind != NONE)
+        ):
+            # Not one of the values stacked (the first pass leaves it out of the join).
+            return self.none_return()
         selections.check_escape(self, val, "returning a selection")
         # A return that only some lanes take makes the result differ per lane.
         self.returns.append(val if self.mask is None else _as_batched(val))
@@ -245,6 +334,7 @@ class Statements:
             # Every lane still running returns here.
             self.ctl.terminated = True
             self.ctl.result_pending = False
+            self.checks.extend(self.none_check())
             return [node.with_changes(value=self.final_return(code, val))]
         for loop in self.ctl.loops:
             loop.masked_return = True
@@ -449,6 +539,47 @@ class Statements:
         # at the call (it is not found through the function's namespace).
         self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
         return [node]
+
+
+class _PerLane(cst.CSTTransformer):
+    """Each read of a batched name ``n`` becomes ``n[lane]`` (attribute names and
+    keywords are not reads)."""
+
+    def __init__(self, names: set[str], lane: cst.BaseExpression) -> None:
+        super().__init__()
+        self.names, self.lane = names, lane
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if updated.value not in self.names:
+            return updated
+        return cst.Subscript(updated, [cst.SubscriptElement(cst.Index(self.lane))])
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+
+def _attribute_names(node: cst.CSTNode) -> set[str]:
+    """Names that appear only as ``x.name`` attributes or ``name=`` keywords in ``node``
+    (not reads of a variable)."""
+    attrs = {a.attr.value for a in m.findall(node, m.Attribute())}  # type: ignore[union-attr]
+    attrs |= {
+        a.keyword.value for a in m.findall(node, m.Arg()) if a.keyword is not None  # type: ignore[union-attr]
+    }
+    reads = {n.value for n in m.findall(node, m.Name())}  # type: ignore[union-attr]
+    # A name both read and used as an attribute: cheap to over-approximate as a read.
+    return attrs - (reads - attrs)
+
+
+def _has_scope(node: cst.CSTNode) -> bool:
+    return bool(
+        m.findall(
+            node,
+            m.Lambda() | m.ListComp() | m.SetComp() | m.DictComp() | m.GeneratorExp(),
+        )
+    )
 
 
 def _as_batched(val: Val) -> Val:
