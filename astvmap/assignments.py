@@ -202,15 +202,8 @@ class Assignments:
     ) -> list[cst.BaseSmallStatement]:
         """``self.R = np.diag(...)`` under a batched condition: the loop sets it once per
         example that gets here, each time to the same unbatched value, which one write
-        does too, if any example gets here. A value that reads the attribute itself
-        (``self.n = self.n + 1``) would differ per example: refused."""
-        path = _dotted(target)
-        if path is not None and path in _dotted_reads(node.value):
-            raise self.unsupported(
-                f"`{path}` updated from its own value under a batched condition (the loop "
-                "updates it once per example that gets here)",
-                "return the new value instead of storing it on the object",
-            )
+        does too, if any example gets here (check_attribute_write says when that holds)."""
+        self.check_attribute_write(target)
         line = self.current_stmt
         if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
             raise self.unsupported(
@@ -225,6 +218,42 @@ class Assignments:
             self.when_any(mask, [*self.pending_out(), write.with_changes(value=code)])
         )
         return []
+
+    def check_attribute_write(self, target: cst.Attribute) -> None:
+        """``obj.a = v`` (``v`` unbatched) runs once for the batch, and once per example
+        in the loop: the same when no example sees another's write. So refused where
+        the function reads ``obj.a`` (or calls a method of ``obj``, or passes ``obj``)
+        before the write, or its value reads it (``self.n = self.n + 1``: each example
+        would add its own 1); reads after it are allowed only where every example that
+        reads passed the write: a write at the function's top level (not in a loop,
+        under a plain ``if``, or in a batched branch; after early returns is fine)."""
+        path = _dotted(target)
+        base = _dotted(target.value)
+        if path is None or base is None:
+            raise self.unsupported(
+                "an attribute assignment of an object that is not a name or a chain of "
+                "attributes",
+                "return the value instead of storing it on the object",
+            )
+        where = self.positions.get(self.current_stmt)  # its value is read first
+        top = not self.ctl.loops and self.ctl.plain_depth == 0
+        top = top and all(f.kind == "func" for f in self.ctl.frames)
+        for use in _state_uses(self.node, path, base):
+            if use is target:
+                continue
+            pos = self.positions.get(use)
+            after = (
+                where is not None
+                and pos is not None
+                and (pos.start.line, pos.start.column) > (where.end.line, where.end.column)
+            )
+            if not after or not top:
+                raise self.unsupported(
+                    f"`{path}` is stored on the object, and the function also reads it (line "
+                    f"{self.file_line(use)}): in the loop each example would see the write of "
+                    "the one before",
+                    "return the value instead of storing it on the object",
+                )
 
     def masked_unpack(
         self,
@@ -339,6 +368,7 @@ class Assignments:
                     "assigning a batched value to an attribute would leak it out of the function",
                     "return the value instead",
                 )
+            self.check_attribute_write(target)
             return target.with_changes(value=obj_code)
         raise self.unsupported(f"cannot assign to {type(target).__name__}")
 
@@ -795,14 +825,23 @@ def _dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
-def _dotted_reads(node: cst.CSTNode) -> set[str]:
-    """Every ``a.b.c`` chain ``node`` reads (and each of its prefixes)."""
-    found: set[str] = set()
-    for attr in libcst.matchers.findall(node, libcst.matchers.Attribute()):
-        path = _dotted(attr)  # type: ignore[arg-type]
-        if path is not None:
-            found.add(path)
-    return found
+def _state_uses(fn: cst.CSTNode, path: str, base: str) -> list[cst.CSTNode]:
+    """The places in ``fn`` that may read the object state ``path`` (``self.R``, on the
+    object ``base``): the chain itself or a longer one, a method call ``base.m(...)``, and
+    ``base`` passed to a call."""
+    out: list[cst.CSTNode] = []
+    for attr in libcst.matchers.findall(fn, libcst.matchers.Attribute()):
+        chain = _dotted(attr)  # type: ignore[arg-type]
+        if chain is not None and (chain == path or chain.startswith(path + ".")):
+            out.append(attr)
+    for call in libcst.matchers.findall(fn, libcst.matchers.Call()):
+        assert isinstance(call, cst.Call)
+        func = call.func
+        if isinstance(func, cst.Attribute) and _dotted(func.value) == base:
+            out.append(call)
+        elif any(_dotted(a.value) == base for a in call.args):
+            out.append(call)
+    return out
 
 
 def _has_batched_scalar(val: Val) -> bool:

@@ -375,6 +375,7 @@ class Calls:
         owner: tuple[str, ...],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
+        self.lane_name_errors += 1  # its unbound-name checks are its own (stmt_Try)
         sig = inspect.signature(fn, follow_wrapped=False)
         params, key = self.bind_params(fn, args, kwargs)
         bound = sig.bind(*args, **kwargs)

@@ -242,6 +242,7 @@ class MaskedControl:
         if bound is None or name in self.checked:
             return
         self.checked.add(name)
+        self.lane_name_errors += 1
         live = self.mask
         test = (
             self.parse("np.any({m} & ~{b})", m=live, b=cst.Name(bound))
@@ -356,6 +357,7 @@ class MaskedControl:
     def masked_if(
         self, node: cst.If, test_code: cst.BaseExpression, test: Val
     ) -> list[cst.BaseStatement]:
+        self.saw_batched = True  # what runs depends on the data (stmt_Try)
         cond = self.truth(test_code, test)
         outer = self.mask
         then_name = self.temp("mask")
@@ -595,6 +597,7 @@ class MaskedControl:
                 "from some of them",
                 "set a flag in the loop and test it after the loop instead",
             )
+        self.saw_batched = True  # what runs depends on the data (stmt_Try)
         outer = self.mask
         active = self.temp("active")
         # The dry run saw a plain loop; in the masked form every `continue` and

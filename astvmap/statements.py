@@ -463,10 +463,20 @@ class Statements:
 
     def stmt_Try(self, node: cst.Try, marker: str) -> list[cst.BaseStatement]:
         """A ``try`` whose body computes nothing from batched values is plain Python: it
-        raises (or not) for every example alike, so its handlers run as in the loop. One
-        whose body computes with batched values could raise in some examples only, and
-        an ``except`` clause cannot be split by example: that function runs per example
-        (a declared fallback, with a PerformanceWarning)."""
+        raises (or not) for every example alike, so its handlers run as in the loop
+        (reading ``M.dtype`` or ``x.shape`` of a batched array is not batched work).
+
+        So is one whose handlers catch only ``NameError`` or ``ImportError`` (``try: x =
+        asarray(x) except NameError``): batched NumPy work does not raise them, so they
+        come from the code, alike for every example, and whatever the body raises
+        otherwise (``raise ValueError`` in the examples whose data is bad) is not caught,
+        in the loop or in the batch. Not when the body checks a name bound in some
+        examples only (an UnboundLocalError there is per example) or calls a user
+        function with batched values (its own such checks).
+
+        Any other body computing with batched values could raise in some examples only,
+        and an ``except`` clause cannot be split by example: that function runs per
+        example (a declared fallback, with a PerformanceWarning)."""
         self.current = node
         if self.mask is not None:
             raise self.no_rule(
@@ -474,18 +484,23 @@ class Statements:
                 "move the `try` out of the condition",
             )
         saw, self.saw_batched = self.saw_batched, False
+        name_errors = self.lane_name_errors
         before, bound_before = dict(self.env), set(self.ctl.bound)
         self.ctl.plain_depth += 1
         body = self.block(node.body.body)
-        if node.orelse is not None:
-            body_else = self.block(node.orelse.body.body)
-        if self.saw_batched:
+        body_batched = self.saw_batched
+        if body_batched and (
+            self.lane_name_errors != name_errors or not self.catches_code_errors_only(node)
+        ):
             raise self.no_rule(
                 "a `try` whose body computes with batched values (the `except` clause "
                 "cannot tell which examples raised)",
                 "compute outside the `try`, or test the condition that raises instead",
             )
-        self.saw_batched = saw
+        if node.orelse is not None:
+            # (Not guarded by the handlers: computed with batched values or not, alike.)
+            body_else = self.block(node.orelse.body.body)
+        self.saw_batched = saw or body_batched or self.saw_batched
         envs, bounds = [self.env], [self.ctl.bound]
         handlers = []
         for handler in node.handlers:
@@ -533,6 +548,25 @@ class Statements:
                 )
             )
         return [new]
+
+    def catches_code_errors_only(self, node: cst.Try) -> bool:
+        """Does every handler catch only exceptions that batched NumPy work does not
+        raise (NameError, ImportError and their subclasses)?"""
+        for handler in node.handlers:
+            if handler.type is None:
+                return False  # a bare `except:` catches everything
+            kinds = (
+                [e.value for e in handler.type.elements]
+                if isinstance(handler.type, cst.Tuple)
+                else [handler.type]
+            )
+            for kind in kinds:
+                with self.dry():
+                    _, val = self.expr(kind)
+                cls = val.static if val.is_static else None
+                if not (isinstance(cls, type) and issubclass(cls, (NameError, ImportError))):
+                    return False
+        return True
 
     def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
         # A nested def is kept as written; calling it with batched values is refused
