@@ -333,6 +333,10 @@ class Assignments:
             return self.parse(moved, x=code), Val(
                 TREE, batched=True, children=tuple((i, elem) for i in range(n)), container=tuple
             )
+        if val.kind == ARRAY and val.rank and val.static is NOVALUE and val.sample is NOVALUE:
+            # An unbatched array: its items are arrays of one rank less.
+            elem = Val.array(val.rank - 1, False, val.dtype)
+            return code, Val.tree(tuple, [(i, elem) for i in range(n)])
         return code, val
 
     def bind_target(

@@ -40,7 +40,7 @@ class Statements:
             out.extend(self.statement(stmt))
             if self.ctl.terminated:
                 break  # every lane has returned: the rest is unreachable
-        return out
+        return _merge_errstates(out)
 
     def function_end(self) -> list[cst.BaseStatement]:
         """After the body: masked returns need the merged ``result`` returned."""
@@ -132,8 +132,9 @@ class Statements:
                 out.append(line)
             checks, self.checks = self.checks, []
             out = [*checks, *out]
-            if self.quiet_statement and not self.ctl.quiet:
-                # `a if c else b` / `and` / `or` computed both sides for every lane.
+            if (self.quiet_statement or self.mask is not None) and not self.ctl.quiet:
+                # `a if c else b` / `and` / `or` computed both sides for every lane; after
+                # a batched early return, the statement computes the lanes that left too.
                 out = self.errstate(out)
             return out
         handler = getattr(self, "stmt_" + type(stmt).__name__, None)
@@ -573,6 +574,33 @@ class Statements:
         # at the call (it is not found through the function's namespace).
         self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
         return [node]
+
+
+def _is_errstate(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.With)
+        and len(stmt.items) == 1
+        and isinstance(stmt.items[0].item, cst.Call)
+        and isinstance(stmt.items[0].item.func, cst.Attribute)
+        and stmt.items[0].item.func.attr.value == "errstate"
+        and isinstance(stmt.body, cst.IndentedBlock)
+    )
+
+
+def _merge_errstates(stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """Adjacent ``with np.errstate(all="ignore"):`` blocks (statements after a batched
+    early return each get one) as one block, as a person would write it."""
+    out: list[cst.BaseStatement] = []
+    for stmt in stmts:
+        if out and _is_errstate(stmt) and _is_errstate(out[-1]):
+            prev = out[-1]
+            assert isinstance(prev, cst.With) and isinstance(stmt, cst.With)
+            if prev.items[0].item.deep_equals(stmt.items[0].item):
+                body = [*prev.body.body, *stmt.body.body]
+                out[-1] = prev.with_changes(body=prev.body.with_changes(body=body))
+                continue
+        out.append(stmt)
+    return out
 
 
 class _PerLane(cst.CSTTransformer):
