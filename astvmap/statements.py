@@ -318,6 +318,7 @@ class Statements:
             val.kind == NONE
             and self.mask is not None
             and not self.ctl.loops
+            and not self.owner  # the vmapped function (a helper's caller may test for None)
             and (self.return_val is None or self.return_val.kind != NONE)
         ):
             # Not one of the values stacked (the first pass leaves it out of the join).

@@ -461,3 +461,24 @@ def test_no_python_loop_over_the_batch(name):
         one = generated_lines_run(fn, args)
         forty = generated_lines_run(fn, many)
     assert one > 0 and forty == one
+
+
+def _none_for_zero(v):
+    n = np.linalg.norm(v)
+    if n == 0:
+        return None
+    return v / n
+
+
+def caller_tests_for_none(v):
+    """A helper's None goes back to its caller, which may test for it: refused there
+    (not a TypeError at run time), as the batch cannot hold a None in some lanes."""
+    u = _none_for_zero(v)
+    if u is None:
+        return np.zeros(3)
+    return u
+
+
+def test_none_from_a_helper_is_refused_at_transform_time():
+    with pytest.raises(UnsupportedError, match="test_cond_forms.py"):
+        vmap(caller_tests_for_none)(np.ones((2, 3)))
