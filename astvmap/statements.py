@@ -323,6 +323,15 @@ class Statements:
         ):
             # Not one of the values stacked (the first pass leaves it out of the join).
             return self.none_return()
+        if val.kind == NONE and self.mask is not None and self.return_val is not None:
+            if self.return_val.kind != NONE:
+                raise self.unsupported(
+                    "returning None in some examples only, "
+                    + ("in a loop" if self.ctl.loops else "from a helper function")
+                    + " (the batch cannot hold None in some lanes and arrays in others)",
+                    "return an array in every example (np.full(shape, np.nan) for example), "
+                    "or test the condition in the caller",
+                )
         selections.check_escape(self, val, "returning a selection")
         # A return that only some lanes take makes the result differ per lane.
         self.returns.append(val if self.mask is None else _as_batched(val))
