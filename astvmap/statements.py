@@ -24,7 +24,6 @@ from .syntax import (
     _mark_header,
     _marked_line,
     _strip_semicolon,
-    _walk_names,
     _with_marker,
 )
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
@@ -216,11 +215,7 @@ class Statements:
     # ------------------------------------------- messages of raise and warnings.warn
     def batched_names(self, node: cst.CSTNode) -> set[str]:
         """The function's batched names that ``node`` reads."""
-        return {
-            n
-            for n in _walk_names(node)
-            if n in self.env and self.env[n].batched and n not in _attribute_names(node)
-        }
+        return {n for n in _read_names(node) if n in self.env and self.env[n].batched}
 
     def first_lane(self, node: cst.CSTNode) -> Any:
         """``node`` (a ``raise`` or a ``warnings.warn(...)`` call, which the loop runs at
@@ -633,16 +628,24 @@ class _PerLane(cst.CSTTransformer):
         return updated.with_changes(keyword=original.keyword)
 
 
-def _attribute_names(node: cst.CSTNode) -> set[str]:
-    """Names that appear only as ``x.name`` attributes or ``name=`` keywords in ``node``
-    (not reads of a variable)."""
-    attrs = {a.attr.value for a in m.findall(node, m.Attribute())}  # type: ignore[union-attr]
-    attrs |= {
-        a.keyword.value for a in m.findall(node, m.Arg()) if a.keyword is not None  # type: ignore[union-attr]
-    }
-    reads = {n.value for n in m.findall(node, m.Name())}  # type: ignore[union-attr]
-    # A name both read and used as an attribute: cheap to over-approximate as a read.
-    return attrs - (reads - attrs)
+def _read_names(node: cst.CSTNode) -> set[str]:
+    """The names ``node`` reads: not the ``name`` of ``x.name`` nor of ``name=``."""
+    found: set[str] = set()
+
+    class Reads(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(Reads())
+    return found
 
 
 def _has_scope(node: cst.CSTNode) -> bool:

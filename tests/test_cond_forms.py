@@ -483,3 +483,26 @@ def test_none_from_a_helper_is_refused_at_transform_time():
     with pytest.raises(UnsupportedError, match="returning None in some examples only") as got:
         vmap(caller_tests_for_none)(np.ones((2, 3)))
     assert "test_cond_forms.py" in str(got.value) and "return None" in str(got.value)
+
+
+class _Limits:
+    n = 0.5
+
+
+LIMITS = _Limits()
+
+
+def raise_naming_an_attribute_alike(v):
+    """A batched name that is also an attribute's name in the message (``LIMITS.n``)."""
+    n = np.linalg.norm(v)
+    if n < LIMITS.n:
+        raise ValueError(f"norm {n:.3f} below {LIMITS.n}")
+    return v / n
+
+
+@pytest.mark.parametrize("kind", list(LANES))
+def test_raise_message_with_a_name_that_is_also_an_attribute(kind):
+    rng = np.random.default_rng(3)
+    v = rows(rng, lanes_of(kind, 4), small3, big3)
+    raised = expect_like_loop(raise_naming_an_attribute_alike, (v,))
+    assert (raised is not None) == (kind != "none")
