@@ -219,7 +219,7 @@ class Assignments:
         )
         return []
 
-    def check_attribute_write(self, target: cst.Attribute) -> None:
+    def check_attribute_write(self, target: cst.Attribute, updates: bool = False) -> None:
         """``obj.a = v`` (``v`` unbatched) runs once for the batch, and once per example
         in the loop: the same when no example sees another's write. So refused where
         the function reads ``obj.a`` (or calls a method of ``obj``, or passes ``obj``)
@@ -239,11 +239,12 @@ class Assignments:
         top = not self.ctl.loops and self.ctl.plain_depth == 0
         top = top and all(f.kind == "func" for f in self.ctl.frames)
         for use in _state_uses(self.node, path, base):
-            if use is target:
+            if use is target and not updates:
                 continue
             pos = self.positions.get(use)
             after = (
-                where is not None
+                use is not target
+                and where is not None
                 and pos is not None
                 and (pos.start.line, pos.start.column) > (where.end.line, where.end.column)
             )
@@ -589,6 +590,9 @@ class Assignments:
         code, val = self.expr(node.value)
         if val.batched:
             raise self.unsupported("augmented assignment of a batched value to an attribute")
+        if isinstance(node.target, cst.Attribute):
+            # It reads the attribute it writes: each example would update it once.
+            self.check_attribute_write(node.target, updates=True)
         return [node.with_changes(value=code)]
 
     def before_growing(self, name: str, code: cst.BaseExpression) -> cst.BaseExpression:

@@ -127,6 +127,10 @@ class Filter:
         self.n = self.n + 1
         return a * 2
 
+    def count_in_place(self, a):
+        self.n += 1
+        return a * 2
+
     def read_then_write(self, a):
         y = a * self.noise
         if a[0] > 0:
@@ -368,6 +372,7 @@ def test_unbatched_attribute_write_after_an_early_return(kind, batch):
     ("method", "line"),
     [
         ("count", "self.n = self.n + 1"),
+        ("count_in_place", "self.n += 1"),
         ("read_then_write", "self.noise = 2.0"),
         ("write_in_branch_then_read", "self.noise = 2.0"),
     ],
