@@ -245,6 +245,17 @@ class Statements:
         return node.visit(_PerLane(names, cst.Name(lane)))
 
     def is_warning_call(self, call: cst.Call) -> bool:
+        """Is ``call`` ``warnings.warn(...)`` (by any name)? Only a name or a chain of
+        attributes of one is resolved (``y.sort()`` is a method of an array)."""
+        func, chain = call.func, []
+        while isinstance(func, cst.Attribute):
+            chain.append(func.attr.value)
+            func = func.value
+        if not isinstance(func, cst.Name) or (chain and chain[0] != "warn"):
+            return False
+        root = self.env.get(func.value)
+        if root is not None and not root.is_static:
+            return False  # a local value, not a module or a function
         with self.dry():
             _, fn = self.expr(call.func)
         return fn.is_static and fn.static is warnings.warn
