@@ -36,7 +36,7 @@ class Assignments:
                 node.with_changes(targets=[node.targets[0].with_changes(target=target)], value=code)
             ]
         if len(node.targets) == 1 and isinstance(node.targets[0].target, (cst.Tuple, cst.List)):
-            code, val = self.unpackable(code, val, len(node.targets[0].target.elements))
+            code, val = self.unpackable(code, val, len(node.targets[0].target.elements), node.value)
         code = self.copy_of_scalar_item(node.value, code, val)
         targets = []
         for target in node.targets:
@@ -186,22 +186,158 @@ class Assignments:
                 elements=[e.with_changes(value=m) for e, (m, _) in zip(code.elements, merged)]
             )
             return [node.with_changes(value=value)]
+        if isinstance(target, (cst.Tuple, cst.List)) and not any(
+            isinstance(e, cst.StarredElement) for e in target.elements
+        ):
+            return self.masked_unpack(node, target, code, val)
+        if isinstance(target, cst.Attribute):
+            return self.masked_attribute(node, target, code, val)
         raise self.unsupported(
             "this assignment under a batched condition",
             "assign names or items one at a time",
         )
 
+    def masked_attribute(
+        self, node: cst.Assign, target: cst.Attribute, code: cst.BaseExpression, val: Val
+    ) -> list[cst.BaseSmallStatement]:
+        """``self.R = np.diag(...)`` under a batched condition: the loop sets it once per
+        example that gets here, each time to the same unbatched value, which one write
+        does too, if any example gets here (check_attribute_write says when that holds)."""
+        self.check_attribute_write(target)
+        line = self.current_stmt
+        if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+            raise self.unsupported(
+                "an attribute assignment under a batched condition that shares its line",
+                "put it on a line of its own",
+            )
+        new_target = self.bind_target(target, val)
+        write = node.with_changes(targets=[node.targets[0].with_changes(target=new_target)])
+        mask = self.mask
+        assert mask is not None
+        self.checks.append(
+            self.when_any(mask, [*self.pending_out(), write.with_changes(value=code)])
+        )
+        return []
+
+    def check_attribute_write(self, target: cst.Attribute, updates: bool = False) -> None:
+        """``obj.a = v`` (``v`` unbatched) runs once for the batch, and once per example
+        in the loop: the same when no example sees another's write. So refused where
+        the function reads ``obj.a`` (or calls a method of ``obj``, or passes ``obj``)
+        before the write, or its value reads it (``self.n = self.n + 1``: each example
+        would add its own 1); reads after it are allowed only where every example that
+        reads passed the write: a write at the function's top level (not in a loop,
+        under a plain ``if``, or in a batched branch; after early returns is fine)."""
+        path = _dotted(target)
+        base = _dotted(target.value)
+        if path is None or base is None:
+            raise self.unsupported(
+                "an attribute assignment of an object that is not a name or a chain of "
+                "attributes",
+                "return the value instead of storing it on the object",
+            )
+        where = self.positions.get(self.current_stmt)  # its value is read first
+        top = not self.ctl.loops and self.ctl.plain_depth == 0
+        top = top and all(f.kind == "func" for f in self.ctl.frames)
+        for use in _state_uses(self.node, path, base):
+            if use is target and not updates:
+                continue
+            pos = self.positions.get(use)
+            after = (
+                use is not target
+                and where is not None
+                and pos is not None
+                and (pos.start.line, pos.start.column) > (where.end.line, where.end.column)
+            )
+            if not after or not top:
+                raise self.unsupported(
+                    f"`{path}` is stored on the object, and the function also reads it (line "
+                    f"{self.file_line(use)}): in the loop each example would see the write of "
+                    "the one before",
+                    "return the value instead of storing it on the object",
+                )
+
+    def masked_unpack(
+        self,
+        node: cst.Assign,
+        target: cst.Tuple | cst.List,
+        code: cst.BaseExpression,
+        val: Val,
+    ) -> list[cst.BaseSmallStatement]:
+        """``ax, ay, az = a`` (or ``w, v = np.linalg.eigh(K)``) under a batched condition:
+        the right side is unpacked into temporaries in every lane (new names: the other
+        lanes never read them), then each target is a masked assignment of its item, left
+        to right, as Python assigns them."""
+        n = len(target.elements)
+        code, val = self.unpackable(code, val, n, node.value)
+        temps = [self.temp("unpacked") for _ in range(n)]
+        if all(isinstance(e.value, cst.Name) for e in target.elements):
+            items = [cst.Name(t) for t in temps]
+            merged = [
+                self.masked_name(e.value.value, item, _element_val(val, i))
+                for i, (e, item) in enumerate(zip(target.elements, items))
+            ]
+            for e, (_, v) in zip(target.elements, merged):
+                self.env[e.value.value] = v
+                self.weak.discard(e.value.value)
+            self.ctl.temps.difference_update(temps)
+            if all(m is item for (m, _), item in zip(merged, items)):
+                # Every name is first bound here: the other lanes never read them.
+                return [*self.pending_out(), node.with_changes(value=code)]
+            names = cst.Tuple([cst.Element(item) for item in items])
+            self.ctl.temps.update(temps)
+            return [
+                cst.Assign([cst.AssignTarget(names)], code),
+                *self.pending_out(),
+                *(
+                    cst.Assign([cst.AssignTarget(e.value)], m)
+                    for e, (m, _) in zip(target.elements, merged)
+                ),
+            ]
+        names = cst.Tuple([cst.Element(cst.Name(t)) for t in temps])
+        out: list[cst.BaseSmallStatement] = [cst.Assign([cst.AssignTarget(names)], code)]
+        for i, t in enumerate(temps):
+            self.env[t] = _element_val(val, i)
+        for elem, t in zip(target.elements, temps):
+            new = self.small_statement(cst.Assign([cst.AssignTarget(elem.value)], cst.Name(t)))
+            out.extend(self.pending)
+            self.pending = []
+            out.extend(new)
+        for t in temps:
+            # Only the steps use them: the loop fixpoints must not see them as state.
+            self.env.pop(t, None)
+            self.weak.discard(t)
+        return out
+
+    def pending_out(self) -> list[cst.BaseSmallStatement]:
+        out, self.pending = self.pending, []
+        return out
+
     def unpackable(
-        self, code: cst.BaseExpression, val: Val, n: int
+        self,
+        code: cst.BaseExpression,
+        val: Val,
+        n: int,
+        value: cst.BaseExpression | None = None,
     ) -> tuple[cst.BaseExpression, Val]:
-        """Unpacking a batched array iterates its first per-example axis."""
+        """Unpacking a batched array iterates its first per-example axis.
+
+        Per example the items of a vector are NumPy scalars, copies; their batched form
+        (``a[:, i]``) is a view: when the function writes into the array (``value``) in
+        place anywhere, the items are copied, or the write would change them too."""
         if val.kind == ARRAY and val.batched:
             if not val.rank:
                 raise self.unsupported("cannot unpack a batched scalar")
             elem = Val.array(val.rank - 1, True, val.dtype)
-            return self.parse("np.moveaxis({x}, 1, 0)", x=code), Val(
+            moved = "np.moveaxis({x}, 1, 0)"
+            if val.rank == 1 and value is not None and _view_roots(value) & self.written_in_place:
+                moved = "np.moveaxis({x}, 1, 0).copy()"
+            return self.parse(moved, x=code), Val(
                 TREE, batched=True, children=tuple((i, elem) for i in range(n)), container=tuple
             )
+        if val.kind == ARRAY and val.rank and val.static is NOVALUE and val.sample is NOVALUE:
+            # An unbatched array: its items are arrays of one rank less.
+            elem = Val.array(val.rank - 1, False, val.dtype)
+            return code, Val.tree(tuple, [(i, elem) for i in range(n)])
         return code, val
 
     def bind_target(
@@ -244,6 +380,7 @@ class Assignments:
                     "assigning a batched value to an attribute would leak it out of the function",
                     "return the value instead",
                 )
+            self.check_attribute_write(target)
             return target.with_changes(value=obj_code)
         raise self.unsupported(f"cannot assign to {type(target).__name__}")
 
@@ -465,6 +602,9 @@ class Assignments:
         code, val = self.expr(node.value)
         if val.batched:
             raise self.refuse("augmented assignment of a batched value to an attribute")
+        if isinstance(node.target, cst.Attribute):
+            # It reads the attribute it writes: each example would update it once.
+            self.check_attribute_write(node.target, updates=True)
         return [node.with_changes(value=code)]
 
     def before_growing(self, name: str, code: cst.BaseExpression) -> cst.BaseExpression:
@@ -693,6 +833,35 @@ def _items_in_unpacking(node: cst.Assign) -> bool:
         )
         for e in elems
     )
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    """``self.R`` as the text "self.R" (a chain of names and attributes), else None."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    return None
+
+
+def _state_uses(fn: cst.CSTNode, path: str, base: str) -> list[cst.CSTNode]:
+    """The places in ``fn`` that may read the object state ``path`` (``self.R``, on the
+    object ``base``): the chain itself or a longer one, a method call ``base.m(...)``, and
+    ``base`` passed to a call."""
+    out: list[cst.CSTNode] = []
+    for attr in libcst.matchers.findall(fn, libcst.matchers.Attribute()):
+        chain = _dotted(attr)  # type: ignore[arg-type]
+        if chain is not None and (chain == path or chain.startswith(path + ".")):
+            out.append(attr)
+    for call in libcst.matchers.findall(fn, libcst.matchers.Call()):
+        assert isinstance(call, cst.Call)
+        func = call.func
+        if isinstance(func, cst.Attribute) and _dotted(func.value) == base:
+            out.append(call)
+        elif any(_dotted(a.value) == base for a in call.args):
+            out.append(call)
+    return out
 
 
 def _has_batched_scalar(val: Val) -> bool:

@@ -18,10 +18,10 @@ import numpy as np
 import astvmap.rules as rules
 from astvmap.rules import Arg, CallSite
 
-from . import selections
+from . import selections, source
 from .core import NESTED, _is_literal, _LocalDef, _namespace_val, _val_key
 from .errors import NeedsBatchError, UnsupportedError
-from .guards import ARGUMENT
+from .guards import ARGUMENT, MODULE
 from .source import get_source
 from .syntax import _code, _walk_names
 from .values import ARRAY, NOVALUE, OBJECT, SCALAR, SELECTION, TREE, Val
@@ -307,7 +307,15 @@ class Calls:
         origin = callee.origin
         if origin is not None and origin[0] == "arg":
             return (ARGUMENT + ".".join(str(a) for a in origin[1:]),)
-        return (*self.owner, _code(func_code).strip())
+        text = _code(func_code).strip()
+        base, _, path = text.partition(".")
+        module = self.env.get(base)
+        if path and module is not None and isinstance(module.static, types.ModuleType):
+            try:
+                source.lookup(self.source.fn, base)
+            except KeyError:  # bound by an import in the function's body
+                return (f"{MODULE}{module.static.__name__}:{path}",)
+        return (*self.owner, text)
 
     def unbatched_result(
         self,
@@ -401,6 +409,7 @@ class Calls:
         owner: tuple[str, ...],
     ) -> tuple[cst.BaseExpression, Val]:
         """A call to another user function with batched arguments: specialise it too."""
+        self.lane_name_errors += 1  # its unbound-name checks are its own (stmt_Try)
         sig = inspect.signature(fn, follow_wrapped=False)
         params, key = self.bind_params(fn, args, kwargs)
         bound = sig.bind(*args, **kwargs)

@@ -31,6 +31,7 @@ import libcst as cst
 from .compaction import plan_compaction
 from .rules.elementwise import align
 from .rules.registry import Arg, Context
+from .syntax import _mark_header, _with_marker
 from .values import ARRAY, NONE, OBJECT, SCALAR, TREE, Val, join
 
 
@@ -97,6 +98,10 @@ class ControlState:
     alive_all: bool = True  # ``alive`` would still be all-True here
     terminated: bool = False  # every lane of the current region has left it
     placeholder: bool = False  # ``result`` may still hold its placeholder False
+    # the variable of the lanes that returned None where others return arrays, and the
+    # marker of the first such return (see none_return)
+    none_name: str | None = None
+    none_marker: str | None = None
 
 
 class MaskedControl:
@@ -242,6 +247,7 @@ class MaskedControl:
         if bound is None or name in self.checked:
             return
         self.checked.add(name)
+        self.lane_name_errors += 1
         live = self.mask
         test = (
             self.parse("np.any({m} & ~{b})", m=live, b=cst.Name(bound))
@@ -356,6 +362,7 @@ class MaskedControl:
     def masked_if(
         self, node: cst.If, test_code: cst.BaseExpression, test: Val
     ) -> list[cst.BaseStatement]:
+        self.saw_batched = True  # what runs depends on the data (stmt_Try)
         cond = self.truth(test_code, test)
         outer = self.mask
         then_name = self.temp("mask")
@@ -430,6 +437,41 @@ class MaskedControl:
         self.ctl.result_pending = True
         return out + self.retire("func")
 
+    def none_return(self) -> list[cst.BaseSmallStatement]:
+        """``return None`` in some lanes of a function that returns arrays elsewhere (a
+        degenerate input: ``if np.linalg.norm(v) == 0: return None``). The loop cannot
+        stack a None with arrays, and None for every example is not an array output
+        either (a TypeError, as JAX's): the lanes are retired and remembered, and the
+        function's last return raises if there are any (none_check)."""
+        self.ensure_func_frame()
+        if self.ctl.none_name is None:
+            self.ctl.none_name = self.temp("returned_none")
+            self.ctl.none_marker = self._marker(self.current_stmt)
+        name = cst.Name(self.ctl.none_name)
+        out: list[cst.BaseSmallStatement] = [
+            self.small_assign(name.value, self.parse("{n} | {m}", n=name, m=self.mask))
+        ]
+        self.ctl.result_pending = True
+        return out + self.retire("func")
+
+    def none_check(self) -> list[cst.BaseStatement]:
+        """Before the function's last return: an error naming the examples that returned
+        None, if any did."""
+        if self.ctl.none_name is None or self.dry_depth:
+            return []
+        assert self.ctl.none_marker is not None
+        n, np_ = self.ctl.none_name, self.np
+        text = (
+            f"if {np_}.any({n}):\n"
+            "    raise TypeError(\n"
+            f'        f"the function returns None for examples {{{np_}.flatnonzero({n}).tolist()}} "\n'
+            f'        f"(of {{{n}.shape[0]}}): None is not an array output, and the loop cannot "\n'
+            '        "stack it with the arrays the function returns elsewhere"\n'
+            "    )\n"
+        )
+        check = cst.parse_statement(text)
+        return [_mark_all(check, self.ctl.none_marker)]
+
     def final_return(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """The value of a ``return`` reached by every lane still running."""
         if not self.ctl.result_set:
@@ -451,12 +493,18 @@ class MaskedControl:
         return cst.Name(self.ctl.result_name)
 
     def top_inits(self) -> list[cst.BaseStatement]:
-        """``alive`` and ``result`` at the start of the function (see masked_return)."""
+        """``alive`` and ``result`` at the start of the function (see masked_return), and
+        the lanes that returned None (none_return)."""
+        out: list[cst.BaseStatement] = []
+        if self.ctl.none_name is not None:
+            nothing = self.parse("np.zeros({b}, dtype=bool)", b=self.batch_size())
+            out.append(self.line_assign(self.ctl.none_name, nothing))
         if not self.ctl.init_at_top:
-            return []
+            return out
         alive = self.parse("np.ones({b}, dtype=bool)", b=self.batch_size())
         assert self.ctl.alive_name is not None
         return [
+            *out,
             self.line_assign(self.ctl.alive_name, alive),
             self.line_assign(self.result.value, cst.Name("False")),
         ]
@@ -554,6 +602,7 @@ class MaskedControl:
                 "from some of them",
                 "set a flag in the loop and test it after the loop instead",
             )
+        self.saw_batched = True  # what runs depends on the data (stmt_Try)
         outer = self.mask
         active = self.temp("active")
         # The dry run saw a plain loop; in the masked form every `continue` and
@@ -707,6 +756,22 @@ class MaskedControl:
         out += body
         self.mark_partial(entry, frame, None)
         return self.errstate(out)
+
+
+def _mark_all(stmt: cst.BaseStatement, marker: str) -> cst.BaseStatement:
+    """Every line of ``stmt`` maps back to the user's line ``marker`` names."""
+
+    class Marker(cst.CSTTransformer):
+        def leave_SimpleStatementLine(
+            self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+        ) -> cst.SimpleStatementLine:
+            ws = _with_marker(updated.trailing_whitespace, marker)
+            return updated.with_changes(trailing_whitespace=ws)
+
+        def leave_If(self, original: cst.If, updated: cst.If) -> cst.If:
+            return _mark_header(updated, marker)
+
+    return stmt.visit(Marker())
 
 
 def _same_sequence(a: Val, b: Val) -> bool:

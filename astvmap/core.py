@@ -123,6 +123,9 @@ class Core:
         self.written: set[str] = set()
         self._written_in_place: set[str] | None = None  # assignments.written_in_place
         self.saw_batched = False  # some expression since this was reset is batched (stmt_Try)
+        # raises that a NameError handler could catch in some examples only: checks of
+        # names bound in some lanes, calls of user functions with batched values (stmt_Try)
+        self.lane_name_errors = 0
         self.loop_memo: dict[tuple, dict[str, Val]] = {}
         self.info_memo: dict[tuple, LoopInfo] = {}
         self.stmt_memo: dict[tuple, tuple] = {}

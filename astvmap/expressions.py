@@ -35,7 +35,9 @@ class Expressions:
         if method is None:
             raise self.unsupported(f"the expression {type(node).__name__} is not supported")
         code, val = method(node)
-        if val.batched:
+        if val.batched and not isinstance(node, cst.Name):
+            # Reading a name computes nothing (``M.dtype`` of a batched ``M`` is not
+            # batched work: its result is not batched).
             self.saw_batched = True
         elif isinstance(node, (cst.Name, cst.Attribute, cst.Subscript)) and probing.unknown(val):
             val = probing.learn(self, node, val)

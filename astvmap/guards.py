@@ -9,6 +9,7 @@ when one fails, the function is specialised again.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 from typing import Any
 
@@ -78,6 +79,7 @@ def portable(g: Guard) -> tuple:
 
 
 ARGUMENT = "@"  # an owner step rooted at an argument of the main function
+MODULE = "%"  # an owner step rooted at a module by name: "%package.module:attr.attr"
 
 
 def localise(g: Guard, fn: types.FunctionType) -> Guard:
@@ -113,7 +115,12 @@ def resolve_owner(
     current: Any = fn
     for expr in owner:
         first, *rest = expr.split(".")
-        if first.startswith(ARGUMENT):
+        if expr.startswith(MODULE):
+            # A module the function imports in its body: not a name it can look up.
+            module, _, path = expr[len(MODULE) :].partition(":")
+            current = sys.modules[module]
+            rest = path.split(".") if path else []
+        elif first.startswith(ARGUMENT):
             current = arguments[first[len(ARGUMENT) :]]
         else:
             current = source.lookup(current, first)

@@ -9,14 +9,21 @@ line (``# @astvmap:LINE``). Assignments are in ``assignments.py``, loops in
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from typing import Any
 
 import libcst as cst
+import libcst.matchers as m
 import numpy as np
 
 from . import probing, selections
 from .core import _element_val, _join_envs, _LocalDef
-from .syntax import _mark_header, _marked_line, _strip_semicolon, _with_marker
+from .syntax import (
+    _mark_header,
+    _marked_line,
+    _strip_semicolon,
+    _with_marker,
+)
 from .values import ARRAY, NONE, NOVALUE, OBJECT, SCALAR, TREE, Val
 
 
@@ -30,7 +37,7 @@ class Statements:
             out.extend(self.statement(stmt))
             if self.ctl.terminated:
                 break  # every lane has returned: the rest is unreachable
-        return out
+        return _merge_errstates(out)
 
     def function_end(self) -> list[cst.BaseStatement]:
         """After the body: masked returns need the merged ``result`` returned."""
@@ -39,7 +46,10 @@ class Statements:
         if self.ctl.terminated:
             if not self.ctl.result_pending:
                 return []
-            return [cst.SimpleStatementLine([cst.Return(self.result)])]
+            if not self.ctl.result_set:
+                # Every lane returned None in some example's branch: none_check decides.
+                return self.none_check()
+            return [*self.none_check(), cst.SimpleStatementLine([cst.Return(self.result)])]
         raise self.unsupported_at(
             self.node,
             "some examples return a value and others reach the end of the function",
@@ -82,8 +92,9 @@ class Statements:
                 out.append(line)
             checks, self.checks = self.checks, []
             out = [*checks, *out]
-            if self.quiet_statement and not self.ctl.quiet:
-                # `a if c else b` / `and` / `or` computed both sides for every lane.
+            if (self.quiet_statement or self.mask is not None) and not self.ctl.quiet:
+                # `a if c else b` / `and` / `or` computed both sides for every lane; after
+                # a batched early return, the statement computes the lanes that left too.
                 out = self.errstate(out)
             return out
         handler = getattr(self, "stmt_" + type(stmt).__name__, None)
@@ -122,6 +133,8 @@ class Statements:
         if isinstance(node, cst.Return):
             return self.return_(node)
         if isinstance(node, cst.Expr):
+            if isinstance(node.value, cst.Call) and self.is_warning_call(node.value):
+                return self.warn(node)
             if self.mask is not None and isinstance(node.value, cst.Call):
                 raise self.unsupported(
                     "a call made for its side effects under a batched condition",
@@ -142,13 +155,16 @@ class Statements:
         if isinstance(node, cst.Assert):
             return [self.assert_statement(node)]
         if isinstance(node, cst.Raise):
-            if node.exc is not None:
+            if self.batched_names(node):
+                node = self.first_lane(node)
+            elif node.exc is not None:
                 _, val = self.expr(node.exc)
                 if val.batched:
                     raise self.unsupported("an exception built from batched values")
             if self.mask is not None:
                 # Raised if any lane gets here, as the loop raises at the first one.
-                self.checks.append(self.when_any(self.mask, [node]))
+                pending, self.pending = self.pending, []
+                self.checks.append(self.when_any(self.mask, [*pending, node]))
                 self.ctl.terminated = True
                 return []
             return [node]
@@ -163,6 +179,77 @@ class Statements:
         if isinstance(node, cst.Del):
             return [node]
         raise self.unsupported(f"the statement {type(node).__name__} is not supported")
+
+    # ------------------------------------------- messages of raise and warnings.warn
+    def batched_names(self, node: cst.CSTNode) -> set[str]:
+        """The function's batched names that ``node`` reads."""
+        return {n for n in _read_names(node) if n in self.env and self.env[n].batched}
+
+    def first_lane(self, node: cst.CSTNode) -> Any:
+        """``node`` (a ``raise`` or a ``warnings.warn(...)`` call, which the loop runs at
+        the first example that gets here) reading that example's values: each batched
+        name ``n`` becomes ``n[lane]``, the per-example expression is kept as written
+        (an f-string, ``%`` formatting, a helper call). Under a batched condition
+        ``lane`` is bound in self.pending to the first lane of the mask; else it is 0."""
+        names = self.batched_names(node)
+        for n in sorted(names):
+            self.expr(cst.Name(n))  # a name bound in some lanes only is checked
+            val = self.env[n]
+            if val.kind not in (ARRAY, SCALAR):
+                raise self.unsupported(
+                    f"a message built from `{n}`, a batched value that is not an array",
+                    "build the message from arrays and numbers",
+                )
+        if _has_scope(node):
+            raise self.unsupported(
+                "a lambda or comprehension in a message built from batched values",
+                "compute the message's parts on lines of their own first",
+            )
+        if self.mask is None:
+            return node.visit(_PerLane(names, cst.Integer("0")))
+        lane = self.temp("lane")
+        first = self.parse("np.argmax({m})", m=self.mask)
+        self.pending.append(cst.Assign([cst.AssignTarget(cst.Name(lane))], first))
+        return node.visit(_PerLane(names, cst.Name(lane)))
+
+    def is_warning_call(self, call: cst.Call) -> bool:
+        """Is ``call`` ``warnings.warn(...)`` (by any name)? Only a name or a chain of
+        attributes of one is resolved (``y.sort()`` is a method of an array)."""
+        func, chain = call.func, []
+        while isinstance(func, cst.Attribute):
+            chain.append(func.attr.value)
+            func = func.value
+        if not isinstance(func, cst.Name) or (chain and chain[0] != "warn"):
+            return False
+        root = self.env.get(func.value)
+        if root is not None and not root.is_static:
+            return False  # a local value, not a module or a function
+        with self.dry():
+            _, fn = self.expr(call.func)
+        return fn.is_static and fn.static is warnings.warn
+
+    def warn(self, node: cst.Expr) -> list[cst.BaseSmallStatement]:
+        """``warnings.warn(...)``: issued if some example gets here, once, with the
+        message of the first that does (the loop issues it per example; with the
+        default filter it shows once per distinct message)."""
+        call = node.value
+        assert isinstance(call, cst.Call)
+        if self.batched_names(call):
+            new = self.first_lane(node)
+        else:
+            code, _ = self.expr(call)
+            new = node.with_changes(value=code)
+        if self.mask is None:
+            return [new]
+        line = self.current_stmt
+        if not (isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1):
+            raise self.unsupported(
+                "a warning under a batched condition that shares its line",
+                "put it on a line of its own",
+            )
+        pending, self.pending = self.pending, []
+        self.checks.append(self.when_any(self.mask, [*pending, new]))
+        return []
 
     def bind_import(self, node: cst.Import | cst.ImportFrom) -> None:
         # Run in the function's module, so a relative import resolves as it does there.
@@ -201,6 +288,24 @@ class Statements:
             self.returns.append(Val(NONE, static=None))
             return [node]
         code, val = self.expr(node.value)
+        if (
+            val.kind == NONE
+            and self.mask is not None
+            and not self.ctl.loops
+            and not self.owner  # the vmapped function (a helper's caller may test for None)
+            and (self.return_val is None or self.return_val.kind != NONE)
+        ):
+            # Not one of the values stacked (the first pass leaves it out of the join).
+            return self.none_return()
+        if val.kind == NONE and self.mask is not None and self.return_val is not None:
+            if self.return_val.kind != NONE:
+                raise self.unsupported(
+                    "returning None in some examples only, "
+                    + ("in a loop" if self.ctl.loops else "from a helper function")
+                    + " (the batch cannot hold None in some lanes and arrays in others)",
+                    "return an array in every example (np.full(shape, np.nan) for example), "
+                    "or test the condition in the caller",
+                )
         selections.check_escape(self, val, "returning a selection")
         # A return that only some lanes take makes the result differ per lane.
         self.returns.append(val if self.mask is None else _as_batched(val))
@@ -214,6 +319,7 @@ class Statements:
             # Every lane still running returns here.
             self.ctl.terminated = True
             self.ctl.result_pending = False
+            self.checks.extend(self.none_check())
             return [node.with_changes(value=self.final_return(code, val))]
         for loop in self.ctl.loops:
             loop.masked_return = True
@@ -342,10 +448,20 @@ class Statements:
 
     def stmt_Try(self, node: cst.Try, marker: str) -> list[cst.BaseStatement]:
         """A ``try`` whose body computes nothing from batched values is plain Python: it
-        raises (or not) for every example alike, so its handlers run as in the loop. One
-        whose body computes with batched values could raise in some examples only, and
-        an ``except`` clause cannot be split by example: that function runs per example
-        (a declared fallback, with a PerformanceWarning)."""
+        raises (or not) for every example alike, so its handlers run as in the loop
+        (reading ``M.dtype`` or ``x.shape`` of a batched array is not batched work).
+
+        So is one whose handlers catch only ``NameError`` or ``ImportError`` (``try: x =
+        asarray(x) except NameError``): batched NumPy work does not raise them, so they
+        come from the code, alike for every example, and whatever the body raises
+        otherwise (``raise ValueError`` in the examples whose data is bad) is not caught,
+        in the loop or in the batch. Not when the body checks a name bound in some
+        examples only (an UnboundLocalError there is per example) or calls a user
+        function with batched values (its own such checks).
+
+        Any other body computing with batched values could raise in some examples only,
+        and an ``except`` clause cannot be split by example: that function runs per
+        example (a declared fallback, with a PerformanceWarning)."""
         self.current = node
         if self.mask is not None:
             raise self.no_rule(
@@ -353,18 +469,23 @@ class Statements:
                 "move the `try` out of the condition",
             )
         saw, self.saw_batched = self.saw_batched, False
+        name_errors = self.lane_name_errors
         before, bound_before = dict(self.env), set(self.ctl.bound)
         self.ctl.plain_depth += 1
         body = self.block(node.body.body)
-        if node.orelse is not None:
-            body_else = self.block(node.orelse.body.body)
-        if self.saw_batched:
+        body_batched = self.saw_batched
+        if body_batched and (
+            self.lane_name_errors != name_errors or not self.catches_code_errors_only(node)
+        ):
             raise self.no_rule(
                 "a `try` whose body computes with batched values (the `except` clause "
                 "cannot tell which examples raised)",
                 "compute outside the `try`, or test the condition that raises instead",
             )
-        self.saw_batched = saw
+        if node.orelse is not None:
+            # (Not guarded by the handlers: computed with batched values or not, alike.)
+            body_else = self.block(node.orelse.body.body)
+        self.saw_batched = saw or body_batched or self.saw_batched
         envs, bounds = [self.env], [self.ctl.bound]
         handlers = []
         for handler in node.handlers:
@@ -413,11 +534,106 @@ class Statements:
             )
         return [new]
 
+    def catches_code_errors_only(self, node: cst.Try) -> bool:
+        """Does every handler catch only exceptions that batched NumPy work does not
+        raise (NameError, ImportError and their subclasses)?"""
+        for handler in node.handlers:
+            if handler.type is None:
+                return False  # a bare `except:` catches everything
+            kinds = (
+                [e.value for e in handler.type.elements]
+                if isinstance(handler.type, cst.Tuple)
+                else [handler.type]
+            )
+            for kind in kinds:
+                with self.dry():
+                    _, val = self.expr(kind)
+                cls = val.static if val.is_static else None
+                if not (isinstance(cls, type) and issubclass(cls, (NameError, ImportError))):
+                    return False
+        return True
+
     def stmt_FunctionDef(self, node: cst.FunctionDef, marker: str) -> list[cst.BaseStatement]:
         # A nested def is kept as written; calling it with batched values is refused
         # at the call (it is not found through the function's namespace).
         self.env[node.name.value] = Val(OBJECT, static=_LocalDef(node))
         return [node]
+
+
+def _is_errstate(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.With)
+        and len(stmt.items) == 1
+        and isinstance(stmt.items[0].item, cst.Call)
+        and isinstance(stmt.items[0].item.func, cst.Attribute)
+        and stmt.items[0].item.func.attr.value == "errstate"
+        and isinstance(stmt.body, cst.IndentedBlock)
+    )
+
+
+def _merge_errstates(stmts: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+    """Adjacent ``with np.errstate(all="ignore"):`` blocks (statements after a batched
+    early return each get one) as one block, as a person would write it."""
+    out: list[cst.BaseStatement] = []
+    for stmt in stmts:
+        if out and _is_errstate(stmt) and _is_errstate(out[-1]):
+            prev = out[-1]
+            assert isinstance(prev, cst.With) and isinstance(stmt, cst.With)
+            if prev.items[0].item.deep_equals(stmt.items[0].item):
+                body = [*prev.body.body, *stmt.body.body]
+                out[-1] = prev.with_changes(body=prev.body.with_changes(body=body))
+                continue
+        out.append(stmt)
+    return out
+
+
+class _PerLane(cst.CSTTransformer):
+    """Each read of a batched name ``n`` becomes ``n[lane]`` (attribute names and
+    keywords are not reads)."""
+
+    def __init__(self, names: set[str], lane: cst.BaseExpression) -> None:
+        super().__init__()
+        self.names, self.lane = names, lane
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.BaseExpression:
+        if updated.value not in self.names:
+            return updated
+        return cst.Subscript(updated, [cst.SubscriptElement(cst.Index(self.lane))])
+
+    def leave_Attribute(self, original: cst.Attribute, updated: cst.Attribute) -> cst.Attribute:
+        return updated.with_changes(attr=original.attr)
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        return updated.with_changes(keyword=original.keyword)
+
+
+def _read_names(node: cst.CSTNode) -> set[str]:
+    """The names ``node`` reads: not the ``name`` of ``x.name`` nor of ``name=``."""
+    found: set[str] = set()
+
+    class Reads(cst.CSTVisitor):
+        def visit_Name(self, n: cst.Name) -> None:
+            found.add(n.value)
+
+        def visit_Attribute(self, n: cst.Attribute) -> bool:
+            n.value.visit(self)
+            return False
+
+        def visit_Arg(self, n: cst.Arg) -> bool:
+            n.value.visit(self)
+            return False
+
+    node.visit(Reads())
+    return found
+
+
+def _has_scope(node: cst.CSTNode) -> bool:
+    return bool(
+        m.findall(
+            node,
+            m.Lambda() | m.ListComp() | m.SetComp() | m.DictComp() | m.GeneratorExp(),
+        )
+    )
 
 
 def _as_batched(val: Val) -> Val:

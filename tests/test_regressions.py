@@ -181,3 +181,7 @@ def test_a_global_objects_method_keeps_its_specialisation():
     check(r.calls_a_global_objects_method, X)
     np.testing.assert_allclose(f(X), X * 2.0 + 1.0)
     np.testing.assert_allclose(f(X), X * 2.0 + 1.0)
+
+
+def test_a_helper_reached_through_a_module_imported_in_the_body():
+    check(r.helper_through_a_local_import, rng.standard_normal((3, 4)))

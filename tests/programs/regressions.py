@@ -187,3 +187,13 @@ DOUBLER = Doubler()
 
 def calls_a_global_objects_method(x):
     return DOUBLER.apply(x) + 1.0
+
+
+def helper_through_a_local_import(x):
+    # transforms3d's quat2euler: `from . import quaternions as nq` in the body, then
+    # nq.quat2mat(q). The guard on the helper finds its module by name, not as a free
+    # name of this function (found by the wild corpus: "the specialisation ... does not
+    # hold for the arguments it was made for").
+    from tests.programs import regressions as reg
+
+    return reg.sort_slice_mean(x) * 2.0
