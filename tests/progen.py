@@ -52,8 +52,10 @@ DTYPES = ("float64", "int64", "bool", "float32")
 FLOATS = ("float64", "float32")
 # The forms of issue 11 (decorators, locals(), helpers that write into their arguments,
 # aliases, dict entries, `while True`, pytree arguments with negative in_axes, float32,
-# ...). Off by default: with them the 300-program CI profile draws other programs, and
-# some find bugs not fixed yet. ASTVMAP_PROGEN_NEW=1 turns them all on; a comma-separated
+# ...) and of issue 13 (how real code is written: one-line suites, validation, try,
+# comprehensions, defaults, inner defs, recursion, loop variables after the loop). Off
+# by default: with them the 300-program CI profile draws other programs, and some find
+# bugs not fixed yet (tests/test_progen_finds.py checks they find the kinds they target). ASTVMAP_PROGEN_NEW=1 turns them all on; a comma-separated
 # list of FORMS names turns on those only (to tell which form a bug comes from).
 FORMS = (
     "decorators",  # @_forward (functools.wraps, *args/**kwargs) on helpers and on f

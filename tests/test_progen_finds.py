@@ -88,26 +88,31 @@ def _swap_frames(mp: pytest.MonkeyPatch) -> None:
     mp.delattr(control.Frame, "__deepcopy__")
 
 
-# kind -> (how its fix is reverted, the forms that draw it, programs allowed, in CI)
+# kind -> (how its fix is reverted, the forms that draw it, programs allowed, in CI).
+# Where each is found (derandomized, so the same every run until progen or `one` below
+# changes, when the numbers move): helper-write-lost 42, index-reads-buffer 195,
+# range-after-growing 100, dict-entry-masked 55, dict-item-widened 75, conditional-alias
+# 260, both-paths-with-loop 149, helper-write-every-lane rarer (about 1 program in 300).
+# CI runs the three found in seconds; ASTVMAP_PROGEN_SELFTEST=all runs every kind.
 KINDS: dict[str, tuple[Callable[[pytest.MonkeyPatch], None], frozenset[str], int, bool]] = {
-    "helper-write-lost": (_keep_helper_writes_local, frozenset({"helper-writes"}), 200, True),
-    "index-reads-buffer": (_read_index_after_growing, frozenset({"buffer-index"}), 200, True),
+    "helper-write-lost": (_keep_helper_writes_local, frozenset({"helper-writes"}), 300, True),
+    "index-reads-buffer": (_read_index_after_growing, frozenset({"buffer-index"}), 500, False),
     "range-after-growing": (
         _read_iterable_after_growing,
         frozenset({"buffer-loop", "control"}),
-        400,
-        True,
-    ),
-    "dict-entry-masked": (_forget_container_items, frozenset({"dict", "control"}), 200, True),
-    "dict-item-widened": (_widen_no_items, frozenset({"dict", "control"}), 400, True),
-    "conditional-alias": (_forget_aliases, frozenset({"alias", "control"}), 300, True),
-    "helper-write-every-lane": (
-        _write_every_lane,
-        frozenset({"helper-writes", "control"}),
         300,
         True,
     ),
-    "both-paths-with-loop": (_swap_frames, frozenset({"both-paths", "control"}), 400, True),
+    "dict-entry-masked": (_forget_container_items, frozenset({"dict", "control"}), 300, True),
+    "dict-item-widened": (_widen_no_items, frozenset({"dict", "control"}), 300, False),
+    "conditional-alias": (_forget_aliases, frozenset({"alias", "control"}), 600, False),
+    "helper-write-every-lane": (
+        _write_every_lane,
+        frozenset({"helper-writes", "control"}),
+        1000,
+        False,
+    ),
+    "both-paths-with-loop": (_swap_frames, frozenset({"both-paths", "control"}), 400, False),
 }
 EVERY = os.environ.get("ASTVMAP_PROGEN_SELFTEST", "") == "all"
 
@@ -136,7 +141,11 @@ def first_bug(
         phases=[Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(program=progen.programs(new=forms), batch=st.integers(2, 4), seed=st.integers(0, 99))
+    @given(
+        program=progen.programs(new=forms),
+        batch=st.integers(2, 4),
+        seed=st.integers(0, 99),
+    )
     def one(program: progen.Program, batch: int, seed: int) -> None:
         ran[0] += 1
         try:
