@@ -52,8 +52,10 @@ DTYPES = ("float64", "int64", "bool", "float32")
 FLOATS = ("float64", "float32")
 # The forms of issue 11 (decorators, locals(), helpers that write into their arguments,
 # aliases, dict entries, `while True`, pytree arguments with negative in_axes, float32,
-# ...). Off by default: with them the 300-program CI profile draws other programs, and
-# some find bugs not fixed yet. ASTVMAP_PROGEN_NEW=1 turns them all on; a comma-separated
+# ...) and of issue 13 (how real code is written: one-line suites, validation, try,
+# comprehensions, defaults, inner defs, recursion, loop variables after the loop). Off
+# by default: with them the 300-program CI profile draws other programs, and some find
+# bugs not fixed yet (tests/test_progen_finds.py checks they find the kinds they target). ASTVMAP_PROGEN_NEW=1 turns them all on; a comma-separated
 # list of FORMS names turns on those only (to tell which form a bug comes from).
 FORMS = (
     "decorators",  # @_forward (functools.wraps, *args/**kwargs) on helpers and on f
@@ -68,8 +70,20 @@ FORMS = (
     "lanes",  # batched conditions that no lane or every lane takes
     "pytree",  # a tuple argument whose leaves have their own (negative) in_axes
     "float32",  # float32 arguments
+    "both-paths",  # a name first bound on both paths of an if/else, read after it
+    "buffer-loop",  # for t in range(len(b)): b[t] += batched (b fresh and unbatched)
     "control",  # every program may use batched control flow (else 1 in 4)
+    # The forms of issue 13: how real per-example code is written around its NumPy.
+    "one-line",  # `if c: v = ...`, `for ...: a; b`, `def h(p): return ...`
+    "prologue",  # `if x is None: raise`, isinstance/ndim/shape checks, np.asarray(x)
+    "try",  # try/except around a table lookup or a block, try/finally
+    "comprehensions",  # np.array([... for r in v]), sum(a * b for a, b in zip(v, w))
+    "defaults",  # helpers with a default (maybe keyword-only, maybe None) parameter
+    "inner-defs",  # a def or lambda inside f, closing over its variables
+    "recursion",  # _rec(v, 2): recursion whose depth is an unbatched literal
+    "loop-vars",  # the loop variable read after the loop; for/else
 )
+FORMS_13 = frozenset(FORMS[FORMS.index("one-line") :])
 
 
 def _new_forms(text: str) -> frozenset[str]:
@@ -116,6 +130,32 @@ def _forward(fn):
 
     return wrapper
 """
+# What the issue-13 forms call.
+PRELUDE_13 = """_TABLE = {"a": 2.0, "b": 0.5}
+
+
+def _rec(x, depth):
+    if depth <= 0:
+        return np.tanh(x)
+    return 0.5 * _rec(x, depth - 1) + x
+
+
+def _tree(x, depth):
+    if depth == 0 or x.shape[0] < 2:
+        return x.sum(axis=0)
+    h = x.shape[0] // 2
+    return _tree(x[:h], depth - 1) + _tree(x[h:], depth - 1)
+"""
+
+
+def _prelude(new: frozenset[str]) -> list[str]:
+    """The module text the drawn forms call (none without new forms: the default
+    profile's programs stay as they were)."""
+    if not new:
+        return []
+    return [PRELUDE, PRELUDE_13] if new & FORMS_13 else [PRELUDE]
+
+
 MAX_SIZE = 144  # elements per example in any intermediate: keeps programs fast
 MAX_RANK = 4
 TIME_LIMIT = 20.0  # seconds for one call: a program takes milliseconds
@@ -366,9 +406,10 @@ class _Context:
         self.allow_batched_control = batched_control
         self.used_batched_control = False
         self.env: dict[str, Any] = {"np": np}  # helpers, for probing calls to them
-        if new:
-            exec(PRELUDE, self.env)  # noqa: S102 - so probes can call the prelude's helpers
-        self.helpers: list[tuple[str, tuple[tuple[int, ...], ...]]] = []
+        for text in _prelude(new):
+            exec(text, self.env)  # noqa: S102 - so probes can call the prelude's helpers
+        # name, parameter shapes, and the name of a parameter with a default (or "")
+        self.helpers: list[tuple[str, tuple[tuple[int, ...], ...], str]] = []
         self.features: set[str] = set()
 
     def pick(self, options: list) -> Any:
@@ -511,6 +552,10 @@ class _Function:
             self.e_einsum,
             self.e_builtin,
         ]
+        if "comprehensions" in self.ctx.new:
+            kinds.append(self.e_comprehension)
+        if "recursion" in self.ctx.new:
+            kinds.append(self.e_recursion)
         kind = self.ctx.pick(kinds)
         got = kind(scope)
         if got is None or self.probe(got[0], scope) is None:
@@ -791,10 +836,14 @@ class _Function:
     def e_call(self, scope: Scope) -> tuple[str, dict] | None:
         if not self.ctx.helpers:
             return None
-        name, params = self.ctx.pick(self.ctx.helpers)
+        name, params, default = self.ctx.pick(self.ctx.helpers)
         args = [self.fit(scope, shape, "float64") for shape in params]
         if len(args) > 1 and self.ctx.chance(1, 3):
             args[-1] = f"p{len(args) - 1}={args[-1]}"
+        if default and self.ctx.chance():
+            value = self.ctx.pick([self.scalar_of(self.pick_var(scope)), "0.75"])
+            args.append(f"{default}={value}")
+            self.ctx.features.add("default-passed")
         self.ctx.features.add("call")
         return f"{name}({', '.join(args)})", {}
 
@@ -827,6 +876,139 @@ class _Function:
             options.append(f"{v.name} * {v.name}.astype(np.int64)")
         return self.ctx.pick(options), {}
 
+    def e_comprehension(self, scope: Scope) -> tuple[str, dict] | None:
+        """A comprehension or generator over an array's first axis (or a static range)."""
+        v = self.pick_var(scope, lambda v: v.rank >= 1 and v.dtype != "bool")
+        if v is None:
+            return None
+        body = self.ctx.pick(["np.tanh({})", "{} * 2.0", "np.abs({})", "np.sum({})", "{} - 0.5"])
+        options = [
+            f"np.array([{body.format('r')} for r in {v.name}])",
+            f"np.stack([{v.name} * k for k in range({self.ctx.draw(st.integers(1, 3))})])",
+            f"max(float(np.max(r)) for r in {v.name})",
+            f"any(np.any(r > 0.5) for r in {v.name})",
+            f"sum(np.sum(r) for r in {v.name})",
+            f'{{k: {v.name} * w for k, w in (("a", 1.0), ("b", 2.0))}}["b"]',
+        ]
+        if v.rank >= 2:
+            options.append(f"np.array([[q * 2.0 for q in row] for row in {v.name}])")
+        w = self.pick_var(scope, lambda w: w.rank >= 1 and w.shape[0] == v.shape[0])
+        if w is not None and w.dtype != "bool":
+            options.append(f"sum(a * b for a, b in zip({v.name}, {w.name}))")
+            options.append(f"np.array([a - b for a, b in zip({v.name}, {w.name})])")
+        return self.ctx.pick(options), {}
+
+    def e_recursion(self, scope: Scope) -> tuple[str, dict] | None:
+        """A call of a recursive helper whose depth is an unbatched literal."""
+        v = self.pick_var(scope, lambda v: v.dtype in FLOATS)
+        if v is None:
+            return None
+        depth = self.ctx.draw(st.integers(0, 3))
+        if v.rank >= 1 and self.ctx.chance():
+            return f"_tree({v.name}, {depth})", {}
+        return f"_rec({v.name}, {depth})", {}
+
+    # ------------------------------------------------------------ issue-13 statements
+    def s_prologue(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """Input validation in front of the math: checks every example passes (presence,
+        type, rank, shape, a data check no example fails), or a conversion."""
+        v = self.pick_var(scope)
+        n = v.name
+        # An unmapped rank-0 argument is a Python number per example: no .ndim.
+        ndim = f"{n}.ndim" if v.rank else f"np.ndim({n})"
+        checks = [
+            f"{n} is None",
+            f"{ndim} != {v.rank}",
+            f"len(np.shape({n})) > {v.rank}",
+            f"not isinstance({n}, (np.ndarray, np.generic, float, int))",
+        ]
+        if v.rank:
+            checks += [
+                f"not isinstance({n}, np.ndarray)",
+                f"{n}.shape[-1] != {v.shape[-1]}",
+                f"np.isscalar({n})",
+            ]
+        if v.dtype in FLOATS:
+            checks.append(f"np.any(np.isnan({n}))")  # data-dependent, taken by no example
+        form = self.ctx.draw(st.integers(0, 3))
+        if form == 3 and not v.py and v.dtype != "bool":
+            # A conversion that changes nothing; the name is no longer known fresh.
+            self.emit(depth, f"{n} = np.asarray({n})")
+            scope[n] = dataclasses.replace(v, mutable=False)
+            self.ctx.features.add("prologue-asarray")
+            return
+        if form == 2:
+            # The branch every example takes.
+            self.emit(depth, f"if {n} is not None:")
+            self.merge(scope, self.nested(scope, depth, flow), flow.batched)
+            self.ctx.features.add("prologue-taken")
+            return
+        cond = self.ctx.pick(checks)
+        self.emit(depth, f"if {cond}:")
+        kind = "TypeError" if "isinstance" in cond or "None" in cond else "ValueError"
+        message = self.ctx.pick(
+            [
+                f'"{n} has the wrong shape"',
+                f'f"{n}: got shape {{np.shape({n})}}"',
+                f'"bad input: %s" % ({n},)',
+            ]
+        )
+        self.emit(depth + 1, f"raise {kind}({message})")
+        self.ctx.features.add("prologue-nan" if "isnan" in cond else "prologue")
+
+    def s_try(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """try statements: a table lookup that may miss, a guarded block, try/finally."""
+        form = self.ctx.draw(st.integers(0, 2))
+        if form == 0:
+            v = self.pick_var(scope)
+            x = self.scalar_of(v)
+            name = self.fresh()
+            self.emit(depth, "try:")
+            self.emit(depth + 1, f'{name} = _TABLE["{self.ctx.pick(["a", "b", "c"])}"] * {x}')
+            self.emit(depth, "except KeyError:")
+            self.emit(depth + 1, f"{name} = 0.5 * {x}")
+            self.bind(scope, name, f"0.5 * {x}", flow)
+            self.ctx.features.add("try-lookup")
+            return
+        self.emit(depth, "try:")
+        self.merge(scope, self.nested(scope, depth, flow), flow.batched)
+        if form == 1:
+            self.emit(depth, self.ctx.pick(["except (ValueError, TypeError):", "except KeyError:"]))
+            self.emit(depth + 1, self.ctx.pick(["raise", "pass"]))
+            self.ctx.features.add("try-except")
+        else:
+            self.emit(depth, "finally:")
+            self.merge(scope, self.nested(scope, depth, flow), flow.batched)
+            self.ctx.features.add("try-finally")
+
+    def s_inner_def(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A def or lambda inside the function, closing over one of its variables, then
+        called."""
+        v = self.pick_var(scope, lambda v: v.dtype != "bool")
+        if v is None:
+            return self.s_assign(scope, depth, flow)
+        closure = self.ctx.pick([self.scalar_of(self.pick_var(scope)), self.ctx.pick(CONSTANTS)])
+        body = self.ctx.pick(["np.tanh(a) * {}", "a * a + {}", "np.maximum(a, {})"])
+        body = body.format(closure)
+        g, name = self.fresh("g"), self.fresh()
+        default = self.ctx.chance(1, 3)
+        params = "a, c=2.0" if default else "a"
+        if default:
+            body += " * c"
+        got = self.probe_full(f"(lambda {params}: {body})({v.name})", scope)
+        if got is None:
+            return self.s_assign(scope, depth, flow)
+        if self.ctx.chance(1, 3):
+            self.emit(depth, f"{g} = lambda {params}: {body}")
+            self.ctx.features.add("inner-lambda")
+        else:
+            self.emit(depth, f"def {g}({params}):")
+            self.emit(depth + 1, f"return {body}")
+            self.ctx.features.add("inner-def")
+        self.emit(depth, f"{name} = {g}({v.name})")
+        batched = flow.batched or self.depends(f"{body} {v.name}", scope)
+        scope[name] = Var(name, got[0], got[1], batched, py=got[2])
+
     # ------------------------------------------------------------ statements
     def block(self, scope: Scope, depth: int, count: int, flow: Flow) -> None:
         for _ in range(count):
@@ -846,6 +1028,11 @@ class _Function:
             "dict": self.s_dict,
             "locals": self.s_locals,
             "strings": self.s_validate,
+            "prologue": self.s_prologue,
+            "try": self.s_try,
+            "inner-defs": self.s_inner_def,
+            "buffer-loop": self.s_buffer_loop,
+            "both-paths": self.s_both_paths,
         }
         kinds += [method for form, method in forms.items() if form in self.ctx.new]
         if "while-true" in self.ctx.new and depth < self.max_depth:
@@ -863,11 +1050,13 @@ class _Function:
         scope[v.name] = dataclasses.replace(v, batched=batched)
 
     def s_helper_write(self, scope: Scope, depth: int, flow: Flow) -> None:
-        """A helper that writes into its buffer argument: as a statement, or for its value."""
+        """A helper that writes into its buffer argument: as a statement, or for its value;
+        into a buffer made for it or one that exists; maybe inside a branch or a loop."""
         b = self.float_buffer(scope)
-        if b is None:
-            return self.s_buffer(scope, depth, flow)
+        if b is None or self.ctx.chance(1, 3):
+            b = self.zeros_buffer(scope, depth, flow)
         value = self.scalar_of(self.pick_var(scope))
+        name = ""
         if self.ctx.chance():
             stmt = f"_bump({b.name}, {value})"
             self.ctx.features.add("helper-writes")
@@ -877,16 +1066,61 @@ class _Function:
             self.ctx.features.add("helper-writes-value")
         if not self.runs(stmt, scope):
             return self.s_setitem(scope, depth, flow, target=b)
-        self.emit(depth, stmt)
-        if "=" in stmt.split("(")[0]:
-            scope[name] = Var(name, (), "float64", flow.batched, py=True)
-        self.written(scope, b, value, flow)
+        where = self.ctx.draw(st.integers(0, 4))
+        inner = flow
+        if where == 0:
+            cond, batched = self.condition(scope)
+            self.emit(depth, f"if {cond}:")
+            inner = dataclasses.replace(flow, batched=flow.batched or batched)
+            self.ctx.features.add("helper-writes-in-branch")
+        elif where == 1:
+            self.emit(depth, f"for {self.fresh('t')} in range({self.ctx.draw(st.integers(1, 2))}):")
+            self.ctx.features.add("helper-writes-in-loop")
+        self.emit(depth + (where < 2), stmt)
+        if name and where != 0:  # (bound on one path only after a branch)
+            scope[name] = Var(name, (), "float64", inner.batched, py=True)
+        self.written(scope, b, value, inner)
+
+    def zeros_buffer(self, scope: Scope, depth: int, flow: Flow) -> Var:
+        """A fresh float buffer, unbatched until a batched value is written into it."""
+        name = self.fresh("b")
+        shape = self.ctx.shape(1, 2)
+        self.emit(depth, f"{name} = np.{self.ctx.pick(['zeros', 'ones'])}({shape!r})")
+        scope[name] = Var(name, shape, "float64", flow.batched, mutable=True)
+        return scope[name]
+
+    def s_buffer_loop(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """``for t in range(len(b))`` over a fresh buffer the body writes a batched value
+        into (the range is read from the buffer as it was before the loop)."""
+        if depth >= self.max_depth:
+            return self.s_buffer(scope, depth, flow)
+        b = self.pick_var(
+            scope, lambda v: v.mutable and v.rank >= 1 and v.dtype in FLOATS and not v.batched
+        )
+        if b is None:
+            b = self.zeros_buffer(scope, depth, flow)
+        t = self.fresh("t")
+        bound = self.ctx.pick([f"len({b.name})", f"{b.name}.shape[0]"])
+        self.emit(depth, f"for {t} in range({bound}):")
+        var = Var(t, (), "int64", flow.batched, bound=b.shape[0], py=True)
+        inner = {**scope, t: var}
+        value = self.scalar_of(self.pick_var(scope))
+        write = self.ctx.pick([f"{b.name}[{t}] += {value}", f"{b.name} = {b.name} + {value}"])
+        self.emit(depth + 1, write)
+        self.written(inner, b, value, flow)
+        inner_flow = dataclasses.replace(flow, in_loop=True)
+        self.block(inner, depth + 1, self.ctx.draw(st.integers(0, 2)), inner_flow)
+        self.merge(scope, inner, flow.batched)
+        for name, v in scope.items():
+            if inner[name] != v:
+                scope[name] = dataclasses.replace(scope[name], batched=True)
+        self.ctx.features.add("loop-over-buffer")
 
     def s_buffer_index(self, scope: Scope, depth: int, flow: Flow) -> None:
         """A write into a buffer at an index computed from that buffer."""
         b = self.float_buffer(scope)
-        if b is None:
-            return self.s_buffer(scope, depth, flow)
+        if b is None or self.ctx.chance(1, 3):
+            b = self.zeros_buffer(scope, depth, flow)
         n = b.shape[0]
         index = self.ctx.pick(
             [
@@ -894,6 +1128,8 @@ class _Function:
                 f"np.argsort({b.name}.ravel())[0] % {n}",
                 f"int({b.name}.ravel()[-1] * 4) % {n}",
                 f"np.argmin({b.name}, axis=0)" if b.rank == 1 else f"np.argmax({b.name}) % {n}",
+                f"{b.name}[0].astype(int) % {n}",
+                f"np.argsort({b.name}, axis=0)[0]" if b.rank == 1 else f"{b.name}[:, 0] > 0.5",
             ]
         )
         value = self.scalar_of(self.pick_var(scope))
@@ -908,8 +1144,8 @@ class _Function:
     def s_buffer_mask(self, scope: Scope, depth: int, flow: Flow) -> None:
         """A write through a boolean mask of a buffer (the mask read from the buffer)."""
         b = self.float_buffer(scope)
-        if b is None:
-            return self.s_buffer(scope, depth, flow)
+        if b is None or self.ctx.chance(1, 3):
+            b = self.zeros_buffer(scope, depth, flow)
         c = self.ctx.pick(CONSTANTS)
         value = self.ctx.pick([self.scalar_of(self.pick_var(scope)), "0.0", "-1.0"])
         stmt = self.ctx.pick(
@@ -963,10 +1199,17 @@ class _Function:
         cond, batched = self.condition(scope)
         self.emit(depth, f'{d} = {{"q": {v.name} * 1.0, "n": 0}}')
         self.emit(depth, f"if {cond}:")
-        self.emit(depth + 1, f'{d}["q"] = {d}["q"] * 2.0 + 1.0')
-        self.emit(depth + 1, f'{d}["n"] = {d}["n"] + 1')
+        # The new values may be batched (under a plain `if`, one path makes the item so).
+        other = self.pick_var(scope)
+        scalar = self.scalar_of(other)
+        # (not into float32: a float64 scalar would change the item's dtype on one path)
+        bump = self.ctx.pick(["1.0", scalar]) if v.dtype == "float64" else "1.0"
+        count = self.ctx.pick(["1", f"({scalar} > 0) * 1"])
+        self.emit(depth + 1, f'{d}["q"] = {d}["q"] * 2.0 + {bump}')
+        self.emit(depth + 1, f'{d}["n"] = {d}["n"] + {count}')
         self.emit(depth, f'{out} = {d}["q"] * ({d}["n"] + 1)')
         self.ctx.features.add("dict-entry-batched" if batched else "dict-entry")
+        batched = batched or (other.batched and (bump != "1.0" or count != "1"))
         got = self.probe(f"{v.name} * 1.0 * 1", scope)
         dtype = got[1] if got else v.dtype
         scope[out] = Var(out, v.shape, dtype, v.batched or batched or flow.batched, mutable=True)
@@ -1199,10 +1442,54 @@ class _Function:
         self.ctx.features.add("if-batched" if batched else "if")
         self.emit(depth, f"if {cond}:")
         inner = dataclasses.replace(flow, batched=flow.batched or batched)
-        self.merge(scope, self.nested(scope, depth, inner), inner.batched)
+        first = self.nested(scope, depth, inner)
+        self.merge(scope, first, inner.batched)
         if self.ctx.chance():
             self.emit(depth, "else:")
-            self.merge(scope, self.nested(scope, depth, inner), inner.batched)
+            second = self.nested(scope, depth, inner)
+            if "both-paths" in self.ctx.new:
+                self.bound_on_both(scope, first, second, depth + 1, inner)
+            self.merge(scope, second, inner.batched)
+
+    def s_both_paths(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """An if/else that binds a new name on both paths, the first path holding a loop;
+        the name is readable after it."""
+        if depth >= self.max_depth:
+            return self.s_assign(scope, depth, flow)
+        cond, batched = self.condition(scope)
+        inner = dataclasses.replace(flow, batched=flow.batched or batched)
+        name = self.fresh()
+        self.emit(depth, f"if {cond}:")
+        first = dict(scope)
+        self.s_for(first, depth + 1, inner)
+        src = self.expr(first)[0]
+        self.emit(depth + 1, f"{name} = {src}")
+        shape, dtype, _ = self.probe_full(src, first)
+        self.merge(scope, first, inner.batched)
+        self.emit(depth, "else:")
+        second = self.nested(scope, depth, inner)
+        other = self.fit(second, shape, dtype)
+        self.emit(depth + 1, f"{name} = {other}")
+        self.merge(scope, second, inner.batched)
+        batched = inner.batched or self.depends(src, first) or self.depends(other, second)
+        scope[name] = Var(name, shape, dtype, batched)
+        self.ctx.features.add("bound-on-both-paths-loop")
+
+    def bound_on_both(
+        self, scope: Scope, first: Scope, second: Scope, depth: int, flow: Flow
+    ) -> None:
+        """A name the `if` branch bound first, bound in the `else` branch too (at its
+        end): bound on every path, so readable after the statement."""
+        new = [v for n, v in first.items() if n not in scope and n not in second and n[0] != "t"]
+        if not new:
+            return
+        v = self.ctx.pick(new)
+        src = self.fit(second, v.shape, v.dtype)
+        self.emit(depth, f"{v.name} = {src}")
+        batched = flow.batched or v.batched or self.depends(src, second)
+        scope[v.name] = Var(v.name, v.shape, v.dtype, batched, mutable=v.mutable and _fresh(src))
+        second[v.name] = scope[v.name]
+        self.ctx.features.add("bound-on-both-paths")
 
     def s_if_return(self, scope: Scope, depth: int, flow: Flow) -> None:
         cond, batched = self.condition(scope)
@@ -1245,6 +1532,22 @@ class _Function:
         self.loop_body(
             scope, depth, dataclasses.replace(flow, batched=flow.batched or batched), var
         )
+        if "loop-vars" not in self.ctx.new:
+            return
+        if self.ctx.chance(1, 3):
+            self.emit(depth, "else:")
+            inner = dataclasses.replace(flow, batched=True)  # no break in some lanes only
+            self.merge(scope, self.nested(scope, depth, inner), True)
+            self.ctx.features.add("for-else")
+        if form != 2 and self.ctx.chance():
+            # The loop runs at least once: its variable is bound after it, per lane the
+            # value of the lane's last iteration.
+            name = self.fresh()
+            src = f"{t} * 1.0" if var.dtype != "bool" else f"~{t}"
+            shape, dtype, py = self.probe_full(src, {**scope, t: var})
+            self.emit(depth, f"{name} = {src}")
+            scope[name] = Var(name, shape, dtype, True, py=py)
+            self.ctx.features.add("loop-var-after")
 
     def s_while(self, scope: Scope, depth: int, flow: Flow) -> None:
         t = self.fresh("t")
@@ -1378,14 +1681,86 @@ def _helper(ctx: _Context, index: int) -> str:
     fn = _Function(ctx, name, max_depth=1)
     scope = {f"p{k}": Var(f"p{k}", s, "float64", True) for k, s in enumerate(params)}
     signature = ", ".join(scope)
+    default = ""
+    if "defaults" in ctx.new and ctx.chance():
+        default, signature = "s", signature + _default_param(ctx, fn)
+        # Callers may pass a batched value, or leave the default.
+        scope["s"] = Var("s", (), "float64", True, py=True)
     body = fn.body(scope, ctx.draw(st.integers(1, 3)))
-    source = f"def {name}({signature}):\n{body}\n"
+    if "one-line" in ctx.new:
+        body = "\n".join(_one_line(fn.lines, ctx, top=f"def {name}({signature}):"))
+        source = body + "\n"
+    else:
+        source = f"def {name}({signature}):\n{body}\n"
     if "decorators" in ctx.new and ctx.chance(1, 3):
         source = "@_forward\n" + source  # a functools.wraps wrapper forwarding *args/**kwargs
         ctx.features.add("decorated-helper")
     exec(compile(source, f"<progen {name}>", "exec"), ctx.env)  # noqa: S102 - so probes can call it
-    ctx.helpers.append((name, params))
+    ctx.helpers.append((name, params, default))
     return source
+
+
+def _default_param(ctx: _Context, fn: _Function) -> str:
+    """The text of a parameter ``s`` with a default, appended to a helper's signature:
+    a number, keyword-only, or None replaced in the body's first lines."""
+    form = ctx.draw(st.integers(0, 2))
+    ctx.features.add(("default", "default-kwonly", "default-none")[form])
+    if form == 0:
+        return f", s={ctx.pick(CONSTANTS[:5])}"
+    if form == 1:
+        return f", *, s={ctx.pick(CONSTANTS[:5])}"
+    fn.emit(0, "if s is None:")
+    fn.emit(1, "s = 1.5")
+    return ", s=None"
+
+
+def _simple(line: str) -> bool:
+    """A whole simple statement on this line (no block header, no continued line)."""
+    text = line.strip()
+    return bool(text) and not text.endswith((":", "(", ",")) and not text.startswith((")", '"'))
+
+
+def _one_line(lines: list[str], ctx: _Context, top: str = "") -> list[str]:
+    """Some simple statements joined by `;`, and some blocks of simple statements written
+    on their header's line (``if c: v = 1``, ``def h(p): v = p; return v``). ``top``: a
+    def line to put in front of the (indented) lines first."""
+    lines = [top, *lines] if top else list(lines)
+    joined: list[str] = []
+    for line in lines:
+        prev = joined[-1] if joined else ""
+        if (
+            joined
+            and _simple(line)
+            and _simple(prev)
+            and _indent(prev) == _indent(line)
+            and not prev.strip().startswith("return")
+            and ctx.chance(1, 8)
+        ):
+            joined[-1] = f"{prev}; {line.strip()}"
+            ctx.features.add("semicolons")
+            continue
+        joined.append(line)
+    out: list[str] = []
+    k = 0
+    while k < len(joined):
+        line = joined[k]
+        end = k + 1
+        while end < len(joined) and _indent(joined[end]) > _indent(line):
+            end += 1
+        block = joined[k + 1 : end]
+        if (
+            line.rstrip().endswith(":")
+            and 1 <= len(block) <= 3
+            and all(_indent(b) == _indent(line) + 4 and _simple(b) for b in block)
+            and ctx.chance(1, 3)
+        ):
+            out.append(line.rstrip() + " " + "; ".join(b.strip() for b in block))
+            ctx.features.add("one-line-suite")
+            k = end
+            continue
+        out.append(line)
+        k += 1
+    return out
 
 
 def _out_axes(
@@ -1426,10 +1801,15 @@ def programs(
     body = fn.body(scope, draw(st.integers(1, max_statements)))
     final = fn.lines[-1].strip()
     head = f"def f({', '.join(a.name for a in args)}):\n"
-    if "decorators" in new and ctx.chance(1, 4):
+    if "one-line" in new:
+        body = "\n".join(_one_line(fn.lines, ctx, top=head.rstrip()))
+        head = ""
+    # (not with a pytree argument: the wrapper's np.asarray would stack its leaves)
+    pairs = any(a.kind == "pair" for a in args)
+    if "decorators" in new and not pairs and ctx.chance(1, 4):
         head = "@_forward\n" + head
         ctx.features.add("decorated-f")
-    prelude = ["import numpy as np\n", PRELUDE] if new else ["import numpy as np\n"]
+    prelude = ["import numpy as np\n", *_prelude(new)]
     source = "\n\n".join([*prelude, *helpers, f"{head}{body}\n"])
     # An output can be returned once (out_axes None) only if nothing batched reaches it.
     names = [n.strip() for n in final[len("return ") :].split(",") if n.strip()]
@@ -1558,6 +1938,9 @@ def _indent(line: str) -> int:
     return len(line) - len(line.lstrip())
 
 
+_CLAUSES = ("else:", "else ", "elif ", "except", "finally:")
+
+
 def _statements(lines: list[str]) -> list[tuple[int, int]]:
     """(start, end) line ranges of every statement inside a def, with its nested block
     (and an `if`'s `else:` block), and of every helper def."""
@@ -1568,12 +1951,17 @@ def _statements(lines: list[str]) -> list[tuple[int, int]]:
             end = next(j for j in range(k + 1, len(lines)) if lines[j].startswith("def "))
             out.append((k, end))
             continue
-        if not line.startswith("    ") or not stripped or stripped == "else:":
+        if not line.startswith("    ") or not stripped or stripped.startswith(_CLAUSES):
             continue
         end = k + 1
         while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) > _indent(line)):
             end += 1
-        if stripped.startswith("if ") and end < len(lines) and lines[end].strip() == "else:":
+        # An `if`'s `else:`, a `for`'s, a `try`'s `except`/`finally:` (maybe one-line)
+        while (
+            end < len(lines)
+            and lines[end].strip().startswith(_CLAUSES)
+            and _indent(lines[end]) == _indent(line)
+        ):
             end += 1
             while end < len(lines) and (
                 not lines[end].strip() or _indent(lines[end]) > _indent(line)

@@ -29,7 +29,8 @@ from hypothesis import strategies as st
 from . import progen
 
 # ASTVMAP_PROGEN_EXAMPLES=N: N derandomized programs instead of 300 (with
-# ASTVMAP_PROGEN_NEW=1, progen's issue-11 forms are drawn too; see tests/progen.py).
+# ASTVMAP_PROGEN_NEW=1, progen's issue-11 and issue-13 forms are drawn too; see
+# tests/progen.py).
 # (The text of `one` below must not change: hypothesis derives the derandomized
 # programs from it, so an edit there draws another CI profile.)
 QUICK = int(os.environ.get("ASTVMAP_PROGEN_EXAMPLES", 300))
@@ -185,7 +186,7 @@ def test_minimize_keeps_the_bug_and_drops_the_rest(monkeypatch, directory):
 
 
 def test_the_new_forms_are_drawn():
-    """With every issue-11 form on, 200 programs use each of them (generation only: cheap),
+    """With every issue-11 and issue-13 form on, 200 programs use each of them (generation only: cheap),
     and every program is valid Python that the loop runs."""
     seen: collections.Counter = collections.Counter()
 
@@ -219,6 +220,29 @@ def test_the_new_forms_are_drawn():
         "no-or-every-lane",
         "pytree-negative-axes",
         "float32",
+        "bound-on-both-paths",
+        "bound-on-both-paths-loop",
+        "loop-over-buffer",
+        "helper-writes-in-branch",
+        "helper-writes-in-loop",
+        # issue 13's
+        "one-line-suite",
+        "semicolons",
+        "prologue",
+        "prologue-taken",
+        "prologue-asarray",
+        "try-lookup",
+        "try-except",
+        "try-finally",
+        "comprehension",
+        "default",
+        "default-kwonly",
+        "default-none",
+        "inner-def",
+        "inner-lambda",
+        "recursion",
+        "loop-var-after",
+        "for-else",
     }
     assert wanted <= set(seen), sorted(wanted - set(seen))
     assert any(f.startswith("mapped:") for f in seen)

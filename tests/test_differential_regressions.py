@@ -251,3 +251,53 @@ def scatter_unbatched_index_in_if(x, i):
 
 def test_scatter_add_at_unbatched_indices_under_a_batched_if():
     run(scatter_unbatched_index_in_if, np.array([1.0, -1.0]), np.array([-4, 3]), in_axes=(0, None))
+
+
+# ------------------------------------------------- found by progen's issue-13 forms
+def both_paths_return_in_plain_if(x):
+    if x.shape[0] > 1:  # plain condition
+        v = x * 2.0
+        if x[0] > 0:  # batched early return
+            return x
+    else:
+        v = x * 3.0
+    return v
+
+
+@bug(
+    "TransformBug (KeyError in control.masked_name): a name bound on both paths of a plain "
+    "if/else whose first path holds a batched return"
+)
+def test_name_bound_on_both_paths_of_a_plain_if_with_a_batched_return():
+    run(both_paths_return_in_plain_if, np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, 3.0]]))
+
+
+def iterate_vector_written_in_place(x):
+    x = x * 1.0
+    for t in x:  # per example t is a scalar copy of x[k]
+        x -= t
+        x -= t
+    return x
+
+
+@bug(
+    "silently wrong: iterating a per-example vector yields copies, the batched loop yields "
+    "views of x[:, k], which the in-place update changes before t is read again"
+)
+def test_loop_over_a_vector_updated_in_place():
+    run(iterate_vector_written_in_place, np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, 3.0]]))
+
+
+def static_ternary_alias(x):
+    b = np.ones(3)
+    v = b if b.shape[0] > 1 else x  # per example v is b
+    b[0] = 5.0
+    return v
+
+
+@bug(
+    "silently wrong: a ternary on a static condition between an unbatched array and a "
+    "batched one copies the unbatched branch (np.repeat), so v misses the write into b"
+)
+def test_static_ternary_keeps_the_alias():
+    run(static_ternary_alias, np.array([1.0, 2.0]))
