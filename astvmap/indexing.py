@@ -18,7 +18,9 @@ from typing import Any, Protocol
 import libcst as cst
 import numpy as np
 
+from . import windows
 from .values import ARRAY, NONE, NOVALUE, SCALAR, SELECTION, TREE, Val
+from .windows import WINDOW
 
 
 class Translator(Protocol):
@@ -59,7 +61,9 @@ class Elem:
 
     @property
     def consumes(self) -> int:
-        return {SLICE: 1, NEWAXIS: 0, ELLIPSIS: 0, INT: 1, ARRAY_INDEX: 1}.get(self.kind, self.rank)
+        return {SLICE: 1, NEWAXIS: 0, ELLIPSIS: 0, INT: 1, ARRAY_INDEX: 1, WINDOW: 1}.get(
+            self.kind, self.rank
+        )
 
 
 @dataclasses.dataclass
@@ -101,34 +105,64 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
         sl = el.slice
         if isinstance(sl, cst.Slice) and select and len(elements) == 1 and sl.step is None:
             bounds = [None if b is None else tr.expr(b) for b in (sl.lower, sl.upper)]
+            parts = {k: b[0] for k, b in zip(("lower", "upper"), bounds) if b is not None}
+            new_slice = el.with_changes(slice=sl.with_changes(**parts))
             if any(b is not None and b[1].batched for b in bounds):
+                k = windows.window_length(tr, sl)
+                if k is not None and not getattr(tr, "lazy_window", False):
+                    # x[i:i + k] used as an array: a gather of windows of length k.
+                    return [_window(tr, new_slice, bounds[0][1], k)]
                 # x[:n].sum() with a batched n: a selection under np.arange(len) < n.
                 elem = Elem(MASK, el, Val.array(1, True, "b"), rank=1)
                 elem.bounds = bounds  # type: ignore[attr-defined]
+                elem.window = k is not None  # type: ignore[attr-defined]
                 return [elem]
-            parts = {k: b[0] for k, b in zip(("lower", "upper"), bounds) if b is not None}
-            new_slice = el.with_changes(slice=sl.with_changes(**parts))
             return [Elem(SLICE, new_slice, Val.const(slice(None)))]
         if isinstance(sl, cst.Slice):
-            parts = {}
+            parts, batched = {}, None
             for part in ("lower", "upper", "step"):
                 sub = getattr(sl, part)
                 if sub is not None:
                     code, v = tr.expr(sub)
                     if v.batched:
-                        raise tr.unsupported(
-                            "a slice bound that depends on the batch (the result's shape would differ per example)",
-                            "slice to a fixed bound and mask with np.where",
-                        )
+                        batched = batched or (part, v)
                     parts[part] = code
-            out.append(
-                Elem(SLICE, el.with_changes(slice=sl.with_changes(**parts)), Val.const(slice(None)))
-            )
+            new_slice = el.with_changes(slice=sl.with_changes(**parts))
+            if batched is not None:
+                k = windows.window_length(tr, sl)
+                if k is None or batched[0] != "lower":
+                    raise tr.unsupported(
+                        "a slice bound that depends on the batch (the result's shape would "
+                        "differ per example), other than a window x[i:i + k] of a length k "
+                        "known while transforming",
+                        "slice to a fixed bound and mask with np.where",
+                    )
+                out.append(_window(tr, new_slice, batched[1], k))
+                continue
+            out.append(Elem(SLICE, new_slice, Val.const(slice(None))))
             continue
         code, v = tr.expr(sl.value)
         new = el.with_changes(slice=sl.with_changes(value=code))
         out.append(_classify_value(tr, new, v, select and not out))
     return out
+
+
+def _window(tr: Translator, el: cst.SubscriptElement, start: Val, k: int) -> Elem:
+    windows.check_start(tr, start)
+    elem = Elem(WINDOW, el, start)
+    elem.k = k  # type: ignore[attr-defined]
+    return elem
+
+
+def is_full_slice(e: Elem) -> bool:
+    sl = e.element.slice
+    return (
+        e.kind == SLICE
+        and isinstance(sl, cst.Slice)
+        and sl.lower is None
+        and sl.upper is None
+        and sl.step is None
+    )
 
 
 def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bool = False) -> Elem:
@@ -222,7 +256,7 @@ def _contiguous(positions: list[int]) -> bool:
 
 
 def _result_dims(e: Elem) -> int:
-    return 1 if e.kind in (SLICE, NEWAXIS) else 0
+    return 1 if e.kind in (SLICE, NEWAXIS, WINDOW) else 0
 
 
 def subscript(
@@ -243,6 +277,8 @@ def subscript(
             from . import selections
 
             return selections.select(tr, node, base_code, base, elems)
+    if any(e.kind == WINDOW for e in elems):
+        return windows.read(tr, node, base_code, base, elems)
     index_batched = any(e.batched for e in elems)
     dtype = base.dtype
     if not base.batched and not index_batched:
@@ -356,6 +392,8 @@ def scatter_target(
     elems: list[Elem],
 ) -> tuple[cst.Subscript, int | None]:
     """The batched assignment target ``buf[...]`` and the per-example rank of the region."""
+    if any(e.kind == WINDOW for e in elems):
+        return windows.scatter_target(tr, target, base_code, base, elems)
     code, region, elems = subscript(tr, target, base_code, base, elems)
     if isinstance(code, cst.Call):  # wrapped in np.moveaxis: the region's layout differs
         raise tr.unsupported(

@@ -42,6 +42,8 @@ class Selection:
     data_batched: bool
     # np.nonzero(m)[0]: the selected positions, np.arange(n)[m]; indexing with it is x[m].
     positions: bool = False
+    # x[i:i + k] under a reduction: gathered instead where it is used otherwise.
+    window: bool = False
 
 
 def is_selection(val: Val) -> bool:
@@ -97,7 +99,8 @@ def select(
         raise refuse(tr, "a boolean-mask selection inside a comprehension")
     if hasattr(mask_elem, "bounds"):
         mask = tr.hoist("mask", _slice_mask(tr, mask_elem.bounds, base_code, base))
-        return base_code, wrap(Selection(mask, base.batched), base), elems
+        sel = Selection(mask, base.batched, window=getattr(mask_elem, "window", False))
+        return base_code, wrap(sel, base), elems
     mask = tr.hoist("mask", mask_elem.element.slice.value)
     test = tr.parse("{x}.shape[%d] != {m}.shape[1]" % int(base.batched), x=base_code, m=mask)
     if getattr(mask_elem, "positions", False):
@@ -216,6 +219,22 @@ def _same_length(tr: Any, mask_code: cst.BaseExpression, base_code: cst.BaseExpr
 
 
 # ------------------------------------------------------------------- elementwise
+COUNTS = {"size", "shape", "ndim", "dtype"}  # attributes read from a selection's mask
+
+
+def lazy_windows(vals: list[Val]) -> bool:
+    """Is one of ``vals`` a window ``x[i:i + k]`` kept as a selection (windows.py)?"""
+    return any(is_selection(v) and v.selection is not None and v.selection.window for v in vals)
+
+
+def combine(vals: list[Val]) -> bool:
+    """Do these operands combine elementwise as selections (``_mask_of`` accepts them)?"""
+    sels = [v.selection for v in vals if is_selection(v)]
+    if not sels or any(s is None for s in sels) or len({s.mask.value for s in sels}) > 1:
+        return False
+    return all(is_selection(v) or (v.kind in (ARRAY, SCALAR) and v.rank == 0) for v in vals)
+
+
 def _mask_of(tr: Any, args: list[Arg]) -> Selection:
     """The one mask the selections among ``args`` share; other operands must be scalars."""
     sels = [a.val.selection for a in args if is_selection(a.val)]
@@ -456,9 +475,12 @@ def _dtype_val() -> Val:
     return Val(OBJECT, container=np.dtype)
 
 
-def runtime_check(tr: Any, test: cst.BaseExpression, exc: str, message: str) -> None:
+def runtime_check(
+    tr: Any, test: cst.BaseExpression, exc: str, message: str | cst.BaseExpression
+) -> None:
     """``if test: raise exc(message)`` before the statement. The statement's hoisted
-    temporaries so far (the mask) move before it, since the test reads them."""
+    temporaries so far (the mask) move before it, since the test reads them. ``message``
+    is text, or an expression (one that names the failing examples)."""
     stmt = tr.current_stmt
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) > 1:
         # The check runs before the whole line, so before what its first statements bind.
@@ -473,7 +495,8 @@ def runtime_check(tr: Any, test: cst.BaseExpression, exc: str, message: str) -> 
     marker = tr._marker(tr.current_stmt)
     tr.checks.extend(_marked_line(s, marker) for s in tr.pending)
     tr.pending.clear()
-    raise_ = cst.Raise(exc=cst.Call(cst.Name(exc), [cst.Arg(cst.SimpleString(repr(message)))]))
+    text = cst.SimpleString(repr(message)) if isinstance(message, str) else message
+    raise_ = cst.Raise(exc=cst.Call(cst.Name(exc), [cst.Arg(text)]))
     tr.checks.append(cst.If(test=test, body=cst.IndentedBlock([_marked_line(raise_, marker)])))
 
 
