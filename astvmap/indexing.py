@@ -115,7 +115,7 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
                 # x[:n].sum() with a batched n: a selection under np.arange(len) < n.
                 elem = Elem(MASK, el, Val.array(1, True, "b"), rank=1)
                 elem.bounds = bounds  # type: ignore[attr-defined]
-                elem.window = k is not None  # type: ignore[attr-defined]
+                elem.window = k  # type: ignore[attr-defined]
                 return [elem]
             return [Elem(SLICE, new_slice, Val.const(slice(None)))]
         if isinstance(sl, cst.Slice):

@@ -97,10 +97,14 @@ def select(
         raise tr.unsupported("boolean-mask indexing of an array of unknown or zero rank")
     if tr.comp_depth:
         raise refuse(tr, "a boolean-mask selection inside a comprehension")
+    if getattr(mask_elem, "window", None):
+        from . import windows
+
+        data, mask = windows.reduced(tr, mask_elem, base_code, base)
+        return data, wrap(Selection(mask, True, window=True), base), elems
     if hasattr(mask_elem, "bounds"):
         mask = tr.hoist("mask", _slice_mask(tr, mask_elem.bounds, base_code, base))
-        sel = Selection(mask, base.batched, window=getattr(mask_elem, "window", False))
-        return base_code, wrap(sel, base), elems
+        return base_code, wrap(Selection(mask, base.batched), base), elems
     mask = tr.hoist("mask", mask_elem.element.slice.value)
     test = tr.parse("{x}.shape[%d] != {m}.shape[1]" % int(base.batched), x=base_code, m=mask)
     if getattr(mask_elem, "positions", False):

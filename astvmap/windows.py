@@ -33,29 +33,32 @@ SWV = "np.lib.stride_tricks.sliding_window_view"
 
 # ------------------------------------------------------------------- recognising
 def window_length(tr: Any, sl: cst.Slice) -> int | None:
-    """``k`` when the slice is ``e + a : e + b`` (same pure ``e``, static ``a``, ``b``),
-    ``k = b - a >= 1``; ``None`` for any other slice."""
+    """``k`` when the slice is ``e + a : e + b`` (the same pure terms ``e``, static
+    ``a``, ``b``, in any order: ``i + 1 : K + i + 1``), ``k = b - a >= 1``; ``None`` for
+    any other slice."""
     if sl.step is not None or sl.lower is None or sl.upper is None:
         return None
-    lo, a = _split(tr, sl.lower)
-    hi, b = _split(tr, sl.upper)
-    if a is None or b is None or _code(lo).strip() != _code(hi).strip() or not _pure(lo):
+    lo, a = _terms(tr, sl.lower, 1)
+    hi, b = _terms(tr, sl.upper, 1)
+    if not lo or sorted(lo) != sorted(hi):
         return None
     k = b - a
     return k if k >= 1 else None
 
 
-def _split(tr: Any, node: cst.BaseExpression) -> tuple[cst.BaseExpression, int | None]:
-    """``node`` as ``(e, c)`` with ``node == e + c`` and ``c`` a static int."""
+def _terms(tr: Any, node: cst.BaseExpression, sign: int) -> tuple[list, int]:
+    """``node`` as a sum: its other terms (sign, source) and its static integer part."""
     if isinstance(node, cst.BinaryOperation) and not node.lpar:
         if isinstance(node.operator, (cst.Add, cst.Subtract)):
-            c = _static_int(tr, node.right)
-            if c is not None:
-                return node.left, c if isinstance(node.operator, cst.Add) else -c
-            c = _static_int(tr, node.left)
-            if c is not None and isinstance(node.operator, cst.Add):
-                return node.right, c
-    return node, 0
+            left, a = _terms(tr, node.left, sign)
+            flip = -sign if isinstance(node.operator, cst.Subtract) else sign
+            right, b = _terms(tr, node.right, flip)
+            return left + right, a + b
+    c = _static_int(tr, node)
+    if c is not None:
+        return [], sign * c
+    # A term with effects (a call) matches no other, so the slice is no window.
+    return [(sign, _code(node).strip() if _pure(node) else f"<{id(node)}>")], 0
 
 
 def _static_int(tr: Any, node: cst.BaseExpression) -> int | None:
@@ -270,6 +273,51 @@ def _moveaxis(layout: list, moved: list, target: list) -> list:
         out[target.index(x)] = x
     rest = iter(x for x in layout if x not in moved)
     return [x if x is not None else next(rest) for x in out]
+
+
+def reduced(
+    tr: Any, elem: Any, base_code: cst.BaseExpression, base: Val
+) -> tuple[cst.BaseExpression, cst.Name]:
+    """``x[i:i + k]`` under a reduction: the ``k`` items from the slice's first place
+    (clipped to the array) and the mask of those inside the loop's slice, which is
+    shorter where it runs past an end; a selection of those (selections.py), exact in
+    every lane, read in ``k`` places rather than ``n``."""
+    (lower, val), (upper, _) = elem.bounds
+    check_start(tr, val)
+    data = _data(tr, base_code)
+    memo = _memo(tr)
+    key = "reduced|%s|%s|%d" % (_code(data), _code(lower), elem.window)
+    if key not in memo:
+        memo[key] = _reduced(tr, data, base, lower, upper, val, elem.window)
+    return memo[key]
+
+
+def _reduced(
+    tr: Any,
+    data: cst.BaseExpression,
+    base: Val,
+    lower: cst.BaseExpression,
+    upper: cst.BaseExpression,
+    val: Val,
+    k: int,
+) -> tuple[cst.BaseExpression, cst.Name]:
+    b = int(base.batched)
+    n = tr.parse("{x}.shape[%d]" % b, x=data)
+    bounds = []
+    for bound in (lower, upper):
+        if val.dtype != "u":
+            bound = tr.parse("np.where({i} < 0, {i} + {n}, {i})", i=bound, n=n)
+        bounds.append(tr.parse("np.clip({i}, 0, {n})", i=bound, n=n))
+    first, stop = tr.hoist("first", bounds[0]), tr.hoist("stop", bounds[1])
+    places = tr.hoist("places", tr.parse("{f}[:, None] + np.arange(%d)" % k, f=first))
+    mask = tr.hoist("inside", tr.parse("{p} < {e}[:, None]", p=places, e=stop))
+    clipped = tr.parse("np.minimum({p}, {n} - 1)", p=places, n=n)
+    if base.batched:
+        index = tr.parse("np.arange({x}.shape[0])[:, None]", x=data)
+        window = tr.parse("{x}[{b}, {p}]", x=data, b=index, p=clipped)
+    else:
+        window = tr.parse("{x}[{p}]", x=data, p=clipped)
+    return tr.hoist("window", window), mask
 
 
 # ------------------------------------------------------------------- writing
