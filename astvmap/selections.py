@@ -373,8 +373,9 @@ def reduce(
             code = tr.parse("np.count_nonzero({x}, axis=%s)" % axes, x=code)
             return code, Val.array(out_rank, True, "i")
         code = tr.parse("{x}.%s(axis=%s)" % (name, axes), x=code)
+        plain = tr.parse("{x}.%s(axis=%s)" % (name, axes), x=x.code)
         kind = "b" if name in ("any", "all") else ("i" if dtype == "b" else dtype)
-        return code, Val.array(out_rank, True, kind)
+        return _unless_full(tr, sel, code, plain), Val.array(out_rank, True, kind)
     if name in EXTREME:
         return _extreme(tr, name, b, x, mask, axes, out_rank)
     # mean, std, var: NumPy's own where= reductions, as the loop's empty-selection nan.
@@ -389,8 +390,26 @@ def reduce(
             raise refuse(tr, f"{name}() of a selection with a ddof= that is not a number")
         extra = f", ddof={ddof!r}" if ddof else ""
     code = tr.parse("{x}.%s(axis=%s, where={m}%s)" % (name, axes, extra), x=data, m=mask)
+    plain = tr.parse("{x}.%s(axis=%s%s)" % (name, axes, extra), x=data)
     kind = "c" if name == "mean" and dtype == "c" else "f"
-    return code, Val.array(out_rank, True, kind)
+    return _unless_full(tr, sel, code, plain), Val.array(out_rank, True, kind)
+
+
+def _unless_full(
+    tr: Any, sel: Selection, masked: cst.BaseExpression, plain: cst.BaseExpression
+) -> cst.BaseExpression:
+    """A window's reduction: where every lane's slice is whole (the usual case) the
+    plain reduction, 2-6x faster than NumPy's where= (or np.where) over the same items."""
+    if not sel.window:
+        return masked
+    from .windows import _memo
+
+    memo = _memo(tr)
+    key = "whole|" + sel.mask.value
+    if key not in memo:
+        memo[key] = tr.hoist("whole", tr.parse("np.all({m})", m=sel.mask))
+    full = memo[key]
+    return tr.parse("{p} if {f} else {m}", p=plain, f=full, m=masked)
 
 
 def _extreme(

@@ -66,8 +66,8 @@ def _static_int(tr: Any, node: cst.BaseExpression) -> int | None:
         return int(node.evaluated_value)
     if not isinstance(node, (cst.Name, cst.Attribute, cst.UnaryOperation)) or not _pure(node):
         return None
-    with tr.dry():
-        _, val = tr.expr(node)
+    # Pure, so translating it has no effect (a dry run would end this statement's memo).
+    _, val = tr.expr(node)
     ok = val.is_static and isinstance(val.static, int) and not isinstance(val.static, bool)
     return int(val.static) if ok else None
 
@@ -309,15 +309,20 @@ def _reduced(
             bound = tr.parse("np.where({i} < 0, {i} + {n}, {i})", i=bound, n=n)
         bounds.append(tr.parse("np.clip({i}, 0, {n})", i=bound, n=n))
     first, stop = tr.hoist("first", bounds[0]), tr.hoist("stop", bounds[1])
-    places = tr.hoist("places", tr.parse("{f}[:, None] + np.arange(%d)" % k, f=first))
-    mask = tr.hoist("inside", tr.parse("{p} < {e}[:, None]", p=places, e=stop))
-    clipped = tr.parse("np.minimum({p}, {n} - 1)", p=places, n=n)
+    # The k items from the first place moved back to fit (a window longer than the
+    # array raises in sliding_window_view): a contiguous copy, 20x faster than the fancy
+    # index x[arange(B)[:, None], np.minimum(places, n - 1)].
+    fitted = tr.hoist("fitted", tr.parse("np.minimum({f}, {n} - %d)" % k, f=first, n=n))
+    view = tr.parse("%s({x}, %d, axis=%d)" % (SWV, k, b), x=data)
     if base.batched:
-        index = tr.parse("np.arange({x}.shape[0])[:, None]", x=data)
-        window = tr.parse("{x}[{b}, {p}]", x=data, b=index, p=clipped)
+        window = tr.parse("{v}[np.arange({x}.shape[0]), {f}]", v=view, x=data, f=fitted)
     else:
-        window = tr.parse("{x}[{p}]", x=data, p=clipped)
-    return tr.hoist("window", window), mask
+        window = tr.parse("{v}[{f}]", v=view, f=fitted)
+    if base.rank > 1:  # the window axis comes last in the view
+        window = tr.parse("np.moveaxis({w}, -1, 1)", w=window)
+    places = tr.parse("{f}[:, None] + np.arange(%d)" % k, f=fitted)
+    mask = tr.parse("({p} >= {a}[:, None]) & ({p} < {e}[:, None])", p=places, a=first, e=stop)
+    return tr.hoist("window", window), tr.hoist("inside", mask)
 
 
 # ------------------------------------------------------------------- writing
