@@ -139,9 +139,8 @@ def _starts(
     sizes = " x ".join(str(e.k) for _, e in wins)
     message = cst.SimpleString(
         repr(
-            f"{text}: the slice is shorter than {sizes} in examples %s (it runs past an end "
-            "of the array), so the examples' results differ in shape; astvmap's window has a "
-            "fixed length"
+            f"{text}: the slice is shorter than {sizes} in examples %s: it runs past an "
+            "end of the array, so their results differ in shape from the others'"
         )
     )
     selections.runtime_check(
