@@ -284,3 +284,54 @@ def test_refused_with_the_reason(f):
 def test_a_slice_of_batched_length_is_still_refused():
     with pytest.raises(UnsupportedError, match="length differs"):
         vmap(_bounded_by_length)(rng.standard_normal((3, 8)), np.array([0, 1, 2]))
+
+
+def in_a_batched_loop(x, i):
+    calls[0] += 1
+    tot = 0.0
+    j = i
+    while tot < 3.0 and j < 6:
+        tot += x[j : j + 2].sum() + x[j : j + 2][0]
+        j += 1
+    return tot, j
+
+
+def add_under_condition(x, i):
+    calls[0] += 1
+    y = x.copy()
+    if x[1] > 0:
+        y[i : i + 3] += 2.0
+        z = y[i : i + 3].sum()
+    else:
+        z = -1.0
+    return y, z
+
+
+def from_argmax(x):
+    calls[0] += 1
+    i = np.argmax(x[:4])
+    return x[i : i + 4] * 2.0, np.mean(x[i : i + 4])
+
+
+@pytest.mark.parametrize("batch", [1, 6])
+def test_windows_under_batched_control_flow(batch):
+    x = rng.standard_normal((batch, 8))
+    # Lanes leave the loop at different times; only the running lanes read and are checked.
+    _no_loop(in_a_batched_loop, x, np.arange(batch) % 6)
+    _no_loop(add_under_condition, x, _starts(batch, 8, 3, "inside"))
+    _no_loop(from_argmax, x)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int16])
+def test_starts_of_other_integer_dtypes(dtype):
+    x = rng.standard_normal((4, 8))
+    _no_loop(window, x, np.array([0, 5, 2, 3], dtype=dtype))
+    _no_loop(short_sums, x, np.array([0, 7, 2, 6], dtype=dtype))
+
+
+def test_a_reduced_window_longer_than_the_axis_raises():
+    # Documented limit: the loop sums the shorter slice, astvmap's view cannot exist.
+    x = rng.standard_normal((3, 2))
+    loop(short_sums, (x, np.array([0, 1, 0])))
+    with pytest.raises(ValueError, match="window shape cannot be larger"):
+        vmap(short_sums)(x, np.array([0, 1, 0]))
