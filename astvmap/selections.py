@@ -406,8 +406,8 @@ def _unless_full(
 
     memo = _memo(tr)
     key = "whole|" + sel.mask.value
-    if key not in memo:
-        memo[key] = tr.hoist("whole", tr.parse("np.all({m})", m=sel.mask))
+    if not isinstance(memo.get(key), cst.Name):
+        memo[key] = tr.hoist("whole", memo.get(key) or tr.parse("np.all({m})", m=sel.mask))
     full = memo[key]
     return tr.parse("{p} if {f} else {m}", p=plain, f=full, m=masked)
 

@@ -321,7 +321,10 @@ def _reduced(
         window = tr.parse("np.moveaxis({w}, -1, 1)", w=window)
     places = tr.parse("{f}[:, None] + np.arange(%d)" % k, f=fitted)
     mask = tr.parse("({p} >= {a}[:, None]) & ({p} < {e}[:, None])", p=places, a=first, e=stop)
-    return tr.hoist("window", window), tr.hoist("inside", mask)
+    inside = tr.hoist("inside", mask)
+    # Every lane's slice whole (selections._unless_full): a test on B numbers, not B x k.
+    _memo(tr)["whole|" + inside.value] = tr.parse("np.all({e} - {f} == %d)" % k, e=stop, f=first)
+    return tr.hoist("window", window), inside
 
 
 # ------------------------------------------------------------------- writing

@@ -219,6 +219,11 @@ def test_the_new_forms_are_drawn():
         "no-or-every-lane",
         "pytree-negative-axes",
         "float32",
+        "selection",
+        "window",
+        "window-reduced",
+        "window-write",
+        "mask-write",
     }
     assert wanted <= set(seen), sorted(wanted - set(seen))
     assert any(f.startswith("mapped:") for f in seen)
