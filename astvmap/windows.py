@@ -11,10 +11,11 @@ near the end) the loop's results differ in shape; astvmap raises a ``ValueError`
 naming those examples, never a clipped window. Several windows in one subscript
 (``img[r:r + 2, c:c + 2]``) are one gather; the other index elements apply to its result.
 
-A window consumed at once by a reduction (``x[i:i + k].sum()``) is not gathered: it is a
-selection under ``np.arange(n)`` between its bounds (``selections.py``), exact also in the
-lanes where the slice is shorter. Writes (``y[i:i + k] = v``, ``+=``) are a fancy-index
-scatter with the same bounds rule.
+A window consumed at once by a reduction (``x[i:i + k].sum()``; ``Expressions.expr``'s
+``lazy``) is a selection instead (``selections.py``), exact also in the lanes where the
+slice is shorter: the ``k`` items from its start moved back to fit, under the mask of
+those inside the loop's slice (``reduced``). Writes (``y[i:i + k] = v``, ``+=``) are a
+fancy-index scatter with the same bounds rule as reads.
 """
 
 from __future__ import annotations
