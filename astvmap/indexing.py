@@ -276,9 +276,14 @@ def subscript(
         if any(e.kind == MASK and e.batched for e in elems):
             from . import selections
 
+            if getattr(elems[0], "window", None):
+                # x[i:i + k] under a reduction: a selection of the k items from i.
+                data, mask = windows.reduced(tr, elems[0], base_code, base)
+                sel = selections.Selection(mask, True, window=True)
+                return data, selections.wrap(sel, base), elems
             return selections.select(tr, node, base_code, base, elems)
     if any(e.kind == WINDOW for e in elems):
-        return windows.read(tr, node, base_code, base, elems)
+        return _window_read(tr, node, base_code, base, elems)
     index_batched = any(e.batched for e in elems)
     dtype = base.dtype
     if not base.batched and not index_batched:
@@ -301,6 +306,26 @@ def subscript(
         return code, Val.array(rank, True, dtype), elems
     elems = expand_ellipsis(tr, elems, base.rank)
     return gather(tr, node, base_code, base, elems, _advanced(elems))
+
+
+def _window_read(
+    tr: Translator,
+    node: cst.Subscript,
+    base_code: cst.BaseExpression,
+    base: Val,
+    elems: list[Elem],
+) -> tuple[cst.BaseExpression, Val, list[Elem]]:
+    """``base[..., i:i + k, ...]``: the windows gathered (windows.py), then the other
+    index elements applied to that, each window now a ``:``."""
+    if base.rank is None:
+        raise tr.unsupported("a window x[i:i + k] of an array of unknown rank")
+    elems = expand_ellipsis(tr, elems, base.rank)
+    code, val = windows.read(tr, node, base_code, base, elems)
+    full = Elem(SLICE, _full_slice(), Val.const(slice(None)))
+    rest = [full if e.kind == WINDOW else e for e in elems]
+    if all(is_full_slice(e) for e in rest):
+        return code, val, rest
+    return subscript(tr, node, code, val, rest)
 
 
 def _full_slice() -> cst.SubscriptElement:
@@ -393,6 +418,14 @@ def scatter_target(
 ) -> tuple[cst.Subscript, int | None]:
     """The batched assignment target ``buf[...]`` and the per-example rank of the region."""
     if any(e.kind == WINDOW for e in elems):
+        if base.rank is None:
+            raise tr.unsupported("a write through a window x[i:i + k] of an array of unknown rank")
+        elems = expand_ellipsis(tr, elems, base.rank)
+        if any(e.kind != WINDOW and not is_full_slice(e) for e in elems):
+            raise tr.unsupported(
+                "a write through a window x[i:i + k] beside index elements other than `:`",
+                "write through the window alone (y[i:i + k] = v, or y[i:i + k, :] = v)",
+            )
         return windows.scatter_target(tr, target, base_code, base, elems)
     code, region, elems = subscript(tr, target, base_code, base, elems)
     if isinstance(code, cst.Call):  # wrapped in np.moveaxis: the region's layout differs

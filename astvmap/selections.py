@@ -97,11 +97,6 @@ def select(
         raise tr.unsupported("boolean-mask indexing of an array of unknown or zero rank")
     if tr.comp_depth:
         raise refuse(tr, "a boolean-mask selection inside a comprehension")
-    if getattr(mask_elem, "window", None):
-        from . import windows
-
-        data, mask = windows.reduced(tr, mask_elem, base_code, base)
-        return data, wrap(Selection(mask, True, window=True), base), elems
     if hasattr(mask_elem, "bounds"):
         mask = tr.hoist("mask", _slice_mask(tr, mask_elem.bounds, base_code, base))
         return base_code, wrap(Selection(mask, base.batched), base), elems
@@ -402,9 +397,7 @@ def _unless_full(
     plain reduction, 2-6x faster than NumPy's where= (or np.where) over the same items."""
     if not sel.window:
         return masked
-    from .windows import _memo
-
-    memo = _memo(tr)
+    memo = statement_memo(tr)
     key = "whole|" + sel.mask.value
     if not isinstance(memo.get(key), cst.Name):
         memo[key] = tr.hoist("whole", memo.get(key) or tr.parse("np.all({m})", m=sel.mask))
@@ -496,6 +489,18 @@ def shape_item(code: cst.BaseExpression, key: Any) -> cst.BaseExpression | None:
 
 def _dtype_val() -> Val:
     return Val(OBJECT, container=np.dtype)
+
+
+def statement_memo(tr: Any) -> dict:
+    """What this statement computed into temporaries already (windows.py: a window's
+    check and gather, its "every slice whole" test), by a key of the caller's. It lives
+    as long as ``tr.checked``, the statement's set of checks, which a new statement, a
+    dry run and a rolled-back translation all replace (the temporaries may be gone)."""
+    owner, memo = getattr(tr, "_statement_memo", (None, {}))
+    if owner is not tr.checked:
+        memo = {}
+        tr._statement_memo = (tr.checked, memo)
+    return memo
 
 
 def runtime_check(

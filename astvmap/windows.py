@@ -107,7 +107,7 @@ def _starts(
 ) -> list[cst.BaseExpression]:
     """Each window's first position (a negative start counted from the end, as in
     Python), after a check that raises in the lanes whose slice is shorter than ``k``."""
-    memo = _memo(tr)
+    memo = selections.statement_memo(tr)
     key = "|".join(
         [_code(data), _code(tr.mask) if tr.mask is not None else ""]
         + [f"{a}:{e.k}:{_code(_lower(e))}" for a, e in wins]
@@ -157,31 +157,14 @@ def _starts(
     return starts
 
 
-def _memo(tr: Any) -> dict:
-    """Windows checked in this statement. It lives as long as ``tr.checked``, the
-    statement's set of checks, which a new statement, a dry run and a rolled-back
-    translation all replace (the temporaries named here may be gone then)."""
-    owner, memo = getattr(tr, "_window_memo", (None, {}))
-    if owner is not tr.checked:
-        memo = {}
-        tr._window_memo = (tr.checked, memo)
-    return memo
-
-
-def _windows(tr: Any, elems: list) -> tuple[list, list]:
-    """(axis, elem) of each window, and the elements with each window as a full slice."""
-    from .indexing import SLICE, Elem
-
-    wins, rest, axis = [], [], 0
+def _windows(elems: list) -> list:
+    """(axis, elem) of each window among index elements (``...`` already expanded)."""
+    wins, axis = [], 0
     for e in elems:
         if e.kind == WINDOW:
             wins.append((axis, e))
-            full = cst.SubscriptElement(cst.Slice(lower=None, upper=None))
-            rest.append(Elem(SLICE, full, Val.const(slice(None))))
-        else:
-            rest.append(e)
         axis += e.consumes
-    return wins, rest
+    return wins
 
 
 def _data(tr: Any, code: cst.BaseExpression) -> cst.BaseExpression:
@@ -195,27 +178,19 @@ def _tuple(items: list[int]) -> str:
 # ------------------------------------------------------------------- reading
 def read(
     tr: Any, node: cst.Subscript, base_code: cst.BaseExpression, base: Val, elems: list
-) -> tuple[cst.BaseExpression, Val, list]:
-    """``base[..., i:i + k, ...]``: the gathered windows, then the other index elements."""
-    from . import indexing
-
-    if base.rank is None:
-        raise tr.unsupported("a window x[i:i + k] of an array of unknown rank")
+) -> tuple[cst.BaseExpression, Val]:
+    """The gathered windows of ``base[..., i:i + k, ...]`` (``...`` already expanded;
+    ``indexing.subscript`` applies the other index elements to the result)."""
     if tr.comp_depth:
         raise tr.unsupported(
             "a window x[i:i + k] with a batched start inside a comprehension (its bounds "
             "are checked before the statement)",
             "write the comprehension as a for loop",
         )
-    elems = indexing.expand_ellipsis(tr, elems, base.rank)
-    wins, rest = _windows(tr, elems)
+    wins = _windows(elems)
     data = _data(tr, base_code)
     starts = _starts(tr, node, data, base.batched, wins)
-    code = _gather(tr, data, base, wins, starts)
-    val = Val.array(base.rank, True, base.dtype)
-    if all(indexing.is_full_slice(e) for e in rest):
-        return code, val, rest
-    return indexing.subscript(tr, node, code, val, rest)
+    return _gather(tr, data, base, wins, starts), Val.array(base.rank, True, base.dtype)
 
 
 def _gather(
@@ -284,8 +259,12 @@ def reduced(
     every lane, read in ``k`` places rather than ``n``."""
     (lower, val), (upper, _) = elem.bounds
     check_start(tr, val)
+    if tr.comp_depth:
+        raise selections.refuse(tr, "a window x[i:i + k] under a reduction inside a comprehension")
+    if base.kind not in (ARRAY, SCALAR) or not base.rank:
+        raise tr.unsupported("a window x[i:i + k] of an array of unknown or zero rank")
     data = _data(tr, base_code)
-    memo = _memo(tr)
+    memo = selections.statement_memo(tr)
     key = "reduced|%s|%s|%d" % (_code(data), _code(lower), elem.window)
     if key not in memo:
         memo[key] = _reduced(tr, data, base, lower, upper, val, elem.window)
@@ -324,7 +303,9 @@ def _reduced(
     mask = tr.parse("({p} >= {a}[:, None]) & ({p} < {e}[:, None])", p=places, a=first, e=stop)
     inside = tr.hoist("inside", mask)
     # Every lane's slice whole (selections._unless_full): a test on B numbers, not B x k.
-    _memo(tr)["whole|" + inside.value] = tr.parse("np.all({e} - {f} == %d)" % k, e=stop, f=first)
+    selections.statement_memo(tr)["whole|" + inside.value] = tr.parse(
+        "np.all({e} - {f} == %d)" % k, e=stop, f=first
+    )
     return tr.hoist("window", window), inside
 
 
@@ -332,20 +313,11 @@ def _reduced(
 def scatter_target(
     tr: Any, target: cst.Subscript, buf_code: cst.BaseExpression, buf: Val, elems: list
 ) -> tuple[cst.Subscript, int]:
-    """``buf[i:i + k] = v`` (``buf`` already batched): a fancy-index write
-    ``buf[np.arange(B)[:, None], start[:, None] + np.arange(k)]``, each window's
-    positions on an axis of its own; full slices between windows become aranges."""
-    from . import indexing
-
-    if buf.rank is None:
-        raise tr.unsupported("a write through a window x[i:i + k] of an array of unknown rank")
-    elems = indexing.expand_ellipsis(tr, elems, buf.rank)
-    if any(e.kind != WINDOW and not indexing.is_full_slice(e) for e in elems):
-        raise tr.unsupported(
-            "a write through a window x[i:i + k] combined with other index elements than `:`",
-            "write through the window alone (y[i:i + k] = v, or y[i:i + k, :] = v)",
-        )
-    wins, _ = _windows(tr, elems)
+    """``buf[i:i + k] = v`` (``buf`` already batched; windows and ``:`` only, ``...``
+    expanded): a fancy-index write ``buf[np.arange(B)[:, None], start[:, None] +
+    np.arange(k)]``, each window's positions on an axis of its own; full slices before
+    a window become aranges."""
+    wins = _windows(elems)
     data = _data(tr, buf_code)
     starts = _starts(tr, target, data, True, wins)
     last = max(a for a, _ in wins)
