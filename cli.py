@@ -284,7 +284,7 @@ def _diff(job: EmitJob, vf: Any, compiled: Any, shown: str) -> str:
 
 def cmd_emit(args: argparse.Namespace) -> int:
     from astvmap.emit import specialisation
-    from astvmap.errors import VmapError
+    from astvmap.errors import FallbackError, VmapError
     from astvmap.ranks import RankError
 
     job = None
@@ -295,6 +295,12 @@ def cmd_emit(args: argparse.Namespace) -> int:
         compiled = specialisation(vf, *made.args, annotate=args.annotate, **made.kwargs)
     except (EmitProblem, RankError, VmapError) as exc:
         print(f"astvmap emit: {exc}", file=sys.stderr)
+        if isinstance(exc, FallbackError):
+            print(
+                "note: vmap runs this function per example (a Python loop over the batch, "
+                "with a PerformanceWarning); there is no batched code to show",
+                file=sys.stderr,
+            )
         if isinstance(exc, VmapError) and job is not None:
             for hint in job.hints:
                 print(f"note: {hint}", file=sys.stderr)

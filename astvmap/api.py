@@ -24,7 +24,7 @@ import optree
 
 from . import backends, cache, chunking
 from .cache import Compiled
-from .errors import NoRuleError, PerformanceWarning, VmapError
+from .errors import FallbackError, PerformanceWarning, VmapError
 from .pytrees import NAMESPACE
 from .pytrees import flatten as _flatten
 from .pytrees import leaf_axes as _leaf_axes
@@ -210,7 +210,7 @@ class VmappedFunction:
         self.target = resolve_target(fun)
         self.is_nested = isinstance(fun, VmappedFunction)
         self._nested: dict[Any, VmappedFunction] = {}
-        self._fallbacks: dict[Any, NoRuleError] = {}
+        self._fallbacks: dict[Any, FallbackError] = {}
         self.in_axes = in_axes
         self.out_axes = out_axes
         self.axis_size = axis_size
@@ -278,7 +278,7 @@ class VmappedFunction:
             return self._loop(reason, args, kwargs)
         try:
             compiled = self.specialise(prepared)
-        except NoRuleError as exc:
+        except FallbackError as exc:
             self._fallbacks[prepared.key] = exc
             return self._loop(exc, args, kwargs)
         if fast is not None and not self.target.prefix_kwargs:
@@ -296,7 +296,7 @@ class VmappedFunction:
             if all(c is not compiled for c, _, _ in known):
                 known.append((compiled, plan, guard_checker(compiled, self.target.fn)))
 
-    def _loop(self, reason: NoRuleError, args: tuple, kwargs: dict) -> Any:
+    def _loop(self, reason: FallbackError, args: tuple, kwargs: dict) -> Any:
         """The declared fallback: the per-example function in a Python loop, with a warning."""
         from .testing import loop
 
@@ -304,7 +304,7 @@ class VmappedFunction:
             raise _no_loop_fallback(reason, self.randomness, self.axis_name)
         warnings.warn(
             f"astvmap: running {getattr(self.fun, '__qualname__', self.fun)} per example in a Python "
-            f"loop: {reason.filename}:{reason.lineno}: {reason.reason}\n    {(reason.source or '').strip()}",
+            f"loop: {reason}",
             PerformanceWarning,
             stacklevel=chunking.user_stacklevel(),
         )
@@ -415,7 +415,7 @@ class VmappedFunction:
         return self.specialise(self.prepare(args, kwargs)).source
 
 
-def _no_loop_fallback(reason: NoRuleError, randomness: str, axis_name: str | None) -> VmapError:
+def _no_loop_fallback(reason: FallbackError, randomness: str, axis_name: str | None) -> VmapError:
     """The per-example loop cannot stand in: it would draw per example ("same" shares one
     draw) and cannot run collectives (no batch to reduce over)."""
     from .errors import UnsupportedError

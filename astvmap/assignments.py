@@ -233,7 +233,7 @@ class Assignments:
         if isinstance(target, cst.Attribute):
             obj_code, _ = self.expr(target.value)
             if val.batched:
-                raise self.unsupported(
+                raise self.refuse(
                     "assigning a batched value to an attribute would leak it out of the function",
                     "return the value instead",
                 )
@@ -308,7 +308,7 @@ class Assignments:
         """Check that the unbatched array ``node`` may get its batch axis by a write into
         it (the caller then emits the copy): its name, or a refusal saying why not."""
         if not isinstance(node, cst.Name) or buf.sample is not NOVALUE:
-            raise self.unsupported(
+            raise self.refuse(
                 "writing a batched value into an array that comes from outside the function",
                 "copy it first (buf = buf.copy()) or build a new array",
             )
@@ -452,7 +452,7 @@ class Assignments:
             return [node.with_changes(target=target, value=rhs_code)]
         code, val = self.expr(node.value)
         if val.batched:
-            raise self.unsupported("augmented assignment of a batched value to an attribute")
+            raise self.refuse("augmented assignment of a batched value to an attribute")
         return [node.with_changes(value=code)]
 
     def before_growing(self, name: str, code: cst.BaseExpression) -> cst.BaseExpression:

@@ -133,9 +133,14 @@ class MaskedControl:
 
     def truth(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression:
         """Per-lane ``bool(value)`` of a batched per-example scalar."""
+        if val.kind in (ARRAY, SCALAR) and val.rank:
+            raise self.refuse(
+                "the truth value of a per-example array (the loop raises ValueError)",
+                "reduce it first: np.any(...) or np.all(...)",
+            )
         if val.kind not in (ARRAY, SCALAR) or val.rank != 0:
             raise self.unsupported(
-                "the truth value of a per-example array (the loop raises ValueError)",
+                "the truth value of a batched value of unknown rank",
                 "reduce it first: np.any(...) or np.all(...)",
             )
         if val.dtype == "b":

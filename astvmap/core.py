@@ -19,7 +19,7 @@ import numpy as np
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .control import ControlState, LoopInfo
-from .errors import NoRuleError, UnsupportedError
+from .errors import FallbackError, UnsupportedError
 from .guards import Guard, signature
 from .source import FunctionSource
 from .syntax import _code, _index, _line, _slice_all, _walk_names
@@ -137,7 +137,9 @@ class Core:
     def translate(self) -> tuple[cst.FunctionDef, Val]:
         node = self.node
         if node.asynchronous is not None:
-            raise self.unsupported_at(node, "async functions cannot be vectorised")
+            raise self._located(
+                UnsupportedError, node, "async functions cannot be vectorised", None
+            )
         # Pass 1 finds what every return site returns; pass 2 emits code knowing the join.
         with self.dry():
             self.block(node.body.body)
@@ -237,20 +239,30 @@ class Core:
             "np.repeat(np.asarray({x})[None], {b}, axis=0)", x=code, b=self.batch_size()
         )
 
-    def unsupported(self, message: str, hint: str | None = None) -> UnsupportedError:
+    def unsupported(self, message: str, hint: str | None = None) -> FallbackError:
+        """A form astvmap does not vectorise at the current statement: vmap runs the
+        function per example instead (declared, with a PerformanceWarning)."""
         return self.unsupported_at(self.current, message, hint)
 
-    def no_rule(self, message: str, hint: str) -> NoRuleError:
-        err = self.unsupported(message, hint)
-        return NoRuleError(
-            err.reason, filename=err.filename, lineno=err.lineno, source=err.source, hint=hint
-        )
+    def no_rule(self, message: str, hint: str) -> FallbackError:
+        return self.unsupported(message, hint)
 
     def unsupported_at(
         self, node: cst.CSTNode, message: str, hint: str | None = None
+    ) -> FallbackError:
+        return self._located(FallbackError, node, message, hint)
+
+    def refuse(self, message: str, hint: str | None = None) -> UnsupportedError:
+        """Code the per-example loop gives no meaning to under vmap (a length that differs
+        per example, the batch written into state every example shares): refused, never
+        run per example."""
+        return self._located(UnsupportedError, self.current, message, hint)
+
+    def _located(
+        self, kind: type[UnsupportedError], node: cst.CSTNode, message: str, hint: str | None
     ) -> UnsupportedError:
         line = self.file_line(node)
-        return UnsupportedError(
+        return kind(
             message,
             filename=self.source.filename,
             lineno=line,
@@ -311,10 +323,10 @@ def _element_val(val: Val, i: int) -> Val:
         if child is not None:
             return child
         if val.batched:
-            raise UnsupportedError("cannot unpack this batched container")
+            raise FallbackError("cannot unpack this batched container")
         return Val(OBJECT)
     if val.batched:
-        raise UnsupportedError("cannot unpack a batched value of unknown structure")
+        raise FallbackError("cannot unpack a batched value of unknown structure")
     if val.sample is not NOVALUE:
         try:
             return Val.of_sample(val.sample[i])
@@ -335,7 +347,7 @@ def _iter_element(it: Val) -> Val:
         vals = [v for _, v in it.children]
         if len({v.batched for v in vals}) > 1:
             # The loop variable would carry the batch axis in some iterations only.
-            raise UnsupportedError("iterating a container whose items are batched differently")
+            raise FallbackError("iterating a container whose items are batched differently")
         return join_all(vals) if vals else Val(OBJECT)
     if it.kind == ARRAY and it.rank:
         return Val.array(it.rank - 1)

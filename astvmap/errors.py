@@ -43,10 +43,14 @@ class UnsupportedError(VmapError):
         return "\n".join(parts)
 
 
-class NoRuleError(UnsupportedError):
-    """A call with batched arguments that no rule covers and whose source cannot be
-    transformed. ``vmap`` answers it by running the function per example (with a
-    ``PerformanceWarning``) rather than failing."""
+class FallbackError(UnsupportedError):
+    """A construct astvmap cannot vectorise but that the per-example loop runs: a call no
+    rule covers, a form the translator does not rewrite. ``vmap`` answers it by running
+    the function per example with a ``PerformanceWarning`` naming the line (DESIGN §7:
+    correct first, fast where a rule exists); ``emit`` raises it, since no batched code
+    exists to show. A plain ``UnsupportedError`` is kept for what the loop itself does
+    not give a meaning to under vmap: a value whose length differs per example, a write
+    of the batch into state shared by every example."""
 
 
 class NeedsBatchError(UnsupportedError):

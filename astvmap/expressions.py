@@ -290,8 +290,9 @@ class Expressions:
         if isinstance(node.operator, cst.Not):
             if val.batched:
                 if val.rank not in (0, None):
-                    raise self.unsupported(
-                        "`not` of a batched array (its truth value is ambiguous)"
+                    raise self.refuse(
+                        "`not` of a per-example array (its truth value is ambiguous: the loop "
+                        "raises ValueError)"
                     )
                 return self.parse("np.logical_not({x})", x=code), Val.array(0, True, "b")
             if val.is_static and isinstance(val.static, (bool, int, float, str, type(None))):
@@ -362,7 +363,7 @@ class Expressions:
         if val.rank != 0:
             # Per example `a < b < c` is `(a < b) and (b < c)`: on arrays of more
             # than one element it raises, so the elementwise `&` would be a guess.
-            raise self.unsupported(
+            raise (self.refuse if val.rank else self.unsupported)(
                 "a chained comparison of per-example arrays (Python's `and` of arrays)",
                 "write (a < b) & (b < c) for the elementwise test",
             )

@@ -36,6 +36,7 @@ class Translator(Protocol):
     ) -> cst.BaseExpression: ...
     def batch_size(self) -> cst.BaseExpression: ...
     def unsupported(self, message: str, hint: str | None = None) -> Exception: ...
+    def refuse(self, message: str, hint: str | None = None) -> Exception: ...
 
 
 SLICE, NEWAXIS, ELLIPSIS, INT, ARRAY_INDEX, MASK = (
@@ -131,7 +132,7 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
             if batched is not None:
                 k = windows.window_length(tr, sl)
                 if k is None or batched[0] != "lower":
-                    raise tr.unsupported(
+                    raise tr.refuse(
                         "a slice bound that depends on the batch (the result's shape would "
                         "differ per example), other than a window x[i:i + k] of a length k "
                         "known while transforming",
@@ -201,7 +202,7 @@ def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bo
         if v.batched and select and rank == 1:
             return Elem(MASK, el, v, rank=1)  # a selection (selections.select)
         if v.batched:
-            raise tr.unsupported(
+            raise tr.refuse(
                 "boolean-mask indexing gives a result whose shape depends on the data",
                 "use np.where(mask, x, 0) (or another fill value) instead",
             )
@@ -228,7 +229,7 @@ def expand_ellipsis(tr: Translator, elems: list[Elem], base_rank: int | None) ->
         return elems
     consumed = sum(e.consumes for e in elems)
     if consumed > base_rank:
-        raise tr.unsupported(f"too many indices for a per-example array of rank {base_rank}")
+        raise tr.refuse(f"too many indices for a per-example array of rank {base_rank}")
     fill = [
         Elem(SLICE, cst.SubscriptElement(cst.Slice(lower=None, upper=None)), Val.const(slice(None)))
         for _ in range(base_rank - consumed)

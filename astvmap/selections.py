@@ -58,7 +58,7 @@ def contains(val: Val) -> bool:
 
 
 def refuse(tr: Any, what: str) -> Exception:
-    return tr.unsupported(
+    return tr.refuse(
         f"{what}: x[mask] with a mask that depends on the batch is a selection, {LENGTH}",
         "reduce it (sum, mean, max, len, ...) or use np.where(mask, x, fill) for a fixed shape",
     )
@@ -88,7 +88,7 @@ def select(
     mask_elem = elems[0]
     rest = elems[1:]
     if mask_elem.kind != MASK or mask_elem.val.rank != 1 or any(not _full_slice(e) for e in rest):
-        raise tr.unsupported(
+        raise tr.refuse(
             "boolean-mask indexing other than x[mask] with a 1-D mask, where the mask "
             f"depends on the batch ({LENGTH})",
             "use np.where(mask, x, 0) (or another fill value) instead",
@@ -513,7 +513,8 @@ def runtime_check(
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) > 1:
         # The check runs before the whole line, so before what its first statements bind.
         raise tr.unsupported(
-            "a boolean-mask selection checked at run time, on a line of several statements",
+            "a boolean-mask selection or a window x[i:i + k] checked at run time, on a line "
+            "of several statements",
             "put the statement on a line of its own",
         )
     key = "selection check: " + cst.Module([]).code_for_node(test)

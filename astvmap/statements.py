@@ -187,7 +187,7 @@ class Statements:
             self.bind_import(node)
             return [node]
         if isinstance(node, (cst.Global, cst.Nonlocal)):
-            raise self.unsupported(
+            raise self.refuse(
                 "global/nonlocal statements are not supported in a vmapped function",
                 "return the value instead of writing it to an outer variable",
             )

@@ -260,7 +260,7 @@ def reduced(
     (lower, val), (upper, _) = elem.bounds
     check_start(tr, val)
     if tr.comp_depth:
-        raise selections.refuse(tr, "a window x[i:i + k] under a reduction inside a comprehension")
+        raise tr.unsupported("a window x[i:i + k] under a reduction inside a comprehension")
     if base.kind not in (ARRAY, SCALAR) or not base.rank:
         raise tr.unsupported("a window x[i:i + k] of an array of unknown or zero rank")
     data = _data(tr, base_code)

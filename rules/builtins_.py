@@ -28,7 +28,7 @@ def len_rule(site: CallSite) -> Out:
     if x.val.kind == TREE:
         return site.render(), Val(SCALAR, rank=0)
     if not x.rank:
-        raise site.unsupported("len() of a batched scalar (the loop raises TypeError)")
+        raise site.refuse("len() of a batched scalar (the loop raises TypeError)")
     return site.ctx.parse("{x}.shape[1]", x=x.code), Val(SCALAR, rank=0)
 
 
@@ -116,6 +116,11 @@ def _parenthesised(code: cst.BaseExpression) -> cst.BaseExpression:
 
 def _require_scalars(site: CallSite, args: list, name: str) -> None:
     for a in args:
+        if a.batched and _is_array(a.val) and a.rank:
+            raise site.refuse(
+                f"{name}() of batched arrays (Python compares whole arrays; the loop raises)",
+                f"use np.{'maximum' if name == 'max' else 'minimum'} for elementwise {name}",
+            )
         if a.batched and (not _is_array(a.val) or a.rank != 0):
             raise site.unsupported(
                 f"{name}() of batched arrays (Python compares whole arrays; the loop raises)",
@@ -148,7 +153,7 @@ def sum_rule(site: CallSite) -> Out:
         raise site.unsupported("sum() of this batched value")
     if x.batched:
         if not x.rank:
-            raise site.unsupported("sum() of a batched scalar (the loop raises TypeError)")
+            raise site.refuse("sum() of a batched scalar (the loop raises TypeError)")
         total = Arg(_sum_first_axis(site, x), Val.array(x.rank - 1, True, _sum_kind(x.val.dtype)))
     else:
         # Only the start value is batched.
@@ -202,11 +207,13 @@ def _any_all(name: str, op: str, start: str) -> object:
             raise site.unsupported(f"{name}() of this batched value")
         items = [x.val.element] if x.val.element is not None else [v for _, v in x.val.children]
         for v in items:
-            if not _is_array(v) or v.rank != 0:
-                raise site.unsupported(
-                    f"{name}() of items that are not per-example scalars "
+            if _is_array(v) and v.rank:
+                raise site.refuse(
+                    f"{name}() of items that are per-example arrays "
                     "(the loop tests whole arrays and raises)"
                 )
+            if not _is_array(v) or v.rank != 0:
+                raise site.unsupported(f"{name}() of items of unknown rank")
         site.ctx.program.modules["functools"] = functools  # type: ignore[attr-defined]
         code = site.ctx.parse(
             f"functools.reduce(np.{op}, {{xs}}, np.{start}({{b}}, dtype=bool))",
@@ -227,8 +234,14 @@ def _convert(kind: str) -> object:
         if not site.any_batched:
             return site.render(), Val(SCALAR, rank=0)
         x = site.args[0]
+        if x.val.kind in (ARRAY, SCALAR) and x.rank:
+            raise site.refuse(
+                f"{kind}() of a per-example array (the loop raises TypeError: only scalars "
+                "convert)",
+                f"use .astype({kind}) for an array of {kind}s",
+            )
         if x.val.kind not in (ARRAY, SCALAR) or x.rank != 0:
-            raise site.unsupported(f"{kind}() of a batched array (only scalars convert)")
+            raise site.unsupported(f"{kind}() of a batched value of unknown rank")
         return site.ctx.parse(f"np.asarray({{x}}).astype({kind})", x=x.code), Val.array(0, True)
 
     return rule
@@ -243,9 +256,14 @@ def round_rule(site: CallSite) -> Out:
     x = site.args[0]
     if not site.any_batched:
         return site.render(), Val(SCALAR, rank=0) if len(site.args) == 1 else x.val
+    if x.rank:
+        raise site.refuse(
+            "round() of a per-example array (the loop raises TypeError: an ndarray has no "
+            "__round__)",
+            "use np.round",
+        )
     if x.rank != 0:
-        # An ndarray has no __round__: the loop raises TypeError.
-        raise site.unsupported("round() of a batched array", "use np.round")
+        raise site.unsupported("round() of a batched value of unknown rank", "use np.round")
     if len(site.args) > 1 or site.kwargs:
         nd = site.args[1] if len(site.args) > 1 else site.kwargs["ndigits"]
         if nd.batched:

@@ -273,8 +273,13 @@ def math_rule(site: CallSite) -> Out:
             Val(SCALAR, rank=0) if all(v.kind == SCALAR for v in vals) else Val.array(0)
         )
     for a in site.args:
-        if a.val.rank not in (0, None) or a.val.kind in (TREE, OBJECT):
-            raise site.unsupported(f"math.{name} of a batched array (it takes scalars)")
+        if a.val.kind in (ARRAY, SCALAR) and a.val.rank:
+            raise site.refuse(
+                f"math.{name} of a per-example array (it takes scalars: the loop raises TypeError)",
+                f"use np.{name}",
+            )
+        if a.val.rank is None or a.val.kind in (TREE, OBJECT):
+            raise site.unsupported(f"math.{name} of a batched value of unknown rank")
     codes, val = align(site.ctx, site.args)
     ctx = site.ctx
     if name in MATH_INTEGER:

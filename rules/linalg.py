@@ -41,7 +41,7 @@ def batched_matmul(ctx, a: Arg, b: Arg, op: str = "@") -> Out:
 
     ra, rb = _rank(ctx, a), _rank(ctx, b)
     if ra == 0 or rb == 0:
-        raise ctx.unsupported("matmul of a scalar (the loop raises ValueError)")
+        raise ctx.refuse("matmul of a scalar (the loop raises ValueError)")
     out_rank = max(ra, rb) - (ra == 1) - (rb == 1) if ra > 1 and rb > 1 else (ra + rb - 2)
     if ra >= 2 and rb >= 2:
         out_rank = max(ra, rb)
@@ -224,13 +224,13 @@ def _two_axes(site: CallSite, b: Any, r: int, what: str) -> tuple[int, int]:
     divide by zero or silently wrap, so those are refused here with the line.
     """
     if r < 2:
-        raise site.unsupported(
+        raise site.refuse(
             f"{what} of a rank-{r} array (the loop raises ValueError: it needs 2 dimensions)"
         )
     a1, a2 = b.value("axis1", 0), b.value("axis2", 1)
     for a in (a1, a2):
         if not isinstance(a, (int, np.integer)) or not -r <= a < r:
-            raise site.unsupported(
+            raise site.refuse(
                 f"{what} with axis {a!r} for a rank-{r} array (the loop raises AxisError)"
             )
     return int(a1) % r, int(a2) % r
@@ -353,7 +353,7 @@ def _stacked_rule(fn, offsets: tuple[int, ...]):
                 raise site.unsupported("cannot infer the rank of the matrix")
             return site.render(), Val.array(None)
         if x.batched and r < 2 and fn is not np.linalg.matrix_rank:
-            raise site.unsupported(f"np.linalg.{fn.__name__} of a batched vector (the loop raises)")
+            raise site.refuse(f"np.linalg.{fn.__name__} of a batched vector (the loop raises)")
         vals = [Val.array(r + off, x.batched) for off in offsets]
         if len(vals) == 1:
             return site.render(), vals[0]

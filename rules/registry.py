@@ -85,6 +85,7 @@ class Context(Protocol):
     def batch_size(self) -> cst.BaseExpression: ...
     def broadcast(self, code: cst.BaseExpression, val: Val) -> cst.BaseExpression: ...
     def unsupported(self, message: str, hint: str | None = None) -> Exception: ...
+    def refuse(self, message: str, hint: str | None = None) -> Exception: ...
 
 
 @dataclasses.dataclass
@@ -144,7 +145,12 @@ class CallSite:
         return self.render(), val
 
     def unsupported(self, message: str, hint: str | None = None) -> Exception:
+        """A form this rule does not cover: vmap runs the function per example."""
         return self.ctx.unsupported(message, hint)
+
+    def refuse(self, message: str, hint: str | None = None) -> Exception:
+        """A call the loop itself fails on in every example: refused, not run per example."""
+        return self.ctx.refuse(message, hint)
 
 
 class Binding:

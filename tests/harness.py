@@ -129,3 +129,29 @@ def pattern_params(table, patterns_of):
             tag = "".join("b" if b else "u" for b in p)
             out.append(pytest.param(f, specs, p, id=f"{f.__name__}-{tag}"))
     return out
+
+
+def assert_runs_per_example(f, args, in_axes=0, *, where=None, raises=None):
+    """``vmap(f)`` declares the per-example fallback (a ``PerformanceWarning`` naming
+    ``where``, a ``file.py`` or ``file.py:line``) and gives what the loop gives: its
+    stacked result, or the exception type ``raises`` that the loop itself raises.
+
+    For code astvmap does not vectorise but the loop runs (DESIGN §7)."""
+    import copy
+
+    from astvmap import PerformanceWarning, vmap
+    from astvmap.testing import assert_same, loop
+
+    if raises is not None:
+        with pytest.raises(raises), pytest.warns(PerformanceWarning) as record:
+            vmap(f, in_axes=in_axes)(*copy.deepcopy(args))
+    else:
+        want = loop(f, copy.deepcopy(args), in_axes, 0)
+        with pytest.warns(PerformanceWarning) as record:
+            got = vmap(f, in_axes=in_axes)(*copy.deepcopy(args))
+        assert_same(got, want)
+    messages = [str(w.message) for w in record if issubclass(w.category, PerformanceWarning)]
+    assert messages and "per example" in messages[0], messages
+    if where is not None:
+        assert where in messages[0], messages[0]
+    return messages[0]

@@ -17,6 +17,8 @@ import pytest
 from astvmap import PerformanceWarning, UnsupportedError, vmap
 from astvmap.testing import assert_same, loop
 
+from .harness import assert_runs_per_example
+
 RNG = np.random.default_rng(13)
 
 
@@ -185,10 +187,10 @@ def shift_nested_scalars(a, i):
     return a, b
 
 
-def test_nested_unpacking_of_batched_scalars_is_refused():
+def test_nested_unpacking_of_batched_scalars_runs_per_example():
     # The inner tuple would hold views of `a` that the first item write changes.
-    with pytest.raises(UnsupportedError, match="test_idioms.py"):
-        vmap(shift_nested_scalars)(RNG.normal(size=(3, 4)), np.array([1, 2, 3]))
+    args = (RNG.normal(size=(3, 4)), np.array([1, 2, 3]))
+    assert_runs_per_example(shift_nested_scalars, args, where="test_idioms.py")
 
 
 # ------------------------------------------------------------ loop `else`
@@ -277,9 +279,10 @@ def else_after_return(x):
     return -1.0
 
 
-def test_loop_else_with_masked_return_is_refused():
-    with pytest.raises(UnsupportedError, match="returns from some"):
-        vmap(else_after_return)(RNG.normal(size=(3, 4)))
+def test_loop_else_with_masked_return_runs_per_example():
+    assert_runs_per_example(
+        else_after_return, (RNG.normal(size=(3, 4)),), where="returns from some"
+    )
 
 
 # ------------------------------------------------- range with a batched stop
@@ -321,12 +324,10 @@ def test_range_with_start_and_step(batch):
     check(countdown, (x, n - 1))
 
 
-def test_range_batched_start_or_runtime_step_is_refused():
+def test_range_batched_start_or_runtime_step_runs_per_example():
     x, n = RNG.normal(size=(3, 8)), np.array([2, 5, 7])
-    with pytest.raises(UnsupportedError, match="batched start or step"):
-        vmap(weighted_tail)(x, n // 2, n)
-    with pytest.raises(UnsupportedError, match="step not known"):
-        vmap(runtime_step, in_axes=(0, 0, None))(x, n, 2)
+    assert_runs_per_example(weighted_tail, (x, n // 2, n), where="batched start or step")
+    assert_runs_per_example(runtime_step, (x, n, 2), (0, 0, None), where="step not known")
 
 
 @pytest.mark.parametrize("batch", [1, 3])
@@ -382,14 +383,13 @@ def test_recursion_to_a_constant_depth(batch):
     check(poly, (x[0], RNG.normal(size=batch)), in_axes=(None, 0))
 
 
-def test_recursion_depth_not_known_when_transforming_is_refused():
+def test_recursion_depth_not_known_when_transforming_runs_per_example():
     x = RNG.normal(size=(3, 8))
-    with pytest.raises(UnsupportedError, match="depth not decided"):
-        vmap(data_depth)(x)
-    with pytest.raises(UnsupportedError, match="depth not decided"):
-        vmap(runtime_depth, in_axes=(0, None))(x, 2)
-    with pytest.raises(UnsupportedError, match="deeper than"):
-        vmap(too_deep)(x)
+    x[:, 0] = [-1.0, 1.0, 1.0]
+    # The depth, hence the shape, differs per example: the loop's stacking raises.
+    assert_runs_per_example(data_depth, (x,), where="depth not decided", raises=ValueError)
+    assert_runs_per_example(runtime_depth, (x, 2), (0, None), where="depth not decided")
+    assert_runs_per_example(too_deep, (x,), where="deeper than")
 
 
 def comprehensions_under_masks(M):

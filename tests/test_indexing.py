@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astvmap import UnsupportedError, vmap
+from astvmap import vmap
 
+from .harness import assert_runs_per_example
 from .oracle import check
 from .programs import gather as g
 
@@ -86,6 +87,6 @@ def test_boolean_mask_then_sum_is_a_masked_reduction():
     check(g.mask_sum, rng.standard_normal((3, 4)))
 
 
-def test_float_index_of_unknown_kind_is_refused():
-    with pytest.raises(UnsupportedError):
-        vmap(g.pick)(rng.standard_normal((3, 4)), np.array([0.0, 1.0, 2.0]))
+def test_float_index_runs_per_example_and_raises_as_the_loop_does():
+    args = (rng.standard_normal((3, 4)), np.array([0.0, 1.0, 2.0]))
+    assert_runs_per_example(g.pick, args, where="not known to be integer", raises=IndexError)

@@ -1,9 +1,11 @@
-"""The reproducers of shared/repro: each equals the loop, or is refused naming its line.
+"""The reproducers of shared/repro: each equals the loop, vectorised or (where listed)
+run per example with a PerformanceWarning naming its line.
 
 The programs were found by a random program generator written apart from the
 project's own (tests/repro/pNN_*.py as it wrote them, shrunk; tests/repro/kinds.py
 one hand-minimised program per kind). A wrong value or a crash inside generated
-code is a bug; a refusal is allowed only where listed in REFUSED, with the reason.
+code is a bug; the per-example fallback is allowed only where listed in PER_EXAMPLE,
+with the reason.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import warnings
 
 import pytest
 
-from astvmap import UnsupportedError, vmap
+from astvmap import PerformanceWarning, vmap
 from astvmap.testing import assert_same, loop
 
 from . import repro
@@ -23,15 +25,16 @@ from .repro import kinds
 
 PROGRAMS = sorted(m.name for m in pkgutil.iter_modules(repro.__path__) if m.name.startswith("p"))
 
-# name -> why astvmap refuses it (with the user's line) instead of computing it.
-REFUSED: dict[str, str] = {
+# name -> why astvmap runs it per example (declared, naming the line) instead of
+# vectorising it.
+PER_EXAMPLE: dict[str, str] = {
     "j_helper_write_in_branch": "a helper that writes into its argument, called under a batched "
-    "condition: its write is not masked, so it is refused with the line",
+    "condition: its write is not masked in the batched code",
     "i_conditional_alias": "`v = buf if c else x` with a batched c is a copy in the batched code; "
-    "a later write into buf is refused (v would not see it)",
+    "a later write into buf would not reach v",
     "p01_wrong": "the same conditional alias (`v9 = x if ... else buf4`, then buf4 is written)",
     "p03_wrong": "`v10 = buf6` after a helper writes a batched value into buf6: the view "
-    "analysis does not look at statement order, so it refuses (conservative)",
+    "analysis does not look at statement order (conservative)",
 }
 
 
@@ -43,15 +46,15 @@ def check(name: str, f, args: tuple, in_axes, out_axes=0) -> None:
         with pytest.raises(type(exc)):
             vmap(f, in_axes=in_axes, out_axes=out_axes)(*copy.deepcopy(args))
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            got = vmap(f, in_axes=in_axes, out_axes=out_axes)(*args)
-        except UnsupportedError as exc:
-            assert name in REFUSED, f"refused, not listed: {exc}"
-            assert exc.lineno, "a refusal names the user's line"
-            return
-    assert name not in REFUSED, "computes now: take it off REFUSED"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        got = vmap(f, in_axes=in_axes, out_axes=out_axes)(*args)
+    fallbacks = [str(w.message) for w in caught if issubclass(w.category, PerformanceWarning)]
+    if name in PER_EXAMPLE:
+        assert fallbacks, "vectorised now: take it off PER_EXAMPLE"
+        assert ".py:" in fallbacks[0], "the warning names the user's line"
+    else:
+        assert not fallbacks, f"runs per example, not listed: {fallbacks}"
     assert_same(got, want)
     for a, b in zip(args, pristine):
         assert_same(a, b)

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from astvmap import UnsupportedError, vmap
 
-from .harness import pattern_params
+from .harness import assert_runs_per_example, pattern_params
 from .oracle import check
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -498,10 +498,9 @@ def test_loops(f, specs, pattern, data):
 def test_accumulator_that_changes_rank():
     # `acc = 0.0` and then `acc = acc + x[i] * i` with x[i] a vector: per example
     # acc is a float on entry and a vector after one iteration, so it has no single
-    # batched layout; the error names the variable and the loop.
+    # batched layout: it runs per example, and the warning names the variable.
     x = np.random.default_rng(0).standard_normal((2, 3, 4))
-    with pytest.raises(UnsupportedError, match="`acc` changes per-example rank"):
-        vmap(range_accumulate)(x)
+    assert_runs_per_example(range_accumulate, (x,), where="`acc` changes per-example rank")
 
 
 def test_range_of_a_batched_bound_is_masked():
@@ -601,28 +600,39 @@ def isinstance_batched(x):
 
 
 S3, V3 = np.arange(3.0), np.ones((3, 4))
-UNSUPPORTED = [
-    (if_on_batched, (V3 - 1,), 0),  # the truth of a vector: the loop raises
+# The loop itself raises in every example: refused with the reason, nothing runs.
+REFUSED = [
+    (if_on_batched, (V3 - 1,), 0),  # the truth of a vector
     (max_of_arrays, (V3, V3), 0),
     (max_of_arrays, (V3, np.ones(4)), (0, None)),
-    (max_of_matrix, (np.ones((3, 2, 2)),), 0),
-    (max_with_key, (S3, S3), 0),
     (len_of_scalar, (S3,), 0),
     (sum_of_scalar, (S3,), 0),
     (float_of_array, (V3,), 0),
     (round_of_array, (V3,), 0),
     (round_digits_of_array, (V3,), 0),
-    (round_batched_digits, (S3, np.arange(3)), 0),
-    (print_batched, (S3,), 0),
-    (isinstance_batched, (S3,), 0),
+]
+# Not vectorised, but the loop runs them: the declared per-example fallback.
+PER_EXAMPLE = [
+    (max_with_key, (S3, S3), 0, None),
+    (round_batched_digits, (S3, np.arange(3)), 0, None),
+    (print_batched, (S3,), 0, None),
+    (max_of_matrix, (np.ones((3, 2, 2)),), 0, ValueError),  # the loop compares rows
 ]
 
 
 @pytest.mark.parametrize(
     "f,args,in_axes",
-    [pytest.param(*c, id=f"{c[0].__name__}-{i}") for i, c in enumerate(UNSUPPORTED)],
+    [pytest.param(*c, id=f"{c[0].__name__}-{i}") for i, c in enumerate(REFUSED)],
 )
 def test_unsupported_raises(f, args, in_axes):
     with pytest.raises(UnsupportedError) as info:
         vmap(f, in_axes=in_axes)(*args)
     assert "test_rules_builtins.py" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "f,args,in_axes,raises",
+    [pytest.param(*c, id=f"{c[0].__name__}-{i}") for i, c in enumerate(PER_EXAMPLE)],
+)
+def test_runs_per_example(f, args, in_axes, raises):
+    assert_runs_per_example(f, args, in_axes, where="test_rules_builtins.py", raises=raises)

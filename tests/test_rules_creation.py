@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from astvmap import UnsupportedError, vmap
+from astvmap import vmap
 
-from .harness import SETUP, build, cases, ints, normal, run
+from .harness import SETUP, assert_runs_per_example, build, cases, ints, normal, run
 from .oracle import check
 
 
@@ -365,12 +365,13 @@ def full_like_unbatched_prototype(x, s):
     "f", [arange_batched, zeros_batched_shape, eye_batched], ids=lambda f: f.__name__
 )
 @pytest.mark.parametrize("batch", [1, 3])
-def test_shape_from_batched_value_raises(f, batch):
-    n = np.full(batch, 3)
-    with pytest.raises(UnsupportedError):
-        vmap(f)(n)
+def test_shape_from_batched_value_runs_per_example(f, batch):
+    # The shape depends on the data: the loop stacks equal shapes and fails on others.
+    assert_runs_per_example(f, (np.full(batch, 3),), where="test_rules_creation.py")
+    if batch > 1:
+        assert_runs_per_example(f, (np.arange(2, 2 + batch),), raises=ValueError)
 
 
-def test_full_like_of_unbatched_with_batched_fill_raises():
-    with pytest.raises(UnsupportedError):
-        vmap(full_like_unbatched_prototype, in_axes=(None, 0))(np.ones(3), np.arange(4.0))
+def test_full_like_of_unbatched_with_batched_fill_runs_per_example():
+    args = (np.ones(3), np.arange(4.0))
+    assert_runs_per_example(full_like_unbatched_prototype, args, (None, 0))

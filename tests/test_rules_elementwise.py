@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from astvmap import UnsupportedError, vmap
 
-from .harness import pattern_params
+from .harness import assert_runs_per_example, pattern_params
 from .oracle import check, loop
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -956,13 +956,16 @@ def ufunc_out_batched(x, y):
 
 
 UNSUPPORTED = [
-    # Per example these test the truth of a vector: the loop raises ValueError.
+    # Per example these test the truth of a vector or take a scalar: the loop raises.
     (if_on_batched, (np.ones((3, 4)),), 0),
     (ifexp_on_batched, (np.ones((3, 4)),), 0),
     (and_on_batched, (np.ones((3, 4)), np.ones((3, 4))), 0),
-    (where_one_arg, (np.ones((3, 4)),), 0),
     (math_of_array, (np.ones((3, 4)),), 0),
     (not_of_array, (np.ones((3, 4)),), 0),
+]
+# Not vectorised, but the loop runs them: the declared per-example fallback.
+PER_EXAMPLE = [
+    (where_one_arg, (np.ones((3, 4)),), 0),
     (ufunc_out_batched, (np.ones((3, 4)), np.ones((3, 4))), 0),
 ]
 
@@ -974,3 +977,10 @@ def test_unsupported_raises(f, args, in_axes):
     with pytest.raises(UnsupportedError) as info:
         vmap(f, in_axes=in_axes)(*args)
     assert "test_rules_elementwise.py" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "f,args,in_axes", [pytest.param(*c, id=c[0].__name__) for c in PER_EXAMPLE]
+)
+def test_runs_per_example(f, args, in_axes):
+    assert_runs_per_example(f, args, in_axes, where="test_rules_elementwise.py")

@@ -18,9 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from astvmap import UnsupportedError, vmap
-
-from .harness import pattern_params
+from .harness import assert_runs_per_example, pattern_params
 from .oracle import check
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -712,25 +710,25 @@ def batched_where_mask(x, m):
     return np.sum(x, where=m)
 
 
-UNSUPPORTED = [
-    (argmax_keepdims_flat, (np.ones((3, 2, 2)),), 0),
-    (argmax_scalar, (np.ones(3),), 0),
-    (sum_axis_out_of_range, (np.ones((3, 2, 2)),), 0),
-    (sum_axis_argument, (np.ones((3, 2, 2)), 1), (0, None)),
-    (norm_rank3_ord, (np.ones((3, 2, 2, 2)),), 0),
-    (sum_of_list, (np.ones((3, 4)), np.ones((3, 4))), 0),
-    (sum_of_literal_list_times_batched, (np.ones((3, 4)),), 0),
-    (mean_axis_of_scalar, (np.ones(3),), 0),
-    (batched_where_mask, (np.ones((3, 4)), np.ones((3, 4), bool)), 0),
-    (batched_where_mask, (np.ones(4), np.ones((3, 4), bool)), (None, 0)),
+# Not vectorised: each runs per example (declared), giving the loop's result or the
+# loop's own exception.
+PER_EXAMPLE = [
+    (argmax_keepdims_flat, (np.ones((3, 2, 2)),), 0, None),
+    (argmax_scalar, (np.ones(3),), 0, None),
+    (sum_axis_out_of_range, (np.ones((3, 2, 2)),), 0, np.exceptions.AxisError),
+    (sum_axis_argument, (np.ones((3, 2, 2)), 1), (0, None), None),
+    (norm_rank3_ord, (np.ones((3, 2, 2, 2)),), 0, ValueError),
+    (sum_of_list, (np.ones((3, 4)), np.ones((3, 4))), 0, None),
+    (sum_of_literal_list_times_batched, (np.ones((3, 4)),), 0, None),
+    (mean_axis_of_scalar, (np.ones(3),), 0, np.exceptions.AxisError),
+    (batched_where_mask, (np.ones((3, 4)), np.ones((3, 4), bool)), 0, None),
+    (batched_where_mask, (np.ones(4), np.ones((3, 4), bool)), (None, 0), None),
 ]
 
 
 @pytest.mark.parametrize(
-    "f,args,in_axes",
-    [pytest.param(*c, id=f"{c[0].__name__}-{i}") for i, c in enumerate(UNSUPPORTED)],
+    "f,args,in_axes,raises",
+    [pytest.param(*c, id=f"{c[0].__name__}-{i}") for i, c in enumerate(PER_EXAMPLE)],
 )
-def test_unsupported_raises(f, args, in_axes):
-    with pytest.raises(UnsupportedError) as info:
-        vmap(f, in_axes=in_axes)(*args)
-    assert "test_rules_reductions.py" in str(info.value)
+def test_runs_per_example(f, args, in_axes, raises):
+    assert_runs_per_example(f, args, in_axes, where="test_rules_reductions.py", raises=raises)

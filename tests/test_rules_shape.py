@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from astvmap import UnsupportedError, vmap
-
-from .harness import SETUP, cases, normal, run
+from .harness import SETUP, assert_runs_per_example, cases, normal, run
 from .oracle import check
 
 
@@ -592,10 +590,9 @@ def np_reshape_order_f(x):
     ],
 )
 @pytest.mark.parametrize("batch", [1, 4])
-def test_unsupported_raises(f, shape, batch):
+def test_runs_per_example(f, shape, batch):
     x = np.random.default_rng(0).standard_normal((batch, *shape))
-    with pytest.raises(UnsupportedError):
-        vmap(f)(x)
+    assert_runs_per_example(f, (x,), where="test_rules_shape.py")
 
 
 def order_f_unbatched(x, y):

@@ -7,6 +7,7 @@ import pytest
 
 from astvmap import PerformanceWarning, UnsupportedError, vmap
 
+from .harness import assert_runs_per_example
 from .oracle import check, loop
 
 rng = np.random.default_rng(14)
@@ -220,10 +221,9 @@ def test_refused_with_the_reason(f):
     assert "test_selections.py" in str(info.value)
 
 
-def test_selection_chosen_by_a_batched_condition_is_refused():
+def test_selection_chosen_by_a_batched_condition_runs_per_example():
     x, m = rng.standard_normal((3, 4)), _masks(3, 4, "some")
-    with pytest.raises(UnsupportedError, match="test_selections.py"):
-        vmap(_cond)(x, m)
+    assert_runs_per_example(_cond, (x, m), where="test_selections.py:")
 
 
 def test_shape_of_a_row_selection():

@@ -30,7 +30,7 @@ import numpy as np
 import optree
 
 from .. import api, cache
-from ..errors import NoRuleError, UnsupportedError, VmapError
+from ..errors import FallbackError, UnsupportedError, VmapError
 
 
 class Slot:
@@ -256,7 +256,7 @@ def build(
     kwargs: dict,
     stand_ins: list[np.ndarray],
     mapped: list[int],
-) -> tuple[Kernel, NoRuleError | None, api.VmappedFunction, tuple]:
+) -> tuple[Kernel, FallbackError | None, api.VmappedFunction, tuple]:
     """The kernel for ``vf`` called on ``args`` (batch axes first, arrays as Slots;
     ``mapped`` lists the slots that carry the batch axis, at least one).
 
@@ -283,7 +283,7 @@ def build(
     if reason is None:
         try:
             compiled = flat.specialise(prepared)
-        except NoRuleError as exc:
+        except FallbackError as exc:
             flat._fallbacks[prepared.key] = reason = exc
     common = {"in_axes": flat.in_axes, "out_axes": flat.out_axes, "mapped": list(mapped)}
     if compiled is None:
