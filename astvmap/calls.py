@@ -34,15 +34,27 @@ class Calls:
         return self.call(node)
 
     # calls ---------------------------------------------------------------------
-    def call_args(self, node: cst.Call) -> tuple[list[Arg], dict[str, Arg]]:
+    def lazy_arguments(self, target: Any) -> bool:
+        """Does ``target`` reduce its first argument (``np.sum``, ``len``), or is it a
+        ufunc whose result is reduced: a window there may stay a selection."""
+        known = selections._hashable(target)
+        return (
+            known in selections.REDUCTIONS
+            or target is len
+            or (self.lazy_window and isinstance(target, np.ufunc) and target.nout == 1)
+        )
+
+    def call_args(self, node: cst.Call, lazy: bool = False) -> tuple[list[Arg], dict[str, Arg]]:
         """The call's arguments; ``*`` and ``**`` of containers whose items are known are
         spread into them. Raises ``_Opaque`` for a star argument of unknown length, and
-        refuses when such a call would be handed a batched value."""
+        refuses when such a call would be handed a batched value. ``lazy``: the first
+        positional argument is reduced (see ``Expressions.expr``)."""
         args: list[Arg] = []
         kwargs: dict[str, Arg] = {}
         opaque = False
-        for a in node.args:
-            code, val = self.expr(a.value)
+        for n, a in enumerate(node.args):
+            first = n == 0 and a.keyword is None and not a.star
+            code, val = self.expr(a.value, lazy=lazy and first)
             if a.star == "*":
                 if val.kind == TREE and val.element is None and val.container in (tuple, list):
                     for i, (_, child) in enumerate(val.children):
@@ -76,13 +88,23 @@ class Calls:
         self.current = node
         receiver = None
         if isinstance(func, cst.Attribute):
-            recv_code, recv = self.expr(func.value)
+            state = self.translation_state()
+            lazy = func.attr.value in selections.METHODS
+            recv_code, recv = self.expr(func.value, lazy=lazy)
             if recv.kind == SELECTION:
                 args, kwargs = self.call_args(node)
                 self.current = node
-                return selections.call(
-                    self, func, None, [Arg(recv_code, recv), *args], kwargs, func.attr.value
-                )
+                try:
+                    return selections.call(
+                        self, func, None, [Arg(recv_code, recv), *args], kwargs, func.attr.value
+                    )
+                except UnsupportedError:
+                    if not selections.lazy_windows([recv]):
+                        raise
+                # x[i:i + k].cumsum(), .sum(axis=1): the window gathered.
+                self.restore_translation_state(state)
+                recv_code, recv = self.expr(func.value)
+                self.current = node
             if recv.kind in (ARRAY, SCALAR) and (recv.batched or not recv.is_static):
                 return self.method_call(node, func.attr.value, Arg(recv_code, recv))
             func_code, callee = self.attribute(func, recv_code, recv)
@@ -102,18 +124,27 @@ class Calls:
                     spread = _map_over_literals(inner, self.expr(inner.func)[1])
                     if spread is not None:  # list(map(f, [a, b])): the list it makes
                         node = node.with_changes(args=[node.args[0].with_changes(value=spread)])
+        target = callee.static if callee.is_static else callee.sample
+        state = self.translation_state()
         try:
-            args, kwargs = self.call_args(node)
+            args, kwargs = self.call_args(node, lazy=self.lazy_arguments(target))
         except _Opaque:
             return self.opaque_call(node, func_code)
         self.current = node
-        target = callee.static if callee.is_static else callee.sample
         if not callee.is_static and callee.origin is not None and target is not NOVALUE:
             # A function (or object) passed in: the code is specialised on which one.
             self.program.guard(callee.origin, target)
         owner = self.callee_owner(callee, func_code)
         if any(selections.contains(a.val) for a in (*args, *kwargs.values())):
-            return selections.call(self, func_code, target, args, kwargs)
+            try:
+                return selections.call(self, func_code, target, args, kwargs)
+            except UnsupportedError:
+                if not selections.lazy_windows([a.val for a in (*args, *kwargs.values())]):
+                    raise
+            # np.sum(x[i:i + k], axis=1), np.sum(x[i:i + k], where=w): the window gathered.
+            self.restore_translation_state(state)
+            args, kwargs = self.call_args(node)
+            self.current = node
         if selections.makes_positions(target, args, kwargs):
             return selections.positions(self, target, args[0])
         # A method of a user object, or a callable object: a user function with `self` first.

@@ -114,6 +114,9 @@ class Core:
         self.dry_depth = 0
         self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
         self.probe_blocked = 0  # inside a `try` or `with`: no learned types (probing.py)
+        # The expression being translated is consumed by a reduction (or len, .size): a
+        # window x[i:i + k] there stays a selection, exact where the slice is shorter.
+        self.lazy_window = False
         self.ctl = ControlState(bound=set(params))  # masks of batched control flow
         self.checks: list[cst.BaseStatement] = []  # run-time checks before a statement
         self.checked: set[str] = set()

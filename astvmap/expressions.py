@@ -30,11 +30,17 @@ class Expressions:
     """Mixin for ``Translator``: expressions, by libcst node type."""
 
     # ------------------------------------------------------------- expressions
-    def expr(self, node: cst.BaseExpression) -> tuple[cst.BaseExpression, Val]:
+    def expr(self, node: cst.BaseExpression, lazy: bool = False) -> tuple[cst.BaseExpression, Val]:
+        """``lazy``: the caller reduces the value, so a window ``x[i:i + k]`` in it may
+        stay a selection (see windows.py); any other caller gets it gathered."""
         method = getattr(self, "expr_" + type(node).__name__, None)
         if method is None:
             raise self.unsupported(f"the expression {type(node).__name__} is not supported")
-        code, val = method(node)
+        outer, self.lazy_window = self.lazy_window, lazy
+        try:
+            code, val = method(node)
+        finally:
+            self.lazy_window = outer
         if val.batched and not isinstance(node, cst.Name):
             # Reading a name computes nothing (``M.dtype`` of a batched ``M`` is not
             # batched work: its result is not batched).
@@ -269,7 +275,7 @@ class Expressions:
         return node.with_changes(elements=elems), Val.tree(dict, kids)
 
     def expr_Attribute(self, node: cst.Attribute) -> tuple[cst.BaseExpression, Val]:
-        base_code, base = self.expr(node.value)
+        base_code, base = self.expr(node.value, lazy=node.attr.value in selections.COUNTS)
         return self.attribute(node, base_code, base)
 
     def attribute(
@@ -381,8 +387,9 @@ class Expressions:
         return new, Val(OBJECT)
 
     def expr_BinaryOperation(self, node: cst.BinaryOperation) -> tuple[cst.BaseExpression, Val]:
-        left_code, left = self.expr(node.left)
-        right_code, right = self.expr(node.right)
+        (left_code, left), (right_code, right) = self.operands(
+            [node.left, node.right], gather=isinstance(node.operator, cst.MatrixMultiply)
+        )
         if left.kind == SELECTION or right.kind == SELECTION:
             return selections.binary(
                 self,
@@ -427,7 +434,8 @@ class Expressions:
         return node.with_changes(left=lc, right=rc), val
 
     def expr_UnaryOperation(self, node: cst.UnaryOperation) -> tuple[cst.BaseExpression, Val]:
-        code, val = self.expr(node.expression)
+        lazy = self.lazy_window and not isinstance(node.operator, cst.Not)
+        code, val = self.expr(node.expression, lazy=lazy)
         if val.kind == SELECTION:
             return selections.unary(self, node, code, val)
         if isinstance(node.operator, cst.Not):
@@ -461,10 +469,11 @@ class Expressions:
         return node.with_changes(expression=code), result
 
     def expr_Comparison(self, node: cst.Comparison) -> tuple[cst.BaseExpression, Val]:
-        left_code, left = self.expr(node.left)
-        operands = [(left_code, left)]
-        for target in node.comparisons:
-            operands.append(self.expr(target.comparator))
+        operands = self.operands(
+            [node.left, *[c.comparator for c in node.comparisons]],
+            gather=len(node.comparisons) != 1,
+        )
+        left_code = operands[0][0]
         if any(v.kind == SELECTION for _, v in operands):
             return selections.compare(self, node, operands)
         any_batched = any(v.batched for _, v in operands)
@@ -592,6 +601,33 @@ class Expressions:
     def can_guard(self, node: cst.BaseExpression) -> bool:
         """Does ``node`` index (so may need guarding), where a guard can be hoisted?"""
         return not self.comp_depth and _has_subscript(node)
+
+    def operands(
+        self, nodes: list[cst.BaseExpression], gather: bool = False
+    ) -> list[tuple[cst.BaseExpression, Val]]:
+        """The operands of an operator. Under a reduction they are read lazily (a window
+        stays a selection); where the selections do not combine elementwise
+        (``x[i:i + 3] * w`` with ``w`` of length 3; ``gather``: never), they are read
+        again, gathered."""
+        if not self.lazy_window:
+            return [self.expr(n) for n in nodes]
+        state = self.translation_state()
+        out = [self.expr(n, lazy=True) for n in nodes]
+        if selections.lazy_windows([v for _, v in out]) and (
+            gather or not selections.combine([v for _, v in out])
+        ):
+            self.restore_translation_state(state)
+            out = [self.expr(n) for n in nodes]
+        return out
+
+    def translation_state(self) -> tuple:
+        """What translating an expression adds to (hoisted temporaries, checks)."""
+        return len(self.pending), len(self.checks), set(self.checked)
+
+    def restore_translation_state(self, state: tuple) -> None:
+        del self.pending[state[0] :]
+        del self.checks[state[1] :]
+        self.checked = state[2]
 
     def hoist(self, base: str, code: cst.BaseExpression) -> cst.BaseExpression:
         """``code`` computed once into a temporary (it is used more than once)."""

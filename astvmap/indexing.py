@@ -18,7 +18,9 @@ from typing import Any, Protocol
 import libcst as cst
 import numpy as np
 
+from . import windows
 from .values import ARRAY, NONE, NOVALUE, SCALAR, SELECTION, TREE, Val
+from .windows import WINDOW
 
 
 class Translator(Protocol):
@@ -60,7 +62,9 @@ class Elem:
 
     @property
     def consumes(self) -> int:
-        return {SLICE: 1, NEWAXIS: 0, ELLIPSIS: 0, INT: 1, ARRAY_INDEX: 1}.get(self.kind, self.rank)
+        return {SLICE: 1, NEWAXIS: 0, ELLIPSIS: 0, INT: 1, ARRAY_INDEX: 1, WINDOW: 1}.get(
+            self.kind, self.rank
+        )
 
 
 @dataclasses.dataclass
@@ -102,34 +106,64 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
         sl = el.slice
         if isinstance(sl, cst.Slice) and select and len(elements) == 1 and sl.step is None:
             bounds = [None if b is None else tr.expr(b) for b in (sl.lower, sl.upper)]
+            parts = {k: b[0] for k, b in zip(("lower", "upper"), bounds) if b is not None}
+            new_slice = el.with_changes(slice=sl.with_changes(**parts))
             if any(b is not None and b[1].batched for b in bounds):
+                k = windows.window_length(tr, sl)
+                if k is not None and not getattr(tr, "lazy_window", False):
+                    # x[i:i + k] used as an array: a gather of windows of length k.
+                    return [_window(tr, new_slice, bounds[0][1], k)]
                 # x[:n].sum() with a batched n: a selection under np.arange(len) < n.
                 elem = Elem(MASK, el, Val.array(1, True, "b"), rank=1)
                 elem.bounds = bounds  # type: ignore[attr-defined]
+                elem.window = k  # type: ignore[attr-defined]
                 return [elem]
-            parts = {k: b[0] for k, b in zip(("lower", "upper"), bounds) if b is not None}
-            new_slice = el.with_changes(slice=sl.with_changes(**parts))
             return [Elem(SLICE, new_slice, Val.const(slice(None)))]
         if isinstance(sl, cst.Slice):
-            parts = {}
+            parts, batched = {}, None
             for part in ("lower", "upper", "step"):
                 sub = getattr(sl, part)
                 if sub is not None:
                     code, v = tr.expr(sub)
                     if v.batched:
-                        raise tr.refuse(
-                            "a slice bound that depends on the batch (the result's shape would differ per example)",
-                            "slice to a fixed bound and mask with np.where",
-                        )
+                        batched = batched or (part, v)
                     parts[part] = code
-            out.append(
-                Elem(SLICE, el.with_changes(slice=sl.with_changes(**parts)), Val.const(slice(None)))
-            )
+            new_slice = el.with_changes(slice=sl.with_changes(**parts))
+            if batched is not None:
+                k = windows.window_length(tr, sl)
+                if k is None or batched[0] != "lower":
+                    raise tr.refuse(
+                        "a slice bound that depends on the batch (the result's shape would "
+                        "differ per example), other than a window x[i:i + k] of a length k "
+                        "known while transforming",
+                        "slice to a fixed bound and mask with np.where",
+                    )
+                out.append(_window(tr, new_slice, batched[1], k))
+                continue
+            out.append(Elem(SLICE, new_slice, Val.const(slice(None))))
             continue
         code, v = tr.expr(sl.value)
         new = el.with_changes(slice=sl.with_changes(value=code))
         out.append(_classify_value(tr, new, v, select and not out))
     return out
+
+
+def _window(tr: Translator, el: cst.SubscriptElement, start: Val, k: int) -> Elem:
+    windows.check_start(tr, start)
+    elem = Elem(WINDOW, el, start)
+    elem.k = k  # type: ignore[attr-defined]
+    return elem
+
+
+def is_full_slice(e: Elem) -> bool:
+    sl = e.element.slice
+    return (
+        e.kind == SLICE
+        and isinstance(sl, cst.Slice)
+        and sl.lower is None
+        and sl.upper is None
+        and sl.step is None
+    )
 
 
 def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bool = False) -> Elem:
@@ -232,7 +266,7 @@ def _contiguous(positions: list[int]) -> bool:
 
 
 def _result_dims(e: Elem) -> int:
-    return 1 if e.kind in (SLICE, NEWAXIS) else 0
+    return 1 if e.kind in (SLICE, NEWAXIS, WINDOW) else 0
 
 
 def subscript(
@@ -255,7 +289,14 @@ def subscript(
         if any(e.kind == MASK and e.batched for e in elems):
             from . import selections
 
+            if getattr(elems[0], "window", None):
+                # x[i:i + k] under a reduction: a selection of the k items from i.
+                data, mask = windows.reduced(tr, elems[0], base_code, base)
+                sel = selections.Selection(mask, True, window=True)
+                return data, selections.wrap(sel, base), elems
             return selections.select(tr, node, base_code, base, elems)
+    if any(e.kind == WINDOW for e in elems):
+        return _window_read(tr, node, base_code, base, elems)
     index_batched = any(e.batched for e in elems)
     dtype = base.dtype
     if not base.batched and not index_batched:
@@ -281,6 +322,26 @@ def subscript(
         return code, Val.array(rank, True, dtype), elems
     elems = expand_ellipsis(tr, elems, base.rank)
     return gather(tr, node, base_code, base, elems, _advanced(elems))
+
+
+def _window_read(
+    tr: Translator,
+    node: cst.Subscript,
+    base_code: cst.BaseExpression,
+    base: Val,
+    elems: list[Elem],
+) -> tuple[cst.BaseExpression, Val, list[Elem]]:
+    """``base[..., i:i + k, ...]``: the windows gathered (windows.py), then the other
+    index elements applied to that, each window now a ``:``."""
+    if base.rank is None:
+        raise tr.unsupported("a window x[i:i + k] of an array of unknown rank")
+    elems = expand_ellipsis(tr, elems, base.rank)
+    code, val = windows.read(tr, node, base_code, base, elems)
+    full = Elem(SLICE, _full_slice(), Val.const(slice(None)))
+    rest = [full if e.kind == WINDOW else e for e in elems]
+    if all(is_full_slice(e) for e in rest):
+        return code, val, rest
+    return subscript(tr, node, code, val, rest)
 
 
 def _full_slice() -> cst.SubscriptElement:
@@ -372,6 +433,16 @@ def scatter_target(
     elems: list[Elem],
 ) -> tuple[cst.Subscript, int | None]:
     """The batched assignment target ``buf[...]`` and the per-example rank of the region."""
+    if any(e.kind == WINDOW for e in elems):
+        if base.rank is None:
+            raise tr.unsupported("a write through a window x[i:i + k] of an array of unknown rank")
+        elems = expand_ellipsis(tr, elems, base.rank)
+        if any(e.kind != WINDOW and not is_full_slice(e) for e in elems):
+            raise tr.unsupported(
+                "a write through a window x[i:i + k] beside index elements other than `:`",
+                "write through the window alone (y[i:i + k] = v, or y[i:i + k, :] = v)",
+            )
+        return windows.scatter_target(tr, target, base_code, base, elems)
     code, region, elems = subscript(tr, target, base_code, base, elems)
     if isinstance(code, cst.Call):  # wrapped in np.moveaxis: the region's layout differs
         raise tr.unsupported(

@@ -42,6 +42,8 @@ class Selection:
     data_batched: bool
     # np.nonzero(m)[0]: the selected positions, np.arange(n)[m]; indexing with it is x[m].
     positions: bool = False
+    # x[i:i + k] under a reduction: gathered instead where it is used otherwise.
+    window: bool = False
 
 
 def is_selection(val: Val) -> bool:
@@ -216,6 +218,22 @@ def _same_length(tr: Any, mask_code: cst.BaseExpression, base_code: cst.BaseExpr
 
 
 # ------------------------------------------------------------------- elementwise
+COUNTS = {"size", "shape", "ndim", "dtype"}  # attributes read from a selection's mask
+
+
+def lazy_windows(vals: list[Val]) -> bool:
+    """Is one of ``vals`` a window ``x[i:i + k]`` kept as a selection (windows.py)?"""
+    return any(is_selection(v) and v.selection is not None and v.selection.window for v in vals)
+
+
+def combine(vals: list[Val]) -> bool:
+    """Do these operands combine elementwise as selections (``_mask_of`` accepts them)?"""
+    sels = [v.selection for v in vals if is_selection(v)]
+    if not sels or any(s is None for s in sels) or len({s.mask.value for s in sels}) > 1:
+        return False
+    return all(is_selection(v) or (v.kind in (ARRAY, SCALAR) and v.rank == 0) for v in vals)
+
+
 def _mask_of(tr: Any, args: list[Arg]) -> Selection:
     """The one mask the selections among ``args`` share; other operands must be scalars."""
     sels = [a.val.selection for a in args if is_selection(a.val)]
@@ -350,8 +368,9 @@ def reduce(
             code = tr.parse("np.count_nonzero({x}, axis=%s)" % axes, x=code)
             return code, Val.array(out_rank, True, "i")
         code = tr.parse("{x}.%s(axis=%s)" % (name, axes), x=code)
+        plain = tr.parse("{x}.%s(axis=%s)" % (name, axes), x=x.code)
         kind = "b" if name in ("any", "all") else ("i" if dtype == "b" else dtype)
-        return code, Val.array(out_rank, True, kind)
+        return _unless_full(tr, sel, code, plain), Val.array(out_rank, True, kind)
     if name in EXTREME:
         return _extreme(tr, name, b, x, mask, axes, out_rank)
     # mean, std, var: NumPy's own where= reductions, as the loop's empty-selection nan.
@@ -366,8 +385,24 @@ def reduce(
             raise refuse(tr, f"{name}() of a selection with a ddof= that is not a number")
         extra = f", ddof={ddof!r}" if ddof else ""
     code = tr.parse("{x}.%s(axis=%s, where={m}%s)" % (name, axes, extra), x=data, m=mask)
+    plain = tr.parse("{x}.%s(axis=%s%s)" % (name, axes, extra), x=data)
     kind = "c" if name == "mean" and dtype == "c" else "f"
-    return code, Val.array(out_rank, True, kind)
+    return _unless_full(tr, sel, code, plain), Val.array(out_rank, True, kind)
+
+
+def _unless_full(
+    tr: Any, sel: Selection, masked: cst.BaseExpression, plain: cst.BaseExpression
+) -> cst.BaseExpression:
+    """A window's reduction: where every lane's slice is whole (the usual case) the
+    plain reduction, 2-6x faster than NumPy's where= (or np.where) over the same items."""
+    if not sel.window:
+        return masked
+    memo = statement_memo(tr)
+    key = "whole|" + sel.mask.value
+    if not isinstance(memo.get(key), cst.Name):
+        memo[key] = tr.hoist("whole", memo.get(key) or tr.parse("np.all({m})", m=sel.mask))
+    full = memo[key]
+    return tr.parse("{p} if {f} else {m}", p=plain, f=full, m=masked)
 
 
 def _extreme(
@@ -487,14 +522,30 @@ def _dtype_val() -> Val:
     return Val(OBJECT, container=np.dtype)
 
 
-def runtime_check(tr: Any, test: cst.BaseExpression, exc: str, message: str) -> None:
+def statement_memo(tr: Any) -> dict:
+    """What this statement computed into temporaries already (windows.py: a window's
+    check and gather, its "every slice whole" test), by a key of the caller's. It lives
+    as long as ``tr.checked``, the statement's set of checks, which a new statement, a
+    dry run and a rolled-back translation all replace (the temporaries may be gone)."""
+    owner, memo = getattr(tr, "_statement_memo", (None, {}))
+    if owner is not tr.checked:
+        memo = {}
+        tr._statement_memo = (tr.checked, memo)
+    return memo
+
+
+def runtime_check(
+    tr: Any, test: cst.BaseExpression, exc: str, message: str | cst.BaseExpression
+) -> None:
     """``if test: raise exc(message)`` before the statement. The statement's hoisted
-    temporaries so far (the mask) move before it, since the test reads them."""
+    temporaries so far (the mask) move before it, since the test reads them. ``message``
+    is text, or an expression (one that names the failing examples)."""
     stmt = tr.current_stmt
     if isinstance(stmt, cst.SimpleStatementLine) and len(stmt.body) > 1:
         # The check runs before the whole line, so before what its first statements bind.
         raise tr.unsupported(
-            "a boolean-mask selection checked at run time, on a line of several statements",
+            "a boolean-mask selection or a window x[i:i + k] checked at run time, on a line "
+            "of several statements",
             "put the statement on a line of its own",
         )
     key = "selection check: " + cst.Module([]).code_for_node(test)
@@ -504,7 +555,8 @@ def runtime_check(tr: Any, test: cst.BaseExpression, exc: str, message: str) -> 
     marker = tr._marker(tr.current_stmt)
     tr.checks.extend(_marked_line(s, marker) for s in tr.pending)
     tr.pending.clear()
-    raise_ = cst.Raise(exc=cst.Call(cst.Name(exc), [cst.Arg(cst.SimpleString(repr(message)))]))
+    text = cst.SimpleString(repr(message)) if isinstance(message, str) else message
+    raise_ = cst.Raise(exc=cst.Call(cst.Name(exc), [cst.Arg(text)]))
     tr.checks.append(cst.If(test=test, body=cst.IndentedBlock([_marked_line(raise_, marker)])))
 
 

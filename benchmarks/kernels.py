@@ -1,4 +1,4 @@
-"""The 15 benchmark kernels: each written for one example, as a user would, plus the best
+"""The 18 benchmark kernels: each written for one example, as a user would, plus the best
 hand-vectorised NumPy for the whole batch, and the arguments for a batch.
 
 A kernel is a ``Kernel``: ``fn`` (per example, what astvmap maps), ``hand`` (the batch,
@@ -366,6 +366,44 @@ def args_convolve_valid(rng, B):
     return rng.standard_normal((B, 64)), rng.standard_normal(5)
 
 
+# ---------------------------------------------------------------- 16 masked sum (issue 14)
+def positive_stats(x):
+    return x[x > 0].sum(), len(x[x > 0])
+
+
+def hand_positive_stats(X):
+    pos = X > 0
+    return np.where(pos, X, 0.0).sum(axis=1), np.count_nonzero(pos, axis=1)
+
+
+def args_positive_stats(rng, B):
+    return (rng.standard_normal((B, 100)),)
+
+
+# ---------------------------------------------------------------- 17 window mean (issue 14)
+def window_mean(x, i):
+    return x[i : i + 16].mean()
+
+
+def hand_window_mean(X, i):
+    return sliding_window_view(X, 16, axis=1)[np.arange(X.shape[0]), i].mean(axis=1)
+
+
+def args_window_mean(rng, B):
+    return rng.standard_normal((B, 256)), rng.integers(0, 256 - 16 + 1, B)
+
+
+# ---------------------------------------------------------------- 18 window as an array
+def window_centered(x, i):
+    w = x[i : i + 16]
+    return w - w.mean()
+
+
+def hand_window_centered(X, i):
+    W = sliding_window_view(X, 16, axis=1)[np.arange(X.shape[0]), i]
+    return W - W.mean(axis=1, keepdims=True)
+
+
 KERNELS = [
     Kernel("mlp_layer", mlp_layer, hand_mlp_layer, args_mlp_layer, (0, None, None), 20_000,
            "(n),(n,m),(m)->(m)"),
@@ -394,4 +432,10 @@ KERNELS = [
     Kernel("horner_for", horner, hand_horner, args_horner, (0, None), 50_000, "(n),(c)->(n)"),
     Kernel("convolve_valid", convolve_valid, hand_convolve_valid, args_convolve_valid, (0, None),
            20_000, "(n),(k)->(m)"),
+    Kernel("masked_sum", positive_stats, hand_positive_stats, args_positive_stats, 0, 20_000,
+           "(n)->(),()"),
+    Kernel("window_mean", window_mean, hand_window_mean, args_window_mean, 0, 20_000,
+           "(n),()->()"),
+    Kernel("window_array", window_centered, hand_window_centered, args_window_mean, 0, 20_000,
+           "(n),()->(w)"),
 ]  # fmt: skip

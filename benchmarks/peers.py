@@ -74,6 +74,8 @@ def jax_kernels() -> dict[str, Callable] | None:
     per_example.update(huber_if=huber, newton_while=newton_sqrt)
     out: dict[str, Callable] = {}
     for k in K.KERNELS:
+        if k.name not in per_example and k.name != "mandelbrot_break":
+            continue  # x[x > 0], x[i:i + k]: jax.vmap takes neither as written
         if k.name == "mandelbrot_break":
             f = jax.jit(jax.vmap(escape_count))
             out[k.name] = _jax_call(lambda c, _max_iter, f=f: f(c))

@@ -10,7 +10,7 @@ sets before NumPy loads), both printed. Every figure is a ratio of medians measu
 this run, the variants interleaved repeat by repeat, because a shared machine's speed
 drifts between runs; absolute milliseconds are printed only to show the scale.
 
-Sections: the 15 kernels against hand-vectorised NumPy (astvmap with and without cache
+Sections: the 18 kernels (``--kernels`` picks some) against hand-vectorised NumPy (astvmap with and without cache
 blocking, the Python loop, np.vectorize, jax.jit(jax.vmap) and torch.func.vmap when
 installed, peak memory); the cold first call over the fixtures/ demos with where its
 time goes; start-up in fresh processes (import, disk-cache hit); dispatch overhead;
@@ -147,7 +147,11 @@ def same(got: Any, want: Any) -> None:
 def kernel_table(args: argparse.Namespace, rng: np.random.Generator) -> list[dict]:
     jax = peers.jax_kernels() if not args.no_peers else None
     torch = peers.torch_kernels() if not args.no_peers else None
-    print(f"\n## 15 kernels against hand-vectorised NumPy (one core; medians of {args.repeat})\n")
+    kernels = _chosen(args)
+    print(
+        f"\n## {len(kernels)} kernels against hand-vectorised NumPy (one core; medians of "
+        f"{args.repeat})\n"
+    )
     print("ratio = time / hand-vectorised time (lower is better; < 1 is faster than hand)")
     print("astvmap = the default (cache blocking on); one call = cache blocking off")
     print("loop and np.vectorize are timed on the first", args.loop_n, "examples, scaled\n")
@@ -159,10 +163,21 @@ def kernel_table(args: argparse.Namespace, rng: np.random.Generator) -> list[dic
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     rows = []
-    for k in K.KERNELS:
+    for k in kernels:
         rows.append(_kernel_row(k, args, rng, jax, torch))
     _summary(rows)
     return rows
+
+
+def _chosen(args: argparse.Namespace) -> list[K.Kernel]:
+    """The kernels named by ``--kernels`` (all by default)."""
+    if not args.kernels:
+        return list(K.KERNELS)
+    names = args.kernels.split(",")
+    unknown = sorted(set(names) - {k.name for k in K.KERNELS})
+    if unknown:
+        raise SystemExit(f"unknown kernel(s): {', '.join(unknown)}")
+    return [k for k in K.KERNELS if k.name in names]
 
 
 def _kernel_row(k: K.Kernel, args: argparse.Namespace, rng, jax, torch) -> dict:
@@ -462,7 +477,7 @@ def workers_table(args: argparse.Namespace, rng: np.random.Generator, cores: lis
     print("| kernel | batch | 1 thread ms | speed-up |")
     print("|---|---|---|---|")
     ups = []
-    for k in K.KERNELS:
+    for k in _chosen(args):
         batch = max(1000, k.batch // (10 if args.quick else 1))
         data = k.args(rng, batch)
         with warnings.catch_warnings():
@@ -507,6 +522,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=None, help="also measure workers=N")
     parser.add_argument("--core", type=int, default=None, help="the core to pin to")
     parser.add_argument("--no-peers", action="store_true", help="skip jax and torch")
+    parser.add_argument("--kernels", default="", help="kernel names, comma-separated (all)")
     parser.add_argument(
         "--only", default="kernels,cold,startup,dispatch,memory", help="sections, comma-separated"
     )

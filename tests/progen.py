@@ -73,6 +73,9 @@ FORMS = (
     "both-paths",  # a name first bound on both paths of an if/else, read after it
     "buffer-loop",  # for t in range(len(b)): b[t] += batched (b fresh and unbatched)
     "control",  # every program may use batched control flow (else 1 in 4)
+    # issue 14
+    "selections",  # x[x > c].sum(), len(w[m]), x[:i].mean(); y[m] = w[m]
+    "windows",  # x[i % m : i % m + k] (2-D too) used anywhere; x[i : i + k].sum(); writes
     # The forms of issue 13: how real per-example code is written around its NumPy.
     "one-line",  # `if c: v = ...`, `for ...: a; b`, `def h(p): return ...`
     "prologue",  # `if x is None: raise`, isinstance/ndim/shape checks, np.asarray(x)
@@ -556,6 +559,10 @@ class _Function:
             kinds.append(self.e_comprehension)
         if "recursion" in self.ctx.new:
             kinds.append(self.e_recursion)
+        if "selections" in self.ctx.new:
+            kinds.append(self.e_selection)
+        if "windows" in self.ctx.new:
+            kinds.append(self.e_window)
         kind = self.ctx.pick(kinds)
         got = kind(scope)
         if got is None or self.probe(got[0], scope) is None:
@@ -650,6 +657,120 @@ class _Function:
             bound = int(np.prod(v.shape)) if axis is None else v.shape[axis]
             extra = {"bound": bound}
         return src, extra
+
+    # ------------------------------------------------------------ issue-14 forms
+    def starts(self, scope: Scope) -> list[Var]:
+        """Integer scalars a slice may start at (any value: ``% m`` brings it in range)."""
+        return [v for v in scope.values() if v.rank == 0 and v.dtype == "int64"]
+
+    def e_selection(self, scope: Scope) -> tuple[str, dict] | None:
+        """A boolean-mask selection (or a slice with a batched bound), reduced at once."""
+        v = self.pick_var(scope, lambda v: v.rank in (1, 2) and v.dtype != "bool")
+        if v is None:
+            return None
+        n, c = v.shape[0], self.ctx.pick(CONSTANTS)
+        others = [w for w in scope.values() if w.rank == 1 and w.shape[0] == n]
+        starts = self.starts(scope)
+        masks = [f"{v.name} > {c}"] if v.rank == 1 else []
+        masks += [f"{w.name} > {c}" for w in others if w.dtype != "bool"]
+        masks += [w.name for w in others if w.dtype == "bool"]
+        if starts and self.ctx.chance(1, 3):
+            i = self.ctx.pick(starts).name
+            picked = self.ctx.pick([f"{v.name}[:{i}]", f"{v.name}[{i}:]"])
+        elif masks:
+            picked = f"{v.name}[{self.ctx.pick(masks)}]"
+        else:
+            return None
+        if v.rank == 2:
+            src = self.ctx.pick([f"{picked}.sum(axis=0)", f"len({picked})", f"{picked}.sum()"])
+        else:
+            src = self.ctx.pick(
+                [
+                    f"{picked}.sum()",
+                    f"np.sum({picked})",
+                    f"len({picked})",
+                    f"{picked}.size",
+                    f"np.count_nonzero({picked} > {c})",
+                    f"({picked} ** 2).sum()",
+                    f"np.abs({picked}).max(initial=0.0)",
+                    f"{picked}.mean()",
+                    f"np.any({picked} < {c})",
+                ]
+            )
+        self.ctx.features.add("selection")
+        return src, {}
+
+    def e_window(self, scope: Scope) -> tuple[str, dict] | None:
+        """``x[i % m : i % m + k]`` (in range: used as an array), in 2-D too, or a raw
+        ``x[i : i + k]`` reduced at once (exact where the slice is shorter)."""
+        v = self.pick_var(scope, lambda v: v.rank >= 1)
+        starts = self.starts(scope)
+        if v is None or not starts:
+            return None
+        i = self.ctx.pick(starts).name
+        n = v.shape[0]
+        k = self.ctx.draw(st.integers(1, n))
+        if v.dtype != "bool" and self.ctx.chance():
+            raw = f"{v.name}[{i} : {i} + {k}]"
+            self.ctx.features.add("window-reduced")
+            src = self.ctx.pick([f"{raw}.sum()", f"len({raw})", f"np.mean({raw} * 2.0)"])
+            return src, {}
+        elems = [f"{i} % {n - k + 1} : {i} % {n - k + 1} + {k}"]
+        if v.rank >= 2 and self.ctx.chance():
+            j = self.ctx.pick(starts).name
+            k2 = self.ctx.draw(st.integers(1, v.shape[1]))
+            m2 = v.shape[1] - k2 + 1
+            elems.append(f"{j} % {m2} : {j} % {m2} + {k2}")
+        self.ctx.features.add("window")
+        return f"{v.name}[{', '.join(elems)}]", {}
+
+    def s_issue14_write(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """A write through a window or a mask (one entry among the statements, so the
+        other forms keep their share)."""
+        writes = [self.s_window_write] if "windows" in self.ctx.new else []
+        writes += [self.s_mask_write] if "selections" in self.ctx.new else []
+        self.ctx.pick(writes)(scope, depth, flow)
+
+    def s_window_write(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """``buf[i % m : i % m + k] = value`` (or ``+=``)."""
+        b = self.float_buffer(scope)
+        starts = self.starts(scope)
+        if b is None or not starts:
+            return self.s_buffer(scope, depth, flow)
+        i, n = self.ctx.pick(starts).name, b.shape[0]
+        k = self.ctx.draw(st.integers(1, n))
+        index = f"{i} % {n - k + 1} : {i} % {n - k + 1} + {k}"
+        if self.ctx.chance():
+            value = self.scalar_of(self.pick_var(scope))
+        else:
+            value = self.fit(scope, (k, *b.shape[1:]), b.dtype)
+        stmt = f"{b.name}[{index}] {self.ctx.pick(['=', '+='])} {value}"
+        if not self.runs(stmt, scope):
+            return self.s_setitem(scope, depth, flow, target=b)
+        self.ctx.features.add("window-write")
+        self.emit(depth, stmt)
+        self.written(scope, b, stmt, flow)
+
+    def s_mask_write(self, scope: Scope, depth: int, flow: Flow) -> None:
+        """``buf[m] = w[m]`` / ``buf[m] += v`` through a mask of another array."""
+        b = self.float_buffer(scope)
+        if b is None or b.rank != 1:
+            return self.s_buffer(scope, depth, flow)
+        n, c = b.shape[0], self.ctx.pick(CONSTANTS)
+        others = [w for w in scope.values() if w.rank == 1 and w.shape[0] == n]
+        w = self.ctx.pick(others)  # b itself at least
+        m = self.fresh("m")
+        mask = w.name if w.dtype == "bool" else f"{w.name} > {c}"
+        values = [self.scalar_of(self.pick_var(scope)), "0.0"]
+        values += [f"{u.name}[{m}]" for u in others if u.dtype in FLOATS]
+        stmt = f"{b.name}[{m}] {self.ctx.pick(['=', '+=', '*='])} {self.ctx.pick(values)}"
+        if not self.runs(f"{m} = {mask}\n{stmt}", scope):
+            return self.s_setitem(scope, depth, flow, target=b)
+        self.ctx.features.add("mask-write")
+        self.emit(depth, f"{m} = {mask}")
+        scope[m] = Var(m, (n,), "bool", self.depends(mask, scope) or flow.batched)
+        self.emit(depth, stmt)
+        self.written(scope, b, stmt, flow)
 
     def e_shape(self, scope: Scope) -> tuple[str, dict] | None:
         v = self.pick_var(scope, lambda v: v.rank >= 1)
@@ -1035,6 +1156,8 @@ class _Function:
             "both-paths": self.s_both_paths,
         }
         kinds += [method for form, method in forms.items() if form in self.ctx.new]
+        if {"windows", "selections"} & self.ctx.new:
+            kinds.append(self.s_issue14_write)
         if "while-true" in self.ctx.new and depth < self.max_depth:
             kinds.append(self.s_while_true)
         self.ctx.pick(kinds)(scope, depth, flow)

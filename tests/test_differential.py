@@ -186,12 +186,12 @@ def test_minimize_keeps_the_bug_and_drops_the_rest(monkeypatch, directory):
 
 
 def test_the_new_forms_are_drawn():
-    """With every issue-11 and issue-13 form on, 200 programs use each of them (generation only: cheap),
+    """With every issue-11, 13 and 14 form on, 400 programs use each of them (generation only),
     and every program is valid Python that the loop runs."""
     seen: collections.Counter = collections.Counter()
 
     @settings(
-        max_examples=200,
+        max_examples=400,
         deadline=None,
         derandomize=True,
         database=None,
@@ -243,6 +243,11 @@ def test_the_new_forms_are_drawn():
         "recursion",
         "loop-var-after",
         "for-else",
+        "selection",
+        "window",
+        "window-reduced",
+        "window-write",
+        "mask-write",
     }
     assert wanted <= set(seen), sorted(wanted - set(seen))
     assert any(f.startswith("mapped:") for f in seen)
