@@ -25,7 +25,9 @@ class Assignments:
             return self.assign_in_steps(node)
         if self.lambda_definition(node):
             return [node]
+        self.copied_choice = False
         code, val = self.expr(node.value)
+        copied_choice = self.copied_choice
         if selections.contains(val) and not _one_subscript_target(node):
             code, val = selections.bind(self, node, code, val)
         if self.mask is not None:
@@ -41,8 +43,8 @@ class Assignments:
         targets = []
         for target in node.targets:
             targets.append(target.with_changes(target=self.bind_target(target.target, val)))
-            chosen = isinstance(node.value, (cst.IfExp, cst.BooleanOperation)) and not isinstance(
-                code, type(node.value)
+            chosen = isinstance(node.value, (cst.IfExp, cst.BooleanOperation)) and (
+                not isinstance(code, type(node.value)) or copied_choice
             )
             if chosen:
                 self.note_aliases(target.target, node.value)
@@ -437,9 +439,9 @@ class Assignments:
             if name == alias or name in roots:
                 other = sorted(roots)[0] if name == alias else alias
                 raise self.unsupported(
-                    f"`{alias}` is `{sorted(roots)[0]}` in some examples only (chosen by a "
-                    f"batched condition), and `{name}` is written in place here: `{other}` "
-                    "would not see the write in those examples",
+                    f"`{alias}` may be `{sorted(roots)[0]}` (chosen by `a if c else b` or "
+                    "`or`, which the batched code computes as a copy), and "
+                    f"`{name}` is written in place here: `{other}` would not see the write",
                     f"make `{alias}` a copy (`.copy()`), or write through one name only",
                 )
 

@@ -111,6 +111,7 @@ class Core:
         self.batch_name: str | None = None  # set when the code needs the batch size
         self.local_names = set(_walk_names(self.node))
         self.weak: set[str] = set()  # batched names that stand for Python scalars
+        self.copied_choice = False  # an `a if c else b` joined by copying one side (assign)
         self.dry_depth = 0
         self.comp_depth = 0  # inside a comprehension: no statements can be hoisted out
         self.probe_blocked = 0  # inside a `try` or `with`: no learned types (probing.py)

@@ -590,6 +590,9 @@ class Expressions:
         body_code, body = self.expr(node.body)
         else_code, orelse = self.expr(node.orelse)
         if body.batched != orelse.batched:
+            # The unbatched side is copied along the batch: no longer the array it names,
+            # so a later write into that array must not be expected to reach the result.
+            self.copied_choice = True
             if not body.batched:
                 body_code = self.materialise(body_code, body)
             else:

@@ -287,7 +287,15 @@ class Loops:
         iter_code, it = self.expr(node.iter)
         pre = self.emit_pending(marker)
         if it.batched and it.kind != TREE:
-            if it.kind == ARRAY and it.rank:
+            if it.kind == ARRAY and it.rank == 1:
+                # Per example the items of a vector are scalars, copies read as the loop
+                # reaches them; the batched rows are views, which a write into the array
+                # in the body would change after they are bound: copy each as it comes.
+                iter_code = self.parse(
+                    "(row.copy() for row in np.moveaxis({x}, 1, 0))", x=iter_code
+                )
+                elem = Val.array(0, True)
+            elif it.kind == ARRAY and it.rank:
                 iter_code = self.parse("np.moveaxis({x}, 1, 0)", x=iter_code)
                 elem = Val.array(it.rank - 1, True)
             else:

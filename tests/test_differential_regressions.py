@@ -280,10 +280,8 @@ def iterate_vector_written_in_place(x):
     return x
 
 
-@bug(
-    "silently wrong: iterating a per-example vector yields copies, the batched loop yields "
-    "views of x[:, k], which the in-place update changes before t is read again"
-)
+# Was silently wrong: iterating a per-example vector yields copies, the batched loop
+# yielded views of x[:, k], which the in-place update changed before t was read again.
 def test_loop_over_a_vector_updated_in_place():
     run(iterate_vector_written_in_place, np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, 3.0]]))
 
@@ -295,9 +293,8 @@ def static_ternary_alias(x):
     return v
 
 
-@bug(
-    "silently wrong: a ternary on a static condition between an unbatched array and a "
-    "batched one copies the unbatched branch (np.repeat), so v misses the write into b"
-)
+# Was silently wrong: a ternary on a static condition between an unbatched array and a
+# batched one copies the unbatched branch (np.repeat), so v missed the write into b (it
+# runs per example now).
 def test_static_ternary_keeps_the_alias():
     run(static_ternary_alias, np.array([1.0, 2.0]))

@@ -185,3 +185,12 @@ def test_a_global_objects_method_keeps_its_specialisation():
 
 def test_a_helper_reached_through_a_module_imported_in_the_body():
     check(r.helper_through_a_local_import, rng.standard_normal((3, 4)))
+
+
+def test_iterating_a_vector_that_the_body_writes_into():
+    check(r.iterate_a_vector_written_in_place, np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, 3.0]]))
+
+
+def test_an_alias_chosen_by_an_unbatched_condition_then_written():
+    args = (np.array([1.0, 2.0, 3.0]),)
+    assert_runs_per_example(r.alias_chosen_by_an_unbatched_condition, args, where="`b` is written")

@@ -197,3 +197,22 @@ def helper_through_a_local_import(x):
     from tests.programs import regressions as reg
 
     return reg.sort_slice_mean(x) * 2.0
+
+
+def iterate_a_vector_written_in_place(x):
+    # progen (issue 11 forms): per example `t` is a scalar copy of x[k]; the batched rows
+    # were views of x, which the in-place update changed before `t` was read again.
+    x = x * 1.0
+    for t in x:
+        x -= t
+        x -= t
+    return x
+
+
+def alias_chosen_by_an_unbatched_condition(x):
+    # progen: `v` IS `b` per example; the batched code copied b along the batch to join
+    # it with x, so the write into b missed v (silently wrong). Now per example.
+    b = np.ones(3)
+    v = b if b.shape[0] > 1 else x
+    b[0] = 5.0
+    return v
