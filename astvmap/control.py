@@ -200,6 +200,14 @@ class MaskedControl:
                     "enough: give it a number or an array)",
                 )
             return code, val  # first bound here: the other lanes never read it
+        if name not in self.env:
+            # Bound where this mask began but not on the path translated now (a plain
+            # `if` whose other branch returned in some lanes): no value to keep.
+            raise self.unsupported(
+                f"assigning `{name}` under a batched condition on a path where it is not "
+                "bound yet, while other examples bound it before the condition",
+                f"bind `{name}` before the `if`",
+            )
         if val.kind in (TREE, NONE, OBJECT) or self.env[name].kind in (TREE, NONE, OBJECT):
             raise self.unsupported(
                 f"rebinding `{name}` (not an array or a number) under a batched condition",

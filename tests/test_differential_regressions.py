@@ -264,10 +264,8 @@ def both_paths_return_in_plain_if(x):
     return v
 
 
-@bug(
-    "TransformBug (KeyError in control.masked_name): a name bound on both paths of a plain "
-    "if/else whose first path holds a batched return"
-)
+# Was a TransformBug (KeyError in control.masked_name): a name bound on both paths of a
+# plain if/else whose first path holds a batched return; it runs per example now.
 def test_name_bound_on_both_paths_of_a_plain_if_with_a_batched_return():
     run(both_paths_return_in_plain_if, np.array([[1.0, 2.0], [-1.0, 0.5], [2.0, 3.0]]))
 
