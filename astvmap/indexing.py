@@ -93,7 +93,7 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
         if not (v.kind == TREE and v.container is tuple and v.children and not v.batched):
             return [
                 _classify_value(
-                    tr, el.with_changes(slice=el.slice.with_changes(value=code)), v, select
+                    tr, el.with_changes(slice=el.slice.with_changes(value=code)), v, select, base
                 )
             ]
         # x[idx] with idx a tuple of index arrays (np.triu_indices) is x[idx[0], idx[1]].
@@ -144,7 +144,7 @@ def classify(tr: Translator, node: cst.Subscript, base: Val, select: bool = Fals
             continue
         code, v = tr.expr(sl.value)
         new = el.with_changes(slice=sl.with_changes(value=code))
-        out.append(_classify_value(tr, new, v, select and not out))
+        out.append(_classify_value(tr, new, v, select and not out, base))
     return out
 
 
@@ -166,7 +166,13 @@ def is_full_slice(e: Elem) -> bool:
     )
 
 
-def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bool = False) -> Elem:
+def _classify_value(
+    tr: Translator,
+    el: cst.SubscriptElement,
+    v: Val,
+    select: bool = False,
+    base: Val | None = None,
+) -> Elem:
     if v.kind == SELECTION:
         from . import selections
 
@@ -202,7 +208,10 @@ def _classify_value(tr: Translator, el: cst.SubscriptElement, v: Val, select: bo
         if v.batched and select and rank == 1:
             return Elem(MASK, el, v, rank=1)  # a selection (selections.select)
         if v.batched:
-            raise tr.refuse(
+            # A per-example scalar (rank 0) is a NumPy scalar in the loop, which raises
+            # for a mask index (pymap3d catches that TypeError): the loop decides.
+            scalar = base is not None and base.kind in (ARRAY, SCALAR) and base.rank == 0
+            raise (tr.unsupported if scalar else tr.refuse)(
                 "boolean-mask indexing gives a result whose shape depends on the data",
                 "use np.where(mask, x, 0) (or another fill value) instead",
             )
