@@ -301,11 +301,13 @@ def _reduced(
         window = tr.parse("np.moveaxis({w}, -1, 1)", w=window)
     places = tr.parse("{f}[:, None] + np.arange(%d)" % k, f=fitted)
     mask = tr.parse("({p} >= {a}[:, None]) & ({p} < {e}[:, None])", p=places, a=first, e=stop)
-    inside = tr.hoist("inside", mask)
-    # Every lane's slice whole (selections._unless_full): a test on B numbers, not B x k.
-    selections.statement_memo(tr)["whole|" + inside.value] = tr.parse(
-        "np.all({e} - {f} == %d)" % k, e=stop, f=first
-    )
+    # Every lane's slice whole (the usual case): a test on B numbers, not B x k. Then
+    # the mask is all True, made without the four B x k temporaries of the comparison
+    # (selections._unless_full then takes the plain reduction).
+    whole = tr.hoist("whole", tr.parse("np.all({e} - {f} == %d)" % k, e=stop, f=first))
+    every = tr.parse("np.ones(({f}.shape[0], %d), dtype=bool)" % k, f=fitted)
+    inside = tr.hoist("inside", tr.parse("{a} if {w} else {m}", a=every, w=whole, m=mask))
+    selections.statement_memo(tr)["whole|" + inside.value] = whole
     return tr.hoist("window", window), inside
 
 
