@@ -431,11 +431,7 @@ def _extreme(
         empty = tr.parse("~np.any({m}, axis=1)", m=x.val.selection.mask)
         runtime_check(
             tr,
-            (
-                tr.parse("np.any({e})", e=empty)
-                if tr.mask is None
-                else tr.parse("np.any({c} & {e})", c=tr.mask, e=empty)
-            ),
+            tr.parse("np.any({e})", e=running(tr, empty)),
             "ValueError",
             f"zero-size array to reduction operation {NUMPY_NAME[name]} which has no identity",
         )
@@ -459,11 +455,7 @@ def item(tr: Any, code: cst.BaseExpression, val: Val, k: int) -> tuple[cst.BaseE
     short = tr.parse("({n} < 0) | ({n} >= {c})", n=nth, c=count)
     runtime_check(
         tr,
-        (
-            tr.parse("np.any({s})", s=short)
-            if tr.mask is None
-            else tr.parse("np.any({c} & ({s}))", c=tr.mask, s=short)
-        ),
+        tr.parse("np.any({s})", s=running(tr, short)),
         "IndexError",
         f"index {k} is out of bounds for axis 0 (the selection is too short)",
     )
@@ -532,6 +524,14 @@ def statement_memo(tr: Any) -> dict:
         memo = {}
         tr._statement_memo = (tr.checked, memo)
     return memo
+
+
+def running(tr: Any, lanes: cst.BaseExpression) -> cst.BaseExpression:
+    """``lanes`` restricted to the lanes that run the current statement (under a batched
+    condition, those of its mask): where a run-time check may raise as the loop would."""
+    if tr.mask is None:
+        return lanes
+    return tr.parse("{m} & {s}", m=tr.mask, s=lanes)
 
 
 def runtime_check(

@@ -135,7 +135,7 @@ def _starts(
     for b in bad[1:]:
         short = tr.parse("{a} | {b}", a=short, b=b)
     short = tr.hoist("short", short)
-    live = short if tr.mask is None else tr.parse("{m} & {s}", m=tr.mask, s=short)
+    live = selections.running(tr, short)
     text = _code(node).strip().replace("%", "%%")
     sizes = " x ".join(str(e.k) for _, e in wins)
     message = cst.SimpleString(
