@@ -11,7 +11,6 @@ argument; and the generated code is checked not to loop over the batch in Python
 
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any
 
@@ -21,6 +20,7 @@ import pytest
 import astvmap
 from astvmap import UnsupportedError, vmap
 
+from .harness import generated_lines_run
 from .oracle import assert_same, check, loop
 
 # ------------------------------------------------------------------ the forms
@@ -443,27 +443,6 @@ def test_try_that_could_differ_per_example_runs_per_example(f):
 
 
 # ------------------------------------------------------- no loop over the batch
-def generated_lines_run(fn, args: tuple) -> int:
-    """How many lines of generated code run (tracing the generated frames only)."""
-    count = 0
-
-    def local(frame, event, arg):
-        nonlocal count
-        count += event == "line"
-        return local
-
-    def tracer(frame, event, arg):
-        return local if frame.f_code.co_filename.startswith("<astvmap") else None
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        fn(*args)
-    finally:
-        sys.settrace(previous)
-    return count
-
-
 NO_LOOP = {
     "unpack_after_return": (unpack_after_return, (np.array([[1.0, 2.0, 2.0], [0.1, 0, 0]]),)),
     "unpack_in_branch": (unpack_in_branch, (np.array([[1.0, 2.0, 2.0], [0.1, 0, 0]]),)),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 import inspect
 import re
-import sys
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +26,7 @@ import astvmap
 from astvmap import UnsupportedError, vmap
 
 from . import harness as h
+from .harness import generated_lines_run
 from .oracle import check, loop
 from .programs import control as c
 
@@ -411,27 +411,6 @@ def python_loops(text: str) -> tuple[list[str], list[str]]:
         elif isinstance(node, ast.While):
             whiles.append(ast.unparse(node.test))
     return fors, whiles
-
-
-def generated_lines_run(fn: Callable, args: tuple) -> int:
-    """How many lines of generated code run (tracing the generated frames only)."""
-    count = 0
-
-    def local(frame, event, arg):
-        nonlocal count
-        count += event == "line"
-        return local
-
-    def tracer(frame, event, arg):
-        return local if frame.f_code.co_filename.startswith("<astvmap") else None
-
-    previous = sys.gettrace()
-    sys.settrace(tracer)
-    try:
-        fn(*args)
-    finally:
-        sys.settrace(previous)
-    return count
 
 
 def repeat(args: tuple, in_axes: Any, times: int) -> tuple:
