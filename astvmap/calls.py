@@ -191,7 +191,7 @@ class Calls:
         if isinstance(target, type) and _is_struct_class(target):
             return _rebuild_call(node, func_code, args, kwargs), _struct_val(target, args, kwargs)
         name = _code(func).strip()
-        raise self.no_rule(
+        raise self.unsupported(
             f"no batching rule for `{name}` ({_describe_callee(target)})",
             "use NumPy functions that astvmap knows (see the README's table), "
             "or move the call out of the vmapped function",
@@ -300,7 +300,7 @@ class Calls:
             return rules.with_dtype(site, rule(site))
         if not site.any_batched:
             return site.render(), Val(OBJECT)
-        raise self.no_rule(
+        raise self.unsupported(
             f"no batching rule for the array method .{name}()",
             "use the NumPy function form, or see the README's table of supported functions",
         )

@@ -249,9 +249,6 @@ class Core:
         function per example instead (declared, with a PerformanceWarning)."""
         return self.unsupported_at(self.current, message, hint)
 
-    def no_rule(self, message: str, hint: str) -> FallbackError:
-        return self.unsupported(message, hint)
-
     def unsupported_at(
         self, node: cst.CSTNode, message: str, hint: str | None = None
     ) -> FallbackError:

@@ -330,7 +330,7 @@ class Expressions:
             if any(self.expr(part)[1].batched for part in _slice_parts(node)):
                 # `np.r_[[a], [b]]`, `obj[x:y]`: an object's __getitem__ would get the
                 # batch as one example.
-                raise self.no_rule(
+                raise self.unsupported(
                     f"indexing `{_code(node.value).strip()}` (an object astvmap has no rule "
                     "for) with batched values",
                     "use np.concatenate / np.stack, or index arrays",
@@ -345,7 +345,7 @@ class Expressions:
         )
         if key.batched:
             if base.kind == OBJECT:
-                raise self.no_rule(
+                raise self.unsupported(
                     f"indexing `{_code(node.value).strip()}` (an object astvmap has no rule "
                     "for) with a batched value",
                     "use np.concatenate / np.stack, or index arrays",
@@ -744,7 +744,7 @@ class Expressions:
             return
         batched = sorted(n for n in val.static.names if n in self.env and self.env[n].batched)
         if batched:
-            raise self.no_rule(
+            raise self.unsupported(
                 "a function defined inside the vmapped function reads batched values "
                 f"({', '.join(batched)})",
                 "define the helper at module level and pass those values as arguments; "

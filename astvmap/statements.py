@@ -464,7 +464,7 @@ class Statements:
         example (a declared fallback, with a PerformanceWarning)."""
         self.current = node
         if self.mask is not None:
-            raise self.no_rule(
+            raise self.unsupported(
                 "a `try` statement under a batched condition",
                 "move the `try` out of the condition",
             )
@@ -477,7 +477,7 @@ class Statements:
         if body_batched and (
             self.lane_name_errors != name_errors or not self.catches_code_errors_only(node)
         ):
-            raise self.no_rule(
+            raise self.unsupported(
                 "a `try` whose body computes with batched values (the `except` clause "
                 "cannot tell which examples raised)",
                 "compute outside the `try`, or test the condition that raises instead",

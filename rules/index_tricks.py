@@ -24,7 +24,7 @@ def index_concatenate(ctx: Any, which: Any, items: list[Arg]) -> Out:
     for item in items:
         code, rank, batched = _index_piece(ctx, item)
         if rank is None or rank == 0:
-            raise ctx.no_rule(
+            raise ctx.unsupported(
                 f"{name}[...] of a scalar or of an item of unknown rank, with batched values",
                 "use np.concatenate / np.stack",
             )

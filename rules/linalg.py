@@ -24,14 +24,10 @@ from .shape_ops import _need_rank
 def _rank(site_ctx, a: Arg) -> int:
     r = a.rank if a.val.kind != SCALAR else 0
     if r is None:
-        message = "cannot infer the rank of a matmul operand"
-        hint = "make its rank visible (pass it as an argument)"
-        make = getattr(site_ctx, "no_rule", None)
-        if not a.batched and make is not None:
-            # An unbatched operand: each example's call has it whole, so the
-            # per-example loop computes it (with its warning).
-            raise make(message, hint)
-        raise site_ctx.unsupported(message, hint)
+        raise site_ctx.unsupported(
+            "cannot infer the rank of a matmul operand",
+            "make its rank visible (pass it as an argument)",
+        )
     return r
 
 

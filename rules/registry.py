@@ -408,5 +408,4 @@ def lookup(target: Any) -> Rule | None:
 def no_rule(site: CallSite, message: str, hint: str) -> Exception:
     """A form of the call the rule does not cover: vmap falls back to the per-example loop
     (with a PerformanceWarning), as it did before the function had a rule."""
-    make = getattr(site.ctx, "no_rule", None)
-    return make(message, hint) if make is not None else site.unsupported(message, hint)
+    return site.unsupported(message, hint)
